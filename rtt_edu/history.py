@@ -1,0 +1,223 @@
+"""What happened during training: one record per optimizer step, one per evaluation.
+
+Losses are kept as device tensors while training runs and read back to the host in one batch
+when the history is read (``history.steps``, ``history.losses``, plots, JSON): the training
+step itself never waits for the device.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import RollToTrainError, bad_value
+
+FORMAT = "rtt_edu.history/1"
+
+
+@dataclass
+class StepRecord:
+    """One optimizer step. ``multiplier`` is the scale actually applied to the update."""
+    step: int                      # optimizer steps before this one (0-based)
+    epoch: int                     # epoch of this step (0-based; 0 under ``attach``)
+    natural: int                   # the kept die face
+    total: int                     # natural + every modifier
+    multiplier: float              # the scale applied to this step's update
+    outcome: str                   # critical_success / success / fail / critical_fail / skipped
+    lr: float | None = None        # the learning rate of the first param group before scaling
+    loss: float | None = None      # the training loss of this step (mean over its batches)
+    rule_multiplier: float | None = None  # the rule's value before classes and monsters changed it
+    modifier: int = 0              # everything added to the natural face
+    dc: int | None = None          # the difficulty class rolled against
+    events: list = field(default_factory=list)  # dicts with "kind" and "message" (and details)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EvalRecord:
+    """One evaluation pass: mean loss over the evaluation data, accuracy for classification."""
+    step: int
+    epoch: int
+    loss: float
+    accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_STEP_FIELDS = {f.name for f in fields(StepRecord)}
+_EVAL_FIELDS = {f.name for f in fields(EvalRecord)}
+
+
+class LazyRecords:
+    """A list of records whose tensor-valued fields are read back in one batch on access."""
+
+    def __init__(self):
+        self._items: list = []
+        self._pending: list = []   # (record, field name, 0-dim tensor)
+
+    def append(self, record, **tensors):
+        """Add ``record``; each keyword is a field whose value is still a device tensor."""
+        for name, value in tensors.items():
+            if value is not None:
+                self._pending.append((record, name, value.detach()))
+        self._items.append(record)
+
+    def flush(self):
+        """Read every pending tensor with one host transfer per device."""
+        if not self._pending:
+            return
+        import torch
+        by_device: dict = {}
+        for entry in self._pending:
+            by_device.setdefault(entry[2].device, []).append(entry)
+        for entries in by_device.values():
+            values = torch.stack([t.reshape(()).to(torch.float64) for _, _, t in entries]).tolist()
+            for (record, name, _), value in zip(entries, values):
+                setattr(record, name, value)
+        self._pending.clear()
+
+    def list(self) -> list:
+        self.flush()
+        return self._items
+
+    def __len__(self):
+        return len(self._items)
+
+
+class History:
+    """The training history: ``steps`` (a :class:`StepRecord` per optimizer step) and ``evals``."""
+
+    def __init__(self, steps=None, evals=None, meta=None):
+        self._steps = LazyRecords()
+        for record in steps or []:
+            self._steps.append(record)
+        self.evals: list = list(evals or [])
+        self.meta: dict = dict(meta or {})
+
+    # --- recording --------------------------------------------------------------------------
+    def add_step(self, record: StepRecord, loss=None, lr=None) -> None:
+        """Append a step; ``loss``/``lr`` may be device tensors, read back later in one batch."""
+        self._steps.append(record, loss=loss, lr=lr)
+
+    def add_eval(self, record: EvalRecord) -> None:
+        self.evals.append(record)
+
+    # --- reading ----------------------------------------------------------------------------
+    @property
+    def steps(self) -> list:
+        return self._steps.list()
+
+    def __len__(self):
+        return len(self._steps)
+
+    def column(self, name: str) -> list:
+        """One field of every step record, as a list (``history.column("multiplier")``)."""
+        if name not in _STEP_FIELDS:
+            raise RollToTrainError(bad_value("name", name, f"a StepRecord field, one of {sorted(_STEP_FIELDS)}"))
+        return [getattr(r, name) for r in self.steps]
+
+    @property
+    def losses(self) -> list:
+        return self.column("loss")
+
+    @property
+    def multipliers(self) -> list:
+        return self.column("multiplier")
+
+    def outcome_counts(self) -> dict:
+        counts: dict = {}
+        for r in self.steps:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        return counts
+
+    def events(self, kind: str | None = None) -> list:
+        """``(step, event)`` pairs, optionally only those of one ``kind``."""
+        return [(r.step, e) for r in self.steps for e in r.events if kind is None or e.get("kind") == kind]
+
+    def battle_log(self) -> list:
+        """Readable lines, one per event: ``"step 42: the Loss Dragon appears ..."``."""
+        return [f"step {step}: {event['message']}" for step, event in self.events()]
+
+    def plot(self, ax=None, **kwargs):
+        """The loss curve coloured by outcome (see :func:`rtt_edu.plots.plot_history`)."""
+        from .plots import plot_history
+        return plot_history(self, ax=ax, **kwargs)
+
+    # --- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "meta": self.meta, "steps": [r.to_dict() for r in self.steps],
+                "evals": [r.to_dict() for r in self.evals]}
+
+    @classmethod
+    def from_dict(cls, data) -> "History":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise RollToTrainError(bad_value("format", got, f"a history saved by rtt_edu ({FORMAT!r})"))
+        try:
+            steps = [StepRecord(**_only(s, _STEP_FIELDS, "steps")) for s in data["steps"]]
+            evals = [EvalRecord(**_only(e, _EVAL_FIELDS, "evals")) for e in data["evals"]]
+        except (KeyError, TypeError) as exc:
+            raise RollToTrainError(f"history: malformed record ({exc})") from None
+        return cls(steps, evals, data.get("meta", {}))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "History":
+        try:
+            data = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise RollToTrainError(f"history JSON: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+    def save(self, path) -> None:
+        """Write JSON atomically: a temporary file in the same folder, then a rename."""
+        path = os.fspath(path)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(self.to_json())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path) -> "History":
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            raise RollToTrainError(bad_value("path", path, "an existing history JSON file")) from None
+        try:
+            return cls.from_json(text)
+        except RollToTrainError as exc:
+            raise RollToTrainError(f"path={path!r}: {exc}") from None
+
+    def __eq__(self, other):
+        return isinstance(other, History) and _nan_equal(self.to_dict(), other.to_dict())
+
+    def __repr__(self):
+        return f"History({len(self)} steps, {len(self.evals)} evals)"
+
+
+def _only(data, allowed, where):
+    if not isinstance(data, dict):
+        raise TypeError(f"{where}: {data!r} is not a record")
+    unknown = set(data) - allowed
+    if unknown:
+        raise TypeError(f"{where}: unknown fields {sorted(unknown)}")
+    return data
+
+
+def _nan_equal(a, b):
+    """Structural equality in which NaN equals NaN (a NaN loss survives a round trip)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_nan_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_nan_equal(x, y) for x, y in zip(a, b))
+    return a == b

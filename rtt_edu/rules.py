@@ -1,0 +1,260 @@
+"""Saving-throw rules: how a roll becomes an update multiplier, with their exact maths.
+
+A rule rolls one die with ``sides`` faces. Crits are read off the *natural* face (5e):
+
+    natural == sides         → critical success  → ``crit_success``
+    natural == 1             → critical failure  → ``crit_fail``
+    total = natural + modifier + bonus >= dc     → success → ``success``
+    otherwise                                    → fail    → ``fail``
+
+Each band's multiplier is a number or a :class:`Margin` (a linear formula of ``total - dc``).
+Because the bands depend only on the natural face, the distribution of the multiplier is
+exact: sum P(natural = k) over faces, with P from :func:`rtt_edu.dice.natural_distribution`.
+
+    E[m]   = Σ_k P(k) m(k)
+    Var[m] = Σ_k P(k) m(k)² - E[m]²
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .dice import MAX_SIDES, natural_distribution
+from .errors import NegativeDriftWarning, RulesError, bad_value, check_type
+
+OUTCOMES = ("critical_success", "success", "fail", "critical_fail")
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A band multiplier that grows with the margin of the roll: ``offset + scale * (total - dc)``.
+
+    The original prototype's partial update is ``Margin(scale=0.01)``: (roll - dc) / 100.
+    ``lo``/``hi`` clamp the result (``None`` = unbounded).
+    """
+    scale: float = 0.01
+    offset: float = 0.0
+    lo: float | None = None
+    hi: float | None = None
+
+    def __call__(self, total: int, dc: int) -> float:
+        value = self.offset + self.scale * (total - dc)
+        if self.lo is not None:
+            value = max(self.lo, value)
+        if self.hi is not None:
+            value = min(self.hi, value)
+        return value
+
+    def to_dict(self) -> dict:
+        return {"margin": {"scale": self.scale, "offset": self.offset, "lo": self.lo, "hi": self.hi}}
+
+
+def _check_band(name, value):
+    if isinstance(value, Margin):
+        for field in ("scale", "offset"):
+            v = getattr(value, field)
+            if not math.isfinite(v):
+                raise RulesError(bad_value(f"{name}.{field}", v, "a finite number"))
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(bad_value(name, value, "a number or a Margin(scale, offset)"))
+    if not math.isfinite(value):
+        raise RulesError(bad_value(name, value, "a finite multiplier"))
+    return float(value)
+
+
+def _band_from_json(name, value):
+    if isinstance(value, dict) and "margin" in value:
+        return Margin(**value["margin"])
+    return _check_band(name, value)
+
+
+class SavingThrow:
+    """A saving-throw rule. See the module docstring for the bands and the maths."""
+
+    def __init__(self, dc: int = 15, sides: int = 20, modifier: int = 0, advantage: bool = False,
+                 disadvantage: bool = False, crit_success=1.0, crit_fail=-1.0, success=Margin(0.01),
+                 fail=0.0, name: str | None = None):
+        check_type("dc", dc, int, "an integer difficulty class")
+        check_type("sides", sides, int, "an integer number of sides (20 for a d20)")
+        check_type("modifier", modifier, int, "an integer modifier")
+        if not 2 <= sides <= MAX_SIDES:
+            raise RulesError(bad_value("sides", sides, f"a die with 2 to {MAX_SIDES} sides"))
+        if not -1000 <= dc <= 1000 or not -1000 <= modifier <= 1000:
+            raise RulesError(bad_value("dc" if abs(dc) > 1000 else "modifier", dc if abs(dc) > 1000 else modifier,
+                                       "a value between -1000 and 1000"))
+        natural_distribution(sides, advantage, disadvantage)  # validates advantage/disadvantage
+        self.dc, self.sides, self.modifier = dc, sides, modifier
+        self.advantage, self.disadvantage = advantage, disadvantage
+        self.bands = {"critical_success": _check_band("crit_success", crit_success),
+                      "success": _check_band("success", success),
+                      "fail": _check_band("fail", fail),
+                      "critical_fail": _check_band("crit_fail", crit_fail)}
+        self.name = name
+
+    # --- one roll -------------------------------------------------------------------------
+    def outcome(self, natural: int, bonus: int = 0) -> str:
+        """The band of a natural face: crits by the natural die, the rest by total vs dc."""
+        if natural == self.sides:
+            return "critical_success"
+        if natural == 1:
+            return "critical_fail"
+        return "success" if natural + self.modifier + bonus >= self.dc else "fail"
+
+    def multiplier(self, natural: int, bonus: int = 0) -> float:
+        """The update multiplier for a natural face (``bonus`` adds to the modifier)."""
+        check_type("natural", natural, int, f"a natural face from 1 to {self.sides}")
+        if not 1 <= natural <= self.sides:
+            raise RulesError(bad_value("natural", natural, f"a face from 1 to {self.sides}"))
+        band = self.bands[self.outcome(natural, bonus)]
+        return band(natural + self.modifier + bonus, self.dc) if isinstance(band, Margin) else band
+
+    # --- exact maths ------------------------------------------------------------------------
+    def face_probabilities(self) -> dict:
+        """Exact P(natural == k) as ``Fraction``s (advantage/disadvantage included)."""
+        return natural_distribution(self.sides, self.advantage, self.disadvantage)
+
+    def distribution(self, exact: bool = False) -> dict:
+        """Each multiplier value → its exact probability (``Fraction`` if ``exact``), sorted by value."""
+        dist: dict = {}
+        for face, p in self.face_probabilities().items():
+            m = self.multiplier(face)
+            dist[m] = dist.get(m, Fraction(0)) + p
+        return {m: (p if exact else float(p)) for m, p in sorted(dist.items())}
+
+    def outcome_probabilities(self) -> dict:
+        """Each outcome band → exact probability (as float)."""
+        probs = dict.fromkeys(OUTCOMES, Fraction(0))
+        for face, p in self.face_probabilities().items():
+            probs[self.outcome(face)] += p
+        return {k: float(v) for k, v in probs.items()}
+
+    def expected_multiplier(self) -> float:
+        """E[m] = Σ P(m) m: the drift. Positive means the loss goes down on average."""
+        return math.fsum(float(p) * m for m, p in self.distribution(exact=True).items())
+
+    def variance(self) -> float:
+        """Var[m] = Σ P(m) (m - E[m])²: the temperature of the random learning rate."""
+        mean = self.expected_multiplier()
+        return math.fsum(float(p) * (m - mean) ** 2 for m, p in self.distribution(exact=True).items())
+
+    def p_ascent(self) -> float:
+        """P(m < 0): the chance a step climbs the loss."""
+        return float(sum((p for m, p in self.distribution(exact=True).items() if m < 0), Fraction(0)))
+
+    def p_skip(self) -> float:
+        """P(m == 0): the chance a step is discarded."""
+        return float(sum((p for m, p in self.distribution(exact=True).items() if m == 0), Fraction(0)))
+
+    def summary(self) -> dict:
+        """The rule's exact figures in one dict (mean, variance, std, P(ascent), P(skip), outcomes)."""
+        var = self.variance()
+        return {"mean": self.expected_multiplier(), "variance": var, "std": math.sqrt(var),
+                "p_ascent": self.p_ascent(), "p_skip": self.p_skip(), **self.outcome_probabilities()}
+
+    # --- variations and (de)serialisation ---------------------------------------------------
+    def replace(self, **changes) -> "SavingThrow":
+        """A copy with some arguments changed (``rule.replace(dc=12)``)."""
+        kwargs = self.to_dict()
+        kwargs.update(changes)
+        return SavingThrow(**{k: _band_from_json(k, v) if k in _BAND_ARGS and not isinstance(v, Margin) else v
+                              for k, v in kwargs.items()})
+
+    def with_bonus(self, bonus: int, advantage: bool | None = None, disadvantage: bool | None = None):
+        """The rule as rolled with an extra ``bonus`` (proficiency, a Bard's inspiration, ...)."""
+        adv = self.advantage if advantage is None else advantage
+        dis = self.disadvantage if disadvantage is None else disadvantage
+        return self.replace(modifier=self.modifier + bonus, advantage=adv and not dis, disadvantage=dis and not adv)
+
+    def to_dict(self) -> dict:
+        """JSON-ready arguments that rebuild this rule: ``SavingThrow.from_dict(rule.to_dict())``."""
+        out = {"dc": self.dc, "sides": self.sides, "modifier": self.modifier,
+               "advantage": self.advantage, "disadvantage": self.disadvantage, "name": self.name}
+        for arg, band in zip(_BAND_ARGS, ("critical_success", "critical_fail", "success", "fail")):
+            value = self.bands[band]
+            out[arg] = value.to_dict() if isinstance(value, Margin) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SavingThrow":
+        if not isinstance(data, dict):
+            raise TypeError(bad_value("data", data, "a dict made by SavingThrow.to_dict()"))
+        unknown = set(data) - set(_BAND_ARGS) - {"dc", "sides", "modifier", "advantage", "disadvantage", "name"}
+        if unknown:
+            raise RulesError(bad_value("data", sorted(unknown), "only SavingThrow arguments"))
+        return cls(**{k: _band_from_json(k, v) if k in _BAND_ARGS else v for k, v in data.items()})
+
+    def __eq__(self, other):
+        return isinstance(other, SavingThrow) and self.to_dict() == other.to_dict()
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v is not None)
+        return f"SavingThrow({args})"
+
+    # --- presets ----------------------------------------------------------------------------
+    @classmethod
+    def presets(cls) -> dict:
+        """Preset name → one-line description."""
+        return {name: doc for name, (doc, _) in PRESETS.items()}
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "SavingThrow":
+        """A named rule (see :data:`PRESETS`); keyword arguments override its fields."""
+        if name not in PRESETS:
+            raise RulesError(bad_value("name", name, f"one of {sorted(PRESETS)}"))
+        rule = SavingThrow(name=name, **PRESETS[name][1])
+        return rule.replace(**changes) if changes else rule
+
+
+_BAND_ARGS = ("crit_success", "crit_fail", "success", "fail")
+
+# name → (description, arguments). The three seed rules follow ../shared/seed: where the text
+# is vague about "scaled", we use the prototype code's formula, (total - dc) / 100, for every
+# partial band, so the three differ only where their descriptions differ.
+PRESETS = {
+    "seed-code": (
+        "the prototype's code: crit fail -1, fail 0, success (total-dc)/100, crit success +1. "
+        "Mean +0.005 on a d20 at DC 15: 70% of steps do nothing.",
+        dict(dc=15, crit_fail=-1.0, fail=0.0, success=Margin(0.01), crit_success=1.0)),
+    "seed-readme": (
+        "the seed README: crit fail inverts (-1), a fail is a scaled negative update (total-dc)/100, "
+        "a success (total-dc)/100, crit success +1. Mean -0.0405: it climbs the loss.",
+        dict(dc=15, crit_fail=-1.0, fail=Margin(0.01), success=Margin(0.01), crit_success=1.0)),
+    "seed-methodology": (
+        "the seed Methodology: crit fail discards (0), a fail is a scaled inverse update (total-dc)/100, "
+        "a success (total-dc)/100, crit success +1. Mean +0.0095.",
+        dict(dc=15, crit_fail=0.0, fail=Margin(0.01), success=Margin(0.01), crit_success=1.0)),
+    "classroom": (
+        "the teaching rule: crit success 1, success 0.75, fail 0.25, crit fail -0.5 at DC 11. "
+        "Mean +0.475: it learns, with visible noise and a 5% chance of a step uphill.",
+        dict(dc=11, crit_fail=-0.5, fail=0.25, success=0.75, crit_success=1.0)),
+    "lr-dropout": (
+        "learning-rate dropout (Lin et al. 2019): a fail or crit fail skips the step, anything else applies it. "
+        "At DC 11 half the steps are skipped; mean 0.5.",
+        dict(dc=11, crit_fail=0.0, fail=0.0, success=1.0, crit_success=1.0)),
+    "plain": (
+        "every roll applies the full update: plain training, the control for every comparison.",
+        dict(dc=11, crit_fail=1.0, fail=1.0, success=1.0, crit_success=1.0)),
+}
+
+
+def as_rules(rules) -> SavingThrow:
+    """Accept a ``SavingThrow``, a preset name or ``None`` (the ``"classroom"`` rule, which learns)."""
+    if rules is None:
+        return SavingThrow.preset("classroom")
+    if isinstance(rules, str):
+        return SavingThrow.preset(rules)
+    if isinstance(rules, SavingThrow):
+        return rules
+    raise TypeError(bad_value("rules", rules, "a SavingThrow, a preset name or None"))
+
+
+def warn_if_negative_drift(rules: SavingThrow, bonus: int = 0, stacklevel: int = 3) -> None:
+    """Warn (``NegativeDriftWarning``) when E[m] <= 0 for the rule as it will be rolled."""
+    effective = rules.with_bonus(bonus) if bonus else rules
+    mean = effective.expected_multiplier()
+    if mean <= 0:
+        warnings.warn(f"{rules!r} has expected multiplier {mean:+.4f} (with bonus {bonus:+d}): "
+                      "on average this rule climbs the loss", NegativeDriftWarning, stacklevel=stacklevel)
