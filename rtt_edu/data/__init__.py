@@ -1,1 +1,3 @@
 """Data generated from a seed, never downloaded: 2-D toy sets and a fantasy-sentence grammar."""
+from .toy import *      # noqa: F401,F403
+from .grammar import *  # noqa: F401,F403
