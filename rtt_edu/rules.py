@@ -257,4 +257,5 @@ def warn_if_negative_drift(rules: SavingThrow, bonus: int = 0, stacklevel: int =
     mean = effective.expected_multiplier()
     if mean <= 0:
         warnings.warn(f"{rules!r} has expected multiplier {mean:+.4f} (with bonus {bonus:+d}): "
-                      "on average this rule climbs the loss", NegativeDriftWarning, stacklevel=stacklevel)
+                      "on average this rule climbs the loss" + (" (at exactly 0 it makes no progress)" if mean == 0 else ""),
+                      NegativeDriftWarning, stacklevel=stacklevel)
