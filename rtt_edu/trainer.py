@@ -180,7 +180,7 @@ class RollToTrain:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         if not bar.disable:
-            last = self.master.history._steps._items[-1]
+            last = self.master.last_record
             bar.set_postfix_str(f"d{self.rules.sides}={last.natural} x{last.multiplier:+.2f}", refresh=False)
 
     @torch.no_grad()

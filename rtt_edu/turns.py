@@ -192,6 +192,7 @@ class GameMaster:
                 raise TypeError(bad_value("participants", p, "Participant instances (classes, monsters, experience)"))
         self.guard = guard
         self.history = History()
+        self.last_record: StepRecord | None = None   # the newest record, for progress bars and panels
         self.step = 0
         self.epoch = 0
         self._pending_loss = None
@@ -262,6 +263,7 @@ class GameMaster:
         self.history.add_step(record, loss=turn.loss if turn._loss_value is None else None,
                               lr=lr if isinstance(lr, torch.Tensor) else None)
         self.step += 1
+        self.last_record = record
         return record
 
     def end_epoch(self) -> None:
