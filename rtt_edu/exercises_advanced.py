@@ -1,0 +1,92 @@
+"""Self-checks for lessons 5 to 9: each one compares an answer with the exact value and says why.
+
+Every check returns a :class:`Feedback` that shows as one line in a notebook (``✅ ...`` or
+``❌ ...`` with a hint) and is truthy only when the answer is right. The expected values are
+computed from the library (rules, distributions), never typed in, so they stay right if the
+rules change.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Feedback", "check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise",
+           "check_accumulation_rolls"]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The outcome of a self-check: ``ok`` and a message for the learner."""
+    ok: bool
+    message: str
+
+    def __bool__(self):
+        return self.ok
+
+    def __repr__(self):
+        return ("✅ " if self.ok else "❌ ") + self.message
+
+    def _repr_markdown_(self):
+        return ("✅ " if self.ok else "❌ ") + self.message
+
+
+def _number(answer, what: str):
+    """The answer as a float, or a Feedback saying what is missing."""
+    if answer is None:
+        return Feedback(False, f"replace `None` with {what}, then run the cell again.")
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(float(answer)):
+        return Feedback(False, f"answer={answer!r}: expected {what}.")
+    return float(answer)
+
+
+def _close(answer, expected: float, tol: float, what: str, right: str, hint: str) -> Feedback:
+    value = _number(answer, what)
+    if isinstance(value, Feedback):
+        return value
+    if abs(value - expected) <= tol:
+        return Feedback(True, right)
+    return Feedback(False, f"{value:g} is not it. {hint}")
+
+
+# --- lesson 7: where the dice act -------------------------------------------------------------
+
+def check_sgd_gradient_ratio(answer) -> Feedback:
+    """Plain SGD, target="gradient", m = 0.25: the step is exactly 0.25 of the plain step."""
+    return _close(answer, 0.25, 1e-9, "a number (the ratio of the actual change to the plain change)",
+                  "right: for plain SGD, Δ = -lr·g, so scaling g by m scales Δ by exactly m.",
+                  "For plain SGD the change is -lr·g. What happens to it when g is multiplied by m?")
+
+
+def check_adam_first_step(answer) -> Feedback:
+    """Adam's first step with a gradient scaled by -0.5 is the plain step with its sign flipped: ratio -1."""
+    return _close(answer, -1.0, 0.01, "a number (the ratio, to two decimals)",
+                  "right: on its first step Adam moves by -lr·g/(|g| + ε) ≈ -lr·sign(g). "
+                  "The scale 0.5 cancels; only the sign survives.",
+                  "On the first step m̂ = g and v̂ = g², so Δ = -lr·g/(|g| + ε). Put -0.5·g in place of g.")
+
+
+def check_epoch_noise(answer, rule=None, batches: int = 64, window: int = 8) -> Feedback:
+    """sd of the epoch's mean multiplier = sqrt(Var[m] / R), R = ceil(batches / window) rolls."""
+    from .rules import as_rules
+    rule = as_rules("classroom" if rule is None else rule)
+    rolls = math.ceil(batches / window)
+    expected = math.sqrt(rule.variance() / rolls)
+    return _close(answer, expected, 5e-4, "a number (a standard deviation)",
+                  f"right: {rolls} rolls per epoch, sd = sqrt({rule.variance():.6f} / {rolls}) = {expected:.4f}.",
+                  f"How many rolls does the epoch make ({batches} batches, one roll per {window})? "
+                  "The mean of R independent rolls has variance Var[m] / R.")
+
+
+def check_accumulation_rolls(answer, batches: int = 100, window: int = 16) -> Feedback:
+    """Rolls per epoch: one per full window plus one for a shorter last window = ceil(batches / window)."""
+    expected = math.ceil(batches / window)
+    value = _number(answer, "a whole number of rolls")
+    if isinstance(value, Feedback):
+        return value
+    if value == expected:
+        return Feedback(True, f"right: {batches // window} full windows of {window} and a last window of "
+                              f"{batches % window} batches, which is stepped too: {expected} rolls.")
+    if value == batches // window:
+        return Feedback(False, f"{value:g} counts the full windows only. The last {batches % window} batches "
+                               "are a shorter window: are they stepped?")
+    return Feedback(False, f"{value:g} is not it. One roll per optimizer step: how many steps does the epoch make?")
