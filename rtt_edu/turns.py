@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .dice import DiceRoller, Roll, ability_modifier
+from .distributed import is_distributed, mean_over_ranks, shared_seed
 from .errors import RollToTrainError, bad_value, check_type
 from .history import History, StepRecord
 from .rules import SavingThrow, as_rules
@@ -170,6 +171,8 @@ class GameMaster:
     ``rules``: a :class:`SavingThrow` or preset name; ``intelligence`` (1..30) adds its 5e
     ability modifier to every saving throw; ``participants`` join each turn in order;
     ``guard`` handles NaN/inf (see :mod:`rtt_edu.safety`); ``target`` chooses what m scales.
+    Under ``torch.distributed`` all ranks share one seed and decide on the mean loss over ranks
+    (see :mod:`rtt_edu.distributed`), so every replica applies the same multiplier to the same step.
     """
 
     def __init__(self, rules=None, roller: DiceRoller | None = None, seed: int | None = None,
@@ -184,7 +187,7 @@ class GameMaster:
             raise RollToTrainError(bad_value("target", target, f"one of {sorted(TARGETS)}"))
         self.intelligence = intelligence
         self.intelligence_modifier = ability_modifier(intelligence)
-        self.roller = roller if roller is not None else DiceRoller(seed)
+        self.roller = roller if roller is not None else DiceRoller(shared_seed(seed))   # one seed for all ranks
         self.target = TARGETS[target]()
         self.participants = [p for p in participants if p is not None]
         for p in self.participants:
@@ -216,6 +219,8 @@ class GameMaster:
         if isinstance(loss, (int, float)):
             loss = torch.tensor(float(loss))
         self._pending_loss = None
+        if is_distributed() and (self.guard is not None or self.needs_loss):
+            loss = mean_over_ranks(loss, optimizer.param_groups[0]["params"][0].device)  # decide alike on all ranks
         turn = Turn(self, optimizer, self.step, self.epoch, loss=loss, bonus=self.intelligence_modifier)
         self._call("before_roll", turn)
         rules = self.rules
