@@ -18,6 +18,10 @@ class RulesError(RollToTrainError):
     """A saving-throw rule that cannot be built (bad DC, bad band multiplier, ...)."""
 
 
+class CheckpointError(RollToTrainError):
+    """A checkpoint that cannot be written or read: missing, truncated, foreign or unsafe. Names the path."""
+
+
 class NonFiniteTrainingError(RuntimeError):
     """Training produced NaN or inf and could not recover (or was told to raise at once)."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
-from .errors import RollToTrainError, bad_value
+from .errors import RollToTrainError, bad_value, check_type
 
 FORMAT = "rtt_edu.history/1"
 
@@ -49,7 +49,6 @@ class EvalRecord:
 
 
 _STEP_FIELDS = {f.name for f in fields(StepRecord)}
-_EVAL_FIELDS = {f.name for f in fields(EvalRecord)}
 
 
 class LazyRecords:
@@ -116,7 +115,7 @@ class History:
 
     def column(self, name: str) -> list:
         """One field of every step record, as a list (``history.column("multiplier")``)."""
-        if name not in _STEP_FIELDS:
+        if not isinstance(name, str) or name not in _STEP_FIELDS:
             raise RollToTrainError(bad_value("name", name, f"a StepRecord field, one of {sorted(_STEP_FIELDS)}"))
         return [getattr(r, name) for r in self.steps]
 
@@ -154,14 +153,15 @@ class History:
 
     @classmethod
     def from_dict(cls, data) -> "History":
+        """Rebuild a history from :meth:`to_dict`; every field is checked (``steps[3].natural='x'``)."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise RollToTrainError(bad_value("format", got, f"a history saved by rtt_edu ({FORMAT!r})"))
-        try:
-            steps = [StepRecord(**_only(s, _STEP_FIELDS, "steps")) for s in data["steps"]]
-            evals = [EvalRecord(**_only(e, _EVAL_FIELDS, "evals")) for e in data["evals"]]
-        except (KeyError, TypeError) as exc:
-            raise RollToTrainError(f"history: malformed record ({exc})") from None
+        for key, kind in (("steps", list), ("evals", list), ("meta", dict)):
+            if key in data and not isinstance(data[key], kind):
+                raise RollToTrainError(bad_value(key, data[key], f"a {kind.__name__}"))
+        steps = [StepRecord(**_checked(s, f"steps[{i}]", _STEP_CHECKS, StepRecord)) for i, s in enumerate(data.get("steps", []))]
+        evals = [EvalRecord(**_checked(e, f"evals[{i}]", _EVAL_CHECKS, EvalRecord)) for i, e in enumerate(data.get("evals", []))]
         return cls(steps, evals, data.get("meta", {}))
 
     def to_json(self) -> str:
@@ -169,28 +169,31 @@ class History:
 
     @classmethod
     def from_json(cls, text: str) -> "History":
+        check_type("text", text, (str, bytes, bytearray), "a JSON string made by History.to_json()")
         try:
             data = json.loads(text)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise RollToTrainError(f"history JSON: not valid JSON ({exc})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            shown = text[:60] + ("..." if len(text) > 60 else "")
+            raise RollToTrainError(f"{bad_value('text', shown, 'JSON made by History.to_json()')} ({exc})") from None
         return cls.from_dict(data)
 
     def save(self, path) -> None:
-        """Write JSON atomically: a temporary file in the same folder, then a rename."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(self.to_json())
-        os.replace(tmp, path)
+        """Write JSON atomically: a temporary file in the same folder, fsync, then a rename."""
+        from .checkpoint import atomic_write
+        data = self.to_json().encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(data), "history")
 
     @classmethod
     def load(cls, path) -> "History":
+        check_type("path", path, (str, os.PathLike), "a file path (str or pathlib.Path)")
         path = os.fspath(path)
         try:
-            with open(path, encoding="utf-8") as fh:
+            with open(path, "rb") as fh:
                 text = fh.read()
         except FileNotFoundError:
             raise RollToTrainError(bad_value("path", path, "an existing history JSON file")) from None
+        except IsADirectoryError:
+            raise RollToTrainError(bad_value("path", path, "a history JSON file, not a folder")) from None
         try:
             return cls.from_json(text)
         except RollToTrainError as exc:
@@ -203,12 +206,44 @@ class History:
         return f"History({len(self)} steps, {len(self.evals)} evals)"
 
 
-def _only(data, allowed, where):
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_events(v):
+    return isinstance(v, list) and all(isinstance(e, dict) and isinstance(e.get("kind"), str)
+                                       and isinstance(e.get("message"), str) for e in v)
+
+
+# field → (test, what it should be); a field not required has ``None`` allowed or a default.
+_INT, _NUM = (_is_int, "an integer"), (_is_number, "a number")
+_OPT_NUM = (lambda v: v is None or _is_number(v), "a number or null")
+_STEP_CHECKS = {"step": _INT, "epoch": _INT, "natural": _INT, "total": _INT, "multiplier": _NUM,
+                "outcome": (lambda v: isinstance(v, str), "an outcome name"), "lr": _OPT_NUM, "loss": _OPT_NUM,
+                "rule_multiplier": _OPT_NUM, "modifier": _INT, "dc": (lambda v: v is None or _is_int(v), "an integer or null"),
+                "events": (_is_events, "a list of {'kind': str, 'message': str, ...} events")}
+_EVAL_CHECKS = {"step": _INT, "epoch": _INT, "loss": _NUM, "accuracy": _OPT_NUM}
+
+
+def _checked(data, where, checks, record_type) -> dict:
+    """``data`` if it is a record with known fields of the right types, else ``RollToTrainError``."""
     if not isinstance(data, dict):
-        raise TypeError(f"{where}: {data!r} is not a record")
-    unknown = set(data) - allowed
+        raise RollToTrainError(bad_value(where, data, "a record (a JSON object)"))
+    unknown = sorted(set(data) - set(checks))
     if unknown:
-        raise TypeError(f"{where}: unknown fields {sorted(unknown)}")
+        raise RollToTrainError(bad_value(f"{where} fields", unknown, f"only {sorted(checks)}"))
+    missing = [f.name for f in fields(record_type)
+               if f.default is MISSING and f.default_factory is MISSING and f.name not in data]
+    if missing:
+        raise RollToTrainError(bad_value(f"{where} fields", sorted(data), f"the fields {missing} as well"))
+    for key, value in data.items():
+        test, expected = checks[key]
+        if not test(value):
+            raise RollToTrainError(bad_value(f"{where}.{key}", value, expected))
     return data
 
 

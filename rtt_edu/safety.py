@@ -3,12 +3,21 @@
 Policies (``on_nonfinite=``):
 
 ``"death-save"`` (default)
-    The 5e death saving throw. A step whose loss or gradients are not finite is skipped and the
-    model is *dying*; each such step rolls a d20: 10 or more is a success, less a failure, a
-    natural 1 two failures, a natural 20 stabilises at once. A finite step while dying counts as
-    a success. Three successes: stable again. Three failures: the weights and optimizer state
-    from just before the first bad step are restored and every learning rate is multiplied by
-    ``lr_factor``. After ``max_revivals`` such restorations training stops with
+    The 5e death saving throw. A step whose loss, gradients or multiplier are not finite is
+    skipped and the model is *dying*; each such step rolls a d20 (5e SRD, "Death Saving Throws"):
+
+    ======================  =========================================================
+    natural 20              regain a hit point: stable at once, both tallies reset
+    10 to 19                one success
+    2 to 9                  one failure
+    natural 1               two failures
+    ======================  =========================================================
+
+    A finite step while dying is applied and counts as a success. Three successes (they need
+    not be consecutive): stable again, both tallies reset. Three failures: the weights and the
+    optimizer state from just before the first bad step are restored, every learning rate is
+    multiplied by ``lr_factor`` (the scheduler's base rates too) and the tallies reset. After
+    ``max_revivals`` restorations, one more death raises
     :class:`~rtt_edu.errors.NonFiniteTrainingError`.
 ``"raise"``
     Stop at the first non-finite step with :class:`~rtt_edu.errors.NonFiniteTrainingError`;
@@ -16,28 +25,52 @@ Policies (``on_nonfinite=``):
 ``"off"``
     No check (and no host sync). NaN updates are applied as the optimizer computes them.
 
-Checking costs one host sync per step (as AMP's ``GradScaler`` does); on CUDA, where that
-matters, choose ``"off"`` for the fastest path.
+``on_nonfinite`` also accepts a guard object, e.g. ``DeathSaves(lr_factor=0.1, max_revivals=1)``.
+
+Every skipped step is recorded with ``outcome="skipped"`` and events of kinds ``"nonfinite"``,
+``"death_save"`` and ``"revive"`` in that step's history record.
+
+What is checked: the loss the loop reported (``observe_loss``; the trainer always does), every
+gradient, and the multiplier. Checking costs one host sync per step (as AMP's ``GradScaler``
+does); on CUDA, where that matters, choose ``"off"`` for the fastest path. Not covered: an update
+that overflows from finite gradients (``lr × grad`` beyond the float range), and buffers such as
+BatchNorm running statistics, which the bad batch's forward pass has already updated.
 """
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
-from .errors import NonFiniteTrainingError, RollToTrainError, bad_value
+from .errors import NonFiniteTrainingError, RollToTrainError, bad_value, check_type
 
 POLICIES = ("death-save", "raise", "off")
+DEATH_SAVE_DC = 10      # 5e: a death saving throw of 10 or more succeeds
 
 
-def _all_finite(turn) -> bool:
-    tensors = [p.grad for p in turn.params]
+def find_nonfinite(turn) -> str | None:
+    """``None`` when the step is finite, else what is not (``"the loss is nan"``, ...).
+
+    The max-norm ``max |x|`` of a tensor is finite exactly when every element is (a sum of
+    squares could overflow for large finite values). One host sync when all is well.
+    """
+    if not math.isfinite(turn.multiplier):
+        return f"the multiplier is {turn.multiplier}"
+    named = [(f"the gradient of parameter {i}", p.grad) for i, p in enumerate(_params(turn.optimizer))
+             if p.grad is not None]
     if turn.loss is not None:
-        tensors.append(turn.loss)
-    if not tensors:
-        return True
-    norms = torch._foreach_norm([t.detach().float().reshape(-1) for t in tensors])
-    return bool(torch.isfinite(torch.stack(norms)).all())
+        named.append(("the loss", turn.loss))
+    if not named:
+        return None
+    norms = torch.stack([n.float() for n in torch._foreach_norm([t.detach() for _, t in named], ord=math.inf)])
+    if bool(torch.isfinite(norms).all()):
+        return None
+    values = norms.tolist()   # the rare bad path: a second sync to say what went wrong
+    bad = [f"{name} is {'nan' if math.isnan(v) else 'inf'}" for (name, _), v in zip(named, values)
+           if not math.isfinite(v)]
+    first = next((b for b in bad if b.startswith("the loss")), bad[0])
+    return first + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
 
 
 class RaiseGuard:
@@ -45,10 +78,11 @@ class RaiseGuard:
     needs_loss = False
 
     def check(self, turn) -> None:
-        if not _all_finite(turn):
+        bad = find_nonfinite(turn)
+        if bad is not None:
             turn.skipped = True
-            raise NonFiniteTrainingError(f"step {turn.step}: the loss or a gradient is NaN or inf; "
-                                         "the update was not applied (on_nonfinite='raise')")
+            raise NonFiniteTrainingError(f"step {turn.step}: {bad}; the update was not applied "
+                                         "(on_nonfinite='raise'; use 'death-save' to skip and recover)")
 
     def after(self, turn) -> None:
         pass
@@ -61,69 +95,87 @@ class RaiseGuard:
 
 
 class DeathSaves:
-    """``on_nonfinite="death-save"``: skip, roll death saves, restore and lower the LR after three failures."""
+    """``on_nonfinite="death-save"``: skip, roll death saves, restore and lower the LR after three failures.
+
+    ``lr_factor`` (0 < f < 1) multiplies every learning rate at each restoration;
+    ``max_revivals`` restorations are allowed before the run stops.
+    """
     needs_loss = False
 
     def __init__(self, lr_factor: float = 0.5, max_revivals: int = 3):
+        check_type("lr_factor", lr_factor, (int, float), "a factor between 0 and 1")
         if not 0.0 < lr_factor < 1.0:
-            raise RollToTrainError(bad_value("lr_factor", lr_factor, "a factor between 0 and 1"))
-        self.lr_factor = lr_factor
+            raise RollToTrainError(bad_value("lr_factor", lr_factor, "a factor between 0 and 1 (exclusive)"))
+        check_type("max_revivals", max_revivals, int, "an integer >= 0")
+        if max_revivals < 0:
+            raise RollToTrainError(bad_value("max_revivals", max_revivals, "an integer >= 0"))
+        self.lr_factor = float(lr_factor)
         self.max_revivals = max_revivals
         self.successes = self.failures = self.revivals = 0
         self.dying = False
-        self._snapshot = None   # (model params, optimizer state) just before the first bad step
+        self._snapshot = None   # {"params": [...], "optimizer": state_dict} just before the first bad step
 
+    # --- the turn ---------------------------------------------------------------------------
     def check(self, turn) -> None:
-        if _all_finite(turn):
+        bad = find_nonfinite(turn)
+        if bad is None:
             if self.dying:
-                self._success(turn, "a finite step")
+                self._success(turn, "a finite step while dying")
             return
         turn.skipped = True
         if not self.dying:
             self.dying = True
-            self._snapshot = self._take(turn.optimizer)
-            turn.log("nonfinite", "the loss or a gradient is NaN/inf: the update is skipped and the model is dying")
+            self._snapshot = _snapshot(turn)
+            turn.log("nonfinite", f"{bad}: the update is skipped and the model is dying")
         else:
-            turn.log("nonfinite", "NaN/inf again: the update is skipped")
-        roll = turn.roller.roll("d20")
-        if roll.natural == 20:
-            turn.log("death_save", "death save: natural 20, the model stabilises at once", natural=20)
-            self._stable()
-        elif roll.natural >= 10:
-            self._success(turn, f"death save {roll.natural}")
+            turn.log("nonfinite", f"{bad} again: the update is skipped")
+        natural = turn.roller.roll("d20").natural
+        if natural == 20:
+            turn.log("death_save", "death save: natural 20, the model is back on its feet", natural=20)
+            self._stable(turn, "")
+        elif natural >= DEATH_SAVE_DC:
+            self._success(turn, f"death save {natural}", natural=natural)
         else:
-            self.failures += 2 if roll.natural == 1 else 1
-            turn.log("death_save", f"death save {roll.natural}: failure ({self.failures}/3)", natural=roll.natural)
+            self.failures += 2 if natural == 1 else 1
+            turn.log("death_save", f"death save {natural}: {'two failures' if natural == 1 else 'failure'} "
+                                   f"({min(self.failures, 3)}/3)", natural=natural)
             if self.failures >= 3:
                 self._revive(turn)
 
     def after(self, turn) -> None:
         pass
 
-    def _success(self, turn, why: str) -> None:
+    def _success(self, turn, why: str, natural=None) -> None:
         self.successes += 1
-        turn.log("death_save", f"{why}: success ({self.successes}/3)")
+        turn.log("death_save", f"{why}: success ({self.successes}/3)", natural=natural)
         if self.successes >= 3:
-            turn.log("death_save", "three successes: the model is stable")
-            self._stable()
+            self._stable(turn, "three successes: the model is stable")
 
-    def _stable(self) -> None:
+    def _stable(self, turn, message: str) -> None:
+        if message:
+            turn.log("death_save", message)
         self.successes = self.failures = 0
         self.dying = False
         self._snapshot = None
 
     def _revive(self, turn) -> None:
+        """Restore the snapshot; every learning rate × ``lr_factor``; the scheduler's too."""
         self.revivals += 1
         if self.revivals > self.max_revivals:
-            raise NonFiniteTrainingError(f"step {turn.step}: still NaN/inf after {self.max_revivals} restorations "
-                                         "with a lowered learning rate; check the data and the learning rate")
-        if self._snapshot is not None:   # None only when resumed mid-crisis: the weights are finite anyway
-            params, opt_state = self._snapshot
+            raise NonFiniteTrainingError(
+                f"step {turn.step}: training cannot recover from NaN/inf: three failed death saves after "
+                f"{self.max_revivals} restoration(s) with the learning rate lowered x{self.lr_factor:g} each time; "
+                "check the data, the loss and the learning rate")
+        optimizer = turn.optimizer
+        if self._snapshot is not None:
+            current = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
             with torch.no_grad():
-                for p, saved in zip(_params(turn.optimizer), params):
+                for p, saved in zip(_params(optimizer), self._snapshot["params"]):
                     p.copy_(saved)
-            turn.optimizer.load_state_dict(opt_state)
-        for group in turn.optimizer.param_groups:
+            optimizer.load_state_dict(self._snapshot["optimizer"])
+            for group, hyper in zip(optimizer.param_groups, current):
+                group.update(hyper)       # keep the schedule's current lr, momentum, ...
+        for group in optimizer.param_groups:
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].mul_(self.lr_factor)
             else:
@@ -133,33 +185,49 @@ class DeathSaves:
         scheduler = getattr(turn.master, "scheduler", None)
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [lr * self.lr_factor for lr in scheduler.base_lrs]
-        turn.log("revive", f"three failed death saves: weights restored, learning rate x{self.lr_factor:g}")
+        restored = (f"weights and optimizer state restored from before step {self._snapshot['step']}, "
+                    if self._snapshot is not None else "")
+        turn.log("revive", f"three failed death saves: {restored}learning rate x{self.lr_factor:g} "
+                           f"(restoration {self.revivals} of {self.max_revivals})", revival=self.revivals)
         self.successes = self.failures = 0
         self.dying = False
         self._snapshot = None
 
-    @staticmethod
-    def _take(optimizer):
-        return ([p.detach().clone() for p in _params(optimizer)], copy.deepcopy(optimizer.state_dict()))
-
+    # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """Tallies, settings and (while dying) the snapshot: tensors and plain values only."""
         return {"successes": self.successes, "failures": self.failures, "revivals": self.revivals,
-                "dying": self.dying, "lr_factor": self.lr_factor, "max_revivals": self.max_revivals}
+                "dying": self.dying, "lr_factor": self.lr_factor, "max_revivals": self.max_revivals,
+                "snapshot": self._snapshot}
 
     def load_state_dict(self, state) -> None:
-        for key in ("successes", "failures", "revivals", "dying", "lr_factor", "max_revivals"):
+        keys = ("successes", "failures", "revivals", "dying", "lr_factor", "max_revivals")
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise RollToTrainError(bad_value("state", type(state).__name__ if not isinstance(state, dict)
+                                             else sorted(state), f"a DeathSaves state_dict with keys {list(keys)}"))
+        for key in keys:
             setattr(self, key, state[key])
+        self._snapshot = state.get("snapshot")
 
 
 def _params(optimizer):
     return [p for g in optimizer.param_groups for p in g["params"]]
 
 
+def _snapshot(turn) -> dict:
+    """The optimizer's weights and its full state, copied (the weights are all still finite)."""
+    return {"params": [p.detach().clone() for p in _params(turn.optimizer)],
+            "optimizer": copy.deepcopy(turn.optimizer.state_dict()), "step": turn.step}
+
+
 GUARDS = {"death-save": DeathSaves, "raise": RaiseGuard, "off": lambda: None}
 
 
-def make_guard(policy: str):
-    """The guard for an ``on_nonfinite`` policy name."""
+def make_guard(policy):
+    """The guard for an ``on_nonfinite`` policy name, or a guard object passed as is."""
+    if isinstance(policy, (DeathSaves, RaiseGuard)):
+        return policy
+    check_type("on_nonfinite", policy, str, f"one of {list(POLICIES)} or a DeathSaves(...) guard")
     if policy not in GUARDS:
         raise RollToTrainError(bad_value("on_nonfinite", policy, f"one of {list(POLICIES)}"))
     return GUARDS[policy]()

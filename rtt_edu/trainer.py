@@ -19,13 +19,14 @@ Modes (how many mini-batches one roll decides):
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import torch
 from tqdm.auto import tqdm
 
-from .errors import RollToTrainError, bad_value, check_type
+from . import checkpoint
+from .checkpoint import CHECKPOINT_FORMAT  # noqa: F401  (re-exported for older imports)
+from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_participants
 from .rules import as_rules, warn_if_negative_drift
@@ -34,7 +35,6 @@ from .turns import GameMaster
 from .xp import ExperienceSystem
 
 MODES = ("per_mini_batch", "per_accumulation_step")
-CHECKPOINT_FORMAT = "rtt_edu.checkpoint/1"
 
 
 class RollToTrain:
@@ -72,7 +72,10 @@ class RollToTrain:
         self.loss_fn = loss_fn
         self.progress = progress
         if device is not None:
-            self.device = torch.device(device)
+            try:
+                self.device = torch.device(device)
+            except (RuntimeError, TypeError):
+                raise TypeError(bad_value("device", device, "a torch.device or a name like 'cpu' or 'cuda:0'")) from None
             model.to(self.device)
         else:
             self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -134,8 +137,11 @@ class RollToTrain:
         check_type("epochs", epochs, int, "an integer >= 1")
         if epochs < 1:
             raise RollToTrainError(bad_value("epochs", epochs, "an integer >= 1"))
-        if train_dataloader is None or not hasattr(train_dataloader, "__iter__"):
+        if train_dataloader is None or not hasattr(train_dataloader, "__iter__") or isinstance(train_dataloader, (str, bytes)):
             raise TypeError(bad_value("train_dataloader", train_dataloader, "an iterable of batches"))
+        if eval_dataloader is not None and (not hasattr(eval_dataloader, "__iter__")
+                                            or isinstance(eval_dataloader, (str, bytes))):
+            raise TypeError(bad_value("eval_dataloader", eval_dataloader, "an iterable of batches or None"))
         handle = AttachHandle(self.optimizer, self.master)
         try:
             for _ in range(epochs):
@@ -149,6 +155,7 @@ class RollToTrain:
 
     def _train_epoch(self, loader) -> None:
         self.model.train()
+        _set_epoch(loader, self.master.epoch)
         try:
             total = len(loader)
         except TypeError:
@@ -158,6 +165,7 @@ class RollToTrain:
         window_loss, seen = None, 0
         for batch in bar:
             loss, _, _ = self._forward(batch)
+            _check_loss(loss)
             (loss / self.window).backward()
             window_loss = loss.detach() if window_loss is None else window_loss + loss.detach()
             seen += 1
@@ -211,46 +219,50 @@ class RollToTrain:
         self.history.add_eval(record)
         return record
 
-    # --- checkpoints ------------------------------------------------------------------------
+    # --- checkpoints (see rtt_edu.checkpoint) ---------------------------------------------------
     def state_dict(self) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "master": self.master.state_dict(), "history": self.history.to_dict()}
+        """Model, optimizer, scheduler, dice, class, monsters, experience, guard and history."""
+        return checkpoint.trainer_state(self)
 
     def load_state_dict(self, state: dict) -> None:
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise RollToTrainError(bad_value("checkpoint format", state.get("format") if isinstance(state, dict)
-                                             else type(state).__name__, repr(CHECKPOINT_FORMAT)))
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.master.load_state_dict(state["master"])
-        self.master.history = History.from_dict(state["history"])
+        """Resume from :meth:`state_dict`; a state that does not fit this trainer changes nothing."""
+        checkpoint.load_trainer_state(self, state)
 
     def save_checkpoint(self, path) -> None:
-        """Save everything needed to resume exactly, atomically (temporary file, then rename)."""
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
-        try:
-            torch.save(self.state_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        """Save everything needed to resume exactly, atomically (temporary file, fsync, rename)."""
+        checkpoint.save_state(self.state_dict(), path)
 
     def load_checkpoint(self, path) -> None:
-        """Load a checkpoint written by :meth:`save_checkpoint`. Never runs code from the file."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise RollToTrainError(bad_value("path", path, "an existing checkpoint file"))
+        """Load a checkpoint written by :meth:`save_checkpoint`. Never runs code from the file.
+
+        Then ``train(..., epochs=n)`` trains n more epochs, exactly as an unbroken run would.
+        """
+        path = checkpoint.check_path(path)
+        state = checkpoint.load_state(path, map_location=self.device)
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # truncated, foreign or crafted to run code: all refused alike
-            raise RollToTrainError(f"path={path!r}: not a readable rtt_edu checkpoint "
-                                   f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
-        self.load_state_dict(state)
+            self.load_state_dict(state)
+        except RollToTrainError as exc:
+            raise CheckpointError(f"path={path!r}: {exc}") from None
+
+
+def _set_epoch(loader, epoch: int) -> None:
+    """Let a seeded shuffle (``DistributedSampler``, accelerate's loaders) draw this epoch's order."""
+    for owner in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+        if callable(getattr(owner, "set_epoch", None)):
+            owner.set_epoch(epoch)
+            return
+
+
+def _check_loss(loss) -> None:
+    """A training loss must be a scalar tensor that backpropagates (before ``backward`` says so obscurely)."""
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(bad_value("loss", loss, "a tensor returned by loss_fn or by the model's .loss"))
+    if loss.numel() != 1:
+        raise RollToTrainError(bad_value("loss", f"<tensor of shape {tuple(loss.shape)}>",
+                                         "a single number (a loss_fn with reduction='mean' or 'sum')"))
+    if not loss.requires_grad:
+        raise RollToTrainError(bad_value("loss", f"<tensor {loss.item():.4g} without grad_fn>",
+                                         "a loss computed from the model's parameters (it does not require grad)"))
 
 
 def _batch_size(targets, outputs) -> int:
