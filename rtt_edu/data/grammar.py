@@ -301,7 +301,7 @@ class MaskedContexts:
         """(expected accuracy, expected cross-entropy) of predictions ``logits`` (C, V) at the masks."""
         logits = logits.double()
         hit = self.joint.gather(1, logits.argmax(1, keepdim=True)).sum()
-        ce = -(self.joint * logits.log_softmax(1)).sum()
+        ce = -torch.where(self.joint > 0, self.joint * logits.log_softmax(1), 0.0).sum()   # 0 log 0 = 0
         return float(hit), float(ce)
 
     @torch.no_grad()
