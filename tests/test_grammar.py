@@ -28,7 +28,8 @@ def test_a_sentence_probability_is_the_product_of_its_rules(grammar):
     # S -> WIZARD (3/10); DET -> the (3/5); HERO_ADJ -> () (1/2); WIZARD_VP -> casts DET SPELL (1/2);
     # DET -> a (2/5); SPELL -> spell (1/2); WIZARD_WHERE -> in the tower (3/8) or in the PLACE, PLACE=tower (1/8 * 1/4)
     tower = Fraction(3, 8) + Fraction(1, 8) * Fraction(1, 4)
-    expected = Fraction(3, 10) * Fraction(3, 5) * Fraction(1, 2) * Fraction(1, 2) * Fraction(2, 5) * Fraction(1, 2) * tower
+    expected = (Fraction(3, 10) * Fraction(3, 5) * Fraction(1, 2) * Fraction(1, 2) * Fraction(2, 5) * Fraction(1, 2)
+                * tower)
     assert grammar.probability("the wizard casts a spell in the tower".split()) == expected
     assert grammar.probability("the wizard steals a spell".split()) == 0
 
@@ -93,8 +94,8 @@ def test_mlm_batches_are_seeded_and_in_the_one_mask_regime(grammar):
 
 def test_exact_optimum_matches_monte_carlo_with_a_brute_force_posterior(grammar):
     """Sample (sentence, position), put every word in the gap, take the grammar's argmax."""
-    optimum = grammar.optimum
-    assert isinstance(optimum.accuracy, Fraction) and 0.5 < optimum.accuracy < 1
+    optimum = grammar.contexts
+    assert isinstance(optimum.optimal_accuracy, Fraction) and 0.5 < optimum.optimal_accuracy < 1
     probs = {s: float(p) for s, p in grammar.sentences.items()}
     words = grammar.vocab.tokens[4:]
     rng = random.Random(11)
@@ -107,20 +108,20 @@ def test_exact_optimum_matches_monte_carlo_with_a_brute_force_posterior(grammar)
         hits += words[max(range(len(words)), key=joint.__getitem__)] == s[i]
         best_prob.append(max(joint) / total)              # P(Bayes predictor is right | context)
         nll -= math.log(probs[s] / total)
-    acc = float(optimum.accuracy)
+    acc = float(optimum.optimal_accuracy)
     assert abs(hits / n - acc) < 4.5 * math.sqrt(acc * (1 - acc) / n)
     mean = sum(best_prob) / n
     se = math.sqrt(sum((x - mean) ** 2 for x in best_prob) / n / n)
     assert abs(mean - acc) < 4.5 * se                     # se ~ 0.001: a wrong position weighting fails
-    assert abs(nll / n - optimum.loss) < 0.02             # the cross-entropy floor H(W | C)
+    assert abs(nll / n - optimum.loss_floor) < 0.02             # the cross-entropy floor H(W | C)
 
 
 def test_score_gives_the_optimum_to_the_bayes_predictor_and_less_to_others(grammar):
     ctx = grammar.contexts
     log_joint = ctx.joint.log()                           # -inf where impossible: argmax is the Bayes choice
     accuracy, loss = ctx.score(log_joint)
-    assert accuracy == pytest.approx(float(ctx.accuracy), abs=1e-12)
-    assert loss == pytest.approx(ctx.loss, abs=1e-9)
+    assert accuracy == pytest.approx(float(ctx.optimal_accuracy), abs=1e-12)
+    assert loss == pytest.approx(ctx.loss_floor, abs=1e-9)
     always_the = torch.zeros_like(log_joint)
     always_the[:, grammar.vocab.ids["the"]] = 1.0
     worse, worse_loss = ctx.score(always_the)

@@ -1,9 +1,10 @@
 """A small probabilistic grammar of fantasy sentences, and its exact masked-token optimum.
 
     grammar = FantasyGrammar()
-    grammar.sample(2, rng=random.Random(0))   # [('the', 'wizard', 'casts', 'a', 'spell'), ...]
-    batch = grammar.mlm_batches(4096, batch_size=128, seed=0)[0]   # {"input_ids", "attention_mask", "labels"}
-    grammar.optimum.accuracy                   # exact Bayes-optimal masked-token accuracy
+    grammar.sample(1, rng=random.Random(0))    # [('the', 'cleric', 'seeks', 'a', 'relic', 'in', 'the', 'temple')]
+    batches = grammar.mlm_batches(25600, batch_size=128, seed=1)   # dicts: input_ids, attention_mask, labels
+    grammar.contexts.optimal_accuracy          # Fraction(15614239, 21504000) = 0.72611: the Bayes optimum
+    grammar.contexts.evaluate(model)           # the model's exact expected accuracy, loss, and their optimum
 
 The grammar is a probabilistic context-free grammar (PCFG) without recursion, so its language
 is finite (a few thousand sentences) and every sentence's probability can be listed exactly:
@@ -263,15 +264,11 @@ class FantasyGrammar:
                 row[w] = row.get(w, 0) + share
         return MaskedContexts(self, joint)
 
-    @property
-    def optimum(self) -> "MaskedContexts":
-        return self.contexts
-
 
 class MaskedContexts:
     """The table P(c, w) over all contexts c (rows) and words w, exact and as float64 tensors.
 
-    ``accuracy`` = sum_c max_w P(c, w) (exact Fraction); ``loss`` = H(W | C) in nats.
+    ``optimal_accuracy`` = sum_c max_w P(c, w) (an exact Fraction); ``loss_floor`` = H(W | C) in nats.
     ``evaluate(model)`` gives a model's exact expected accuracy and cross-entropy in the same regime.
     """
 
@@ -290,9 +287,9 @@ class MaskedContexts:
             for w, p in joint[key].items():
                 self.joint[row, grammar.vocab.ids[w]] = float(p)
             best += max(joint[key].values())
-        self.accuracy = best
+        self.optimal_accuracy = best
         posterior = self.joint / self.joint.sum(1, keepdim=True)
-        self.loss = float(-(self.joint * torch.where(self.joint > 0, posterior.log(), 0.0)).sum())
+        self.loss_floor = float(-(self.joint * torch.where(self.joint > 0, posterior.log(), 0.0)).sum())
 
     def __len__(self):
         return len(self.positions)
@@ -321,8 +318,9 @@ class MaskedContexts:
             out.append(logits[rows[i:i + batch_size] - i, self.positions[i:i + batch_size].to(device)].cpu())
         model.train(was_training)
         accuracy, loss = self.score(torch.cat(out))
-        return {"accuracy": accuracy, "loss": loss, "optimum": float(self.accuracy), "loss_floor": self.loss,
-                "ratio": accuracy / float(self.accuracy)}
+        optimum = float(self.optimal_accuracy)
+        return {"accuracy": accuracy, "loss": loss, "optimum": optimum, "loss_floor": self.loss_floor,
+                "ratio": accuracy / optimum}
 
 
 def mask_tokens(input_ids: torch.Tensor, generator: torch.Generator) -> tuple:

@@ -1,6 +1,12 @@
 """A small BERT-style masked-language model in pure PyTorch, written out to be read.
 
-    model = BertMLM(BertConfig.lesson(vocab_size=len(grammar.vocab)), seed=0)
+    grammar = FantasyGrammar()                           # rtt_edu.data: the corpus and its exact optimum
+    config = BertConfig.lesson(vocab_size=len(grammar.vocab), max_len=grammar.config.max_len)
+    model = BertMLM(config, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    RollToTrain(model, optimizer, rules="plain", seed=0).train(grammar.mlm_batches(200 * 128, 128, seed=1))
+    grammar.contexts.evaluate(model)                     # accuracy 0.708 of the optimum 0.726: ratio 0.975
+
     out = model(input_ids, attention_mask, labels)       # out.loss, out.logits (B, T, V)
     out = model(input_ids, attention_mask, return_attention=True)
     out.attentions[layer][:, head]                       # (B, T, T): row t = where token t looks
@@ -37,7 +43,7 @@ from ..errors import RollToTrainError, bad_value, check_type
 __all__ = ["BertConfig", "BertMLM", "MaskedLMOutput"]
 
 
-@dataclass
+@dataclass   # not frozen: the HuggingFace Trainer sets config.use_cache on models that have a config
 class BertConfig:
     vocab_size: int = 64       # tokens in the vocabulary (rows of E_tok; the MLM head reuses them)
     max_len: int = 16          # longest input row the position embeddings cover
