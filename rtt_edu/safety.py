@@ -67,10 +67,15 @@ def find_nonfinite(turn) -> str | None:
     if bool(torch.isfinite(norms).all()):
         return None
     values = norms.tolist()   # the rare bad path: a second sync to say what went wrong
-    bad = [f"{name} is {'nan' if math.isnan(v) else 'inf'}" for (name, _), v in zip(named, values)
-           if not math.isfinite(v)]
-    first = next((b for b in bad if b.startswith("the loss")), bad[0])
-    return first + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+    word = {True: "nan", False: "inf"}
+    bad = [(name, word[math.isnan(v)]) for (name, _), v in zip(named, values) if not math.isfinite(v)]
+    parts = [f"{name} is {kind}" for name, kind in bad if name == "the loss"]
+    grads = [(name, kind) for name, kind in bad if name != "the loss"]
+    if len(grads) == 1:
+        parts.append(f"{grads[0][0]} is {grads[0][1]}")
+    elif grads:
+        parts.append(f"{len(grads)} gradients are not finite ({grads[0][0]} is {grads[0][1]}, ...)")
+    return " and ".join(parts)
 
 
 class RaiseGuard:
