@@ -266,7 +266,7 @@ class GameMaster:
                             loss=turn._loss_value, rule_multiplier=turn.rule_multiplier,
                             modifier=turn.roll.modifier, dc=self.rules.dc, events=turn.events)
         self.history.add_step(record, loss=turn.loss if turn._loss_value is None else None,
-                              lr=lr if isinstance(lr, torch.Tensor) else None)
+                              lr=lr.detach().clone() if isinstance(lr, torch.Tensor) else None)  # not an alias
         self.step += 1
         self.last_record = record
         return record
