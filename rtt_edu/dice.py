@@ -23,7 +23,8 @@ from .errors import DiceError, bad_value, check_type
 MAX_DICE = 1000          # more dice than this in one roll is refused
 MAX_SIDES = 1_000_000    # a die with more faces than this is refused
 
-_NOTATION = re.compile(r"^(?P<count>\d*)d(?P<sides>\d+)(?:k(?P<keep>[hl])(?P<kept>\d+))?(?P<mod>[+-]\d+)?$")
+_NOTATION = re.compile(r"(?P<count>[0-9]{0,9})d(?P<sides>[0-9]{1,9})(?:k(?P<keep>[hl])(?P<kept>[0-9]{1,9}))?"
+                       r"(?P<mod>[+-][0-9]{1,9})?")   # at most 9 digits a number: 'd' + '9' * 5000 is refused
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class DiceSpec:
 def parse(notation: str) -> DiceSpec:
     """Parse dice notation; raise ``DiceError`` quoting the bad value."""
     check_type("notation", notation, str, "a dice notation string such as 'd20' or '2d6+3'")
-    match = _NOTATION.match(notation.replace(" ", "").lower())
+    match = _NOTATION.fullmatch("".join(notation.split()).lower())
     if match is None:
         raise DiceError(bad_value("notation", notation, "dice notation like 'd20', '2d6+3', '4d6kh3' or '2d20kl1'"))
     count = int(match["count"] or 1)
@@ -162,7 +163,8 @@ class DiceRoller:
             rng_state = (state["version"], tuple(int(x) for x in state["internal"]), state["gauss"])
             self._rng.setstate(rng_state)
         except (KeyError, TypeError, ValueError) as exc:
-            raise DiceError(f"state={type(state).__name__}: not a DiceRoller state_dict ({exc})") from None
+            shown = sorted(map(str, state)) if isinstance(state, dict) else state
+            raise DiceError(f"{bad_value('state', shown, 'a DiceRoller state_dict')} ({type(exc).__name__}: {exc})") from None
         self.seed = state.get("seed")
 
 

@@ -173,7 +173,7 @@ class History:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            shown = text[:60] + ("..." if len(text) > 60 else "")
+            shown = text if len(text) <= 60 else text[:60] + (b"..." if isinstance(text, (bytes, bytearray)) else "...")
             raise RollToTrainError(f"{bad_value('text', shown, 'JSON made by History.to_json()')} ({exc})") from None
         return cls.from_dict(data)
 
@@ -189,7 +189,9 @@ class History:
         path = os.fspath(path)
         try:
             with open(path, "rb") as fh:
-                text = fh.read()
+                text = fh.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RollToTrainError(bad_value("path", path, f"a history JSON file (this one is not UTF-8 text: {exc})")) from None
         except FileNotFoundError:
             raise RollToTrainError(bad_value("path", path, "an existing history JSON file")) from None
         except IsADirectoryError:

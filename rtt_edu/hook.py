@@ -21,10 +21,13 @@ from .turns import GameMaster
 
 
 def build_participants(character_class=None, experience=None, monsters=None, encounter_chance=0.0,
-                       encounter_schedule=None):
-    """The participants of a turn, in the order they act: experience, class, encounters."""
+                       encounter_schedule=None, experience_arg: str = "experience"):
+    """The participants of a turn, in the order they act: experience, class, encounters.
+
+    ``experience_arg`` is the name the caller gave the experience argument, for error messages.
+    """
     from .xp import as_experience
-    participants = [as_experience(experience)]
+    participants = [as_experience(experience, experience_arg)]
     if character_class is not None:
         from .classes import CharacterClass
         if not isinstance(character_class, CharacterClass):

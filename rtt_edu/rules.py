@@ -39,6 +39,18 @@ class Margin:
     lo: float | None = None
     hi: float | None = None
 
+    def __post_init__(self):
+        for name in ("scale", "offset", "lo", "hi"):
+            value = getattr(self, name)
+            if value is None and name in ("lo", "hi"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(bad_value(name, value, "a number" + (" or None" if name in ("lo", "hi") else "")))
+            if not math.isfinite(value):
+                raise RulesError(bad_value(name, value, "a finite number"))
+        if self.lo is not None and self.hi is not None and self.lo > self.hi:
+            raise RulesError(f"lo={self.lo!r} and hi={self.hi!r}: expected lo <= hi")
+
     def __call__(self, total: int, dc: int) -> float:
         value = self.offset + self.scale * (total - dc)
         if self.lo is not None:
@@ -86,6 +98,8 @@ class SavingThrow:
             raise RulesError(bad_value("dc" if abs(dc) > 1000 else "modifier", dc if abs(dc) > 1000 else modifier,
                                        "a value between -1000 and 1000"))
         natural_distribution(sides, advantage, disadvantage)  # validates advantage/disadvantage
+        if name is not None:
+            check_type("name", name, str, "a rule name (str) or None")
         self.dc, self.sides, self.modifier = dc, sides, modifier
         self.advantage, self.disadvantage = advantage, disadvantage
         self.bands = {"critical_success": _check_band("crit_success", crit_success),
@@ -158,12 +172,17 @@ class SavingThrow:
     def replace(self, **changes) -> "SavingThrow":
         """A copy with some arguments changed (``rule.replace(dc=12)``)."""
         kwargs = self.to_dict()
+        unknown = sorted(set(changes) - set(kwargs))
+        if unknown:
+            raise TypeError(f"{', '.join(f'{k}={changes[k]!r}' for k in unknown)}: "
+                            f"not SavingThrow arguments; expected some of {sorted(kwargs)}")
         kwargs.update(changes)
         return SavingThrow(**{k: _band_from_json(k, v) if k in _BAND_ARGS and not isinstance(v, Margin) else v
                               for k, v in kwargs.items()})
 
     def with_bonus(self, bonus: int, advantage: bool | None = None, disadvantage: bool | None = None):
         """The rule as rolled with an extra ``bonus`` (proficiency, a Bard's inspiration, ...)."""
+        check_type("bonus", bonus, int, "an integer bonus")
         adv = self.advantage if advantage is None else advantage
         dis = self.disadvantage if disadvantage is None else disadvantage
         return self.replace(modifier=self.modifier + bonus, advantage=adv and not dis, disadvantage=dis and not adv)
@@ -202,6 +221,7 @@ class SavingThrow:
     @classmethod
     def preset(cls, name: str, **changes) -> "SavingThrow":
         """A named rule (see :data:`PRESETS`); keyword arguments override its fields."""
+        check_type("name", name, str, f"a preset name, one of {sorted(PRESETS)}")
         if name not in PRESETS:
             raise RulesError(bad_value("name", name, f"one of {sorted(PRESETS)}"))
         rule = SavingThrow(name=name, **PRESETS[name][1])
@@ -245,6 +265,9 @@ def as_rules(rules) -> SavingThrow:
     if rules is None:
         return SavingThrow.preset("classroom")
     if isinstance(rules, str):
+        if rules not in PRESETS:
+            raise RulesError(f"rules={rules!r}: expected a SavingThrow or a preset name "
+                             f"({bad_value('name', rules, f'one of {sorted(PRESETS)}')})")
         return SavingThrow.preset(rules)
     if isinstance(rules, SavingThrow):
         return rules

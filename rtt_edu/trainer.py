@@ -81,7 +81,8 @@ class RollToTrain:
             self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
         self.master = GameMaster(self.rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
                                  participants=build_participants(character_class, use_xp_system, monsters,
-                                                                 encounter_chance, encounter_schedule),
+                                                                 encounter_chance, encounter_schedule,
+                                                                 experience_arg="use_xp_system"),
                                  guard=make_guard(on_nonfinite))
         self.master.scheduler = scheduler
         self.character_class = character_class
@@ -194,6 +195,8 @@ class RollToTrain:
     @torch.no_grad()
     def evaluate(self, eval_dataloader) -> EvalRecord:
         """Mean loss (weighted by batch size) and accuracy where outputs are class scores."""
+        if eval_dataloader is None or not hasattr(eval_dataloader, "__iter__") or isinstance(eval_dataloader, (str, bytes)):
+            raise TypeError(bad_value("eval_dataloader", eval_dataloader, "an iterable of batches"))
         was_training = self.model.training
         self.model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -258,11 +261,11 @@ def _check_loss(loss) -> None:
     if not isinstance(loss, torch.Tensor):
         raise TypeError(bad_value("loss", loss, "a tensor returned by loss_fn or by the model's .loss"))
     if loss.numel() != 1:
-        raise RollToTrainError(bad_value("loss", f"<tensor of shape {tuple(loss.shape)}>",
-                                         "a single number (a loss_fn with reduction='mean' or 'sum')"))
+        raise RollToTrainError(f"loss=<tensor of shape {tuple(loss.shape)}>: expected a single number "
+                               "(a loss_fn with reduction='mean' or 'sum')")
     if not loss.requires_grad:
-        raise RollToTrainError(bad_value("loss", f"<tensor {loss.item():.4g} without grad_fn>",
-                                         "a loss computed from the model's parameters (it does not require grad)"))
+        raise RollToTrainError(f"loss=<tensor {loss.item():.4g} without grad_fn>: expected a loss computed from "
+                               "the model's parameters (this one does not require grad)")
 
 
 def _batch_size(targets, outputs) -> int:

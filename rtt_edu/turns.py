@@ -185,8 +185,11 @@ class GameMaster:
         check_type("target", target, str, f"one of {sorted(TARGETS)}")
         if target not in TARGETS:
             raise RollToTrainError(bad_value("target", target, f"one of {sorted(TARGETS)}"))
+        try:
+            self.intelligence_modifier = ability_modifier(intelligence)
+        except (TypeError, ValueError) as exc:   # name the argument the user passed
+            raise type(exc)(f"intelligence={intelligence!r}: {exc}") from None
         self.intelligence = intelligence
-        self.intelligence_modifier = ability_modifier(intelligence)
         self.roller = roller if roller is not None else DiceRoller(shared_seed(seed))   # one seed for all ranks
         self.target = TARGETS[target]()
         self.participants = [p for p in participants if p is not None]

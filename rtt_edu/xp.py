@@ -52,6 +52,7 @@ class ExperienceSystem(Participant):
             check_type(name, value, (int, float), "a number >= 0")
             if value < 0:
                 raise RollToTrainError(bad_value(name, value, "a number >= 0"))
+        check_type("add_proficiency", add_proficiency, bool, "True or False")
         self.success_xp, self.crit_xp, self.best_loss_xp = success_xp, crit_xp, best_loss_xp
         self.xp_scale = xp_scale
         self.add_proficiency = add_proficiency
@@ -113,7 +114,7 @@ class ExperienceSystem(Participant):
         return f"ExperienceSystem(level={self.level}, xp={self.xp})"
 
 
-def as_experience(experience):
+def as_experience(experience, name: str = "use_xp_system"):
     """``None``/``False`` → no XP, ``True`` → a default :class:`ExperienceSystem`, or an instance."""
     if experience is None or experience is False:
         return None
@@ -121,4 +122,4 @@ def as_experience(experience):
         return ExperienceSystem()
     if isinstance(experience, ExperienceSystem):
         return experience
-    raise TypeError(bad_value("use_xp_system", experience, "True, False or an ExperienceSystem"))
+    raise TypeError(bad_value(name, experience, "True, False or an ExperienceSystem"))
