@@ -13,6 +13,7 @@ Every ``DiceRoller`` owns a ``random.Random`` built from its seed, so rolls neve
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ class DiceSpec:
 def parse(notation: str) -> DiceSpec:
     """Parse dice notation; raise ``DiceError`` quoting the bad value."""
     check_type("notation", notation, str, "a dice notation string such as 'd20' or '2d6+3'")
+    return _parse(notation)
+
+
+@functools.lru_cache(maxsize=256)   # a training loop rolls the same notation every step
+def _parse(notation: str) -> DiceSpec:
     match = _NOTATION.fullmatch("".join(notation.split()).lower())
     if match is None:
         raise DiceError(bad_value("notation", notation, "dice notation like 'd20', '2d6+3', '4d6kh3' or '2d20kl1'"))
