@@ -253,6 +253,9 @@ def check_trainer_state(trainer, state) -> None:
         SavingThrow.from_dict(master["rules"])
         DiceRoller().load_state_dict(master["roller"])
         History.from_dict(state["history"])
+        guard = trainer.master.guard
+        if guard is not None and master.get("guard"):
+            type(guard)().load_state_dict(master["guard"])     # a dry run on a fresh guard
     except (RollToTrainError, TypeError, KeyError) as exc:
         raise CheckpointError(f"the checkpoint's game state is malformed ({type(exc).__name__}: {exc})") from None
 
@@ -261,6 +264,8 @@ def load_trainer_state(trainer, state) -> None:
     """Check ``state`` against ``trainer`` (:func:`check_trainer_state`), then restore every part."""
     from .history import History
     check_trainer_state(trainer, state)
+    if not state["master"].get("guard"):     # saved under another on_nonfinite policy: fresh tallies
+        state = {**state, "master": {**state["master"], "guard": None}}
     trainer.model.load_state_dict(state["model"])
     trainer.optimizer.load_state_dict(state["optimizer"])
     if trainer.scheduler is not None:

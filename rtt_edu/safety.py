@@ -57,24 +57,23 @@ def find_nonfinite(turn) -> str | None:
     """
     if not math.isfinite(turn.multiplier):
         return f"the multiplier is {turn.multiplier}"
-    named = [(f"the gradient of parameter {i}", p.grad) for i, p in enumerate(_params(turn.optimizer))
-             if p.grad is not None]
+    params = _params(turn.optimizer)
+    which = [i for i, p in enumerate(params) if p.grad is not None]   # parameter indices, then the loss
+    tensors = [params[i].grad.detach() for i in which]
     if turn.loss is not None:
-        named.append(("the loss", turn.loss))
-    if not named:
+        tensors.append(turn.loss.detach())
+    if not tensors:
         return None
-    norms = torch.stack([n.float() for n in torch._foreach_norm([t.detach() for _, t in named], ord=math.inf)])
+    norms = torch.stack([n.float() for n in torch._foreach_norm(tensors, ord=math.inf)])
     if bool(torch.isfinite(norms).all()):
         return None
     values = norms.tolist()   # the rare bad path: a second sync to say what went wrong
-    word = {True: "nan", False: "inf"}
-    bad = [(name, word[math.isnan(v)]) for (name, _), v in zip(named, values) if not math.isfinite(v)]
-    parts = [f"{name} is {kind}" for name, kind in bad if name == "the loss"]
-    grads = [(name, kind) for name, kind in bad if name != "the loss"]
-    if len(grads) == 1:
-        parts.append(f"{grads[0][0]} is {grads[0][1]}")
-    elif grads:
-        parts.append(f"{len(grads)} gradients are not finite ({grads[0][0]} is {grads[0][1]}, ...)")
+    kind = ["nan" if math.isnan(v) else "inf" for v in values]
+    parts = [f"the loss is {kind[-1]}"] if turn.loss is not None and not math.isfinite(values[-1]) else []
+    grads = [(i, k) for i, k, v in zip(which, kind, values) if not math.isfinite(v)]
+    if grads:
+        first = f"the gradient of parameter {grads[0][0]} is {grads[0][1]}"
+        parts.append(first if len(grads) == 1 else f"{len(grads)} gradients are not finite ({first}, ...)")
     return " and ".join(parts)
 
 

@@ -400,3 +400,17 @@ def test_saving_into_a_missing_folder_names_it(tmp_path):
     with pytest.raises(CheckpointError, match="is missing") as err:
         trained().save_checkpoint(path)
     assert repr(str(path)) in str(err.value)
+
+
+def test_a_checkpoint_saved_under_another_nonfinite_policy_resumes_with_fresh_death_saves(tmp_path):
+    path = tmp_path / "run.pt"
+    config = CONFIGS["sgd-momentum-steplr"]
+    first = build(config)
+    first.master.guard = None                      # as if built with on_nonfinite="off"
+    fit(first, config, 1)
+    first.save_checkpoint(path)
+    resumed = build(config, init_seed=3)
+    resumed.load_checkpoint(path)
+    guard = resumed.master.guard
+    assert (guard.successes, guard.failures, guard.revivals, guard.dying) == (0, 0, 0, False)
+    assert len(resumed.history) == 5
