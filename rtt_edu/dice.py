@@ -147,12 +147,14 @@ class DiceRoller:
         if (advantage or disadvantage) and spec.count != 1:
             raise DiceError(bad_value("notation", notation,
                                       "a single die with advantage/disadvantage (write '2d20kh1' for several dice)"))
-        count = 2 if (advantage or disadvantage) else spec.count
-        kept_n = 1 if (advantage or disadvantage) else spec.kept
-        highest = not disadvantage and spec.keep == "h"
-        faces = tuple(self.die(spec.sides) for _ in range(count))
-        ordered = sorted(faces, reverse=highest)
-        kept = tuple(ordered[:kept_n])
+        if spec.count == 1 and not (advantage or disadvantage):   # one die: a plain saving throw
+            faces = kept = (self.die(spec.sides),)
+        else:
+            count = 2 if (advantage or disadvantage) else spec.count
+            kept_n = 1 if (advantage or disadvantage) else spec.kept
+            highest = not disadvantage and spec.keep == "h"
+            faces = tuple(self.die(spec.sides) for _ in range(count))
+            kept = tuple(sorted(faces, reverse=highest)[:kept_n])
         natural = sum(kept)
         total_mod = spec.modifier + modifier
         return Roll(notation, faces, kept, natural, total_mod, natural + total_mod, spec.sides,

@@ -62,7 +62,7 @@ class LazyRecords:
         """Add ``record``; each keyword is a field whose value is still a device tensor."""
         for name, value in tensors.items():
             if value is not None:
-                self._pending.append((record, name, value.detach()))
+                self._pending.append((record, name, value.detach() if value.requires_grad else value))
         self._items.append(record)
 
     def flush(self):
