@@ -1,0 +1,92 @@
+"""Small helpers the lessons share: the exact distribution of any dice notation, and a quadratic run.
+
+``total_distribution("2d6+3")`` is exact (``Fraction``s): dice without a keep rule are convolved
+one die at a time,
+
+    P(S_{j+1} = t) = Σ_{k=1..s} P(S_j = t - k) / s,
+
+and a keep rule (``4d6kh3``) enumerates every ordered outcome (s^n of them, each 1/s^n).
+
+``quadratic_run`` trains one weight on L(w) = a/2 · (w - w*)² with ``torch.optim.SGD`` and the
+dice attached (``rtt_edu.attach``), in float64, so each step's factor e_{t+1}/e_t can be read off
+and compared with 1 - lr·a·m_t (see :mod:`rtt_edu.quadratic`).
+"""
+from __future__ import annotations
+
+import itertools
+import warnings
+from fractions import Fraction
+
+from .dice import parse
+from .errors import DiceError, NegativeDriftWarning, bad_value, check_type
+
+__all__ = ["total_distribution", "mean_of", "quadratic_run"]
+
+MAX_OUTCOMES = 200_000    # a keep rule enumerates s^n outcomes: at most this many
+
+
+def total_distribution(notation: str, modifier: int = 0) -> dict:
+    """Exact P(total == t) of a dice notation (``"d20"``, ``"2d6+3"``, ``"4d6kh3"``, ``"2d20kl1"``)."""
+    spec = parse(notation)
+    check_type("modifier", modifier, int, "an integer modifier")
+    shift = spec.modifier + modifier
+    if spec.kept == spec.count:
+        if spec.count * spec.sides > MAX_OUTCOMES:
+            raise DiceError(bad_value("notation", notation, f"at most {MAX_OUTCOMES} possible totals"))
+        dist = {0: Fraction(1)}
+        face = Fraction(1, spec.sides)
+        for _ in range(spec.count):
+            nxt: dict = {}
+            for total, p in dist.items():
+                for k in range(1, spec.sides + 1):
+                    nxt[total + k] = nxt.get(total + k, Fraction(0)) + p * face
+            dist = nxt
+    else:
+        if spec.sides ** spec.count > MAX_OUTCOMES:
+            raise DiceError(bad_value("notation", notation, f"a keep rule with at most {MAX_OUTCOMES} outcomes"))
+        counts: dict = {}
+        for faces in itertools.product(range(1, spec.sides + 1), repeat=spec.count):
+            ordered = sorted(faces, reverse=spec.keep == "h")
+            total = sum(ordered[:spec.kept])
+            counts[total] = counts.get(total, 0) + 1
+        n = spec.sides ** spec.count
+        dist = {t: Fraction(c, n) for t, c in counts.items()}
+    return {t + shift: p for t, p in sorted(dist.items())}
+
+
+def mean_of(distribution: dict) -> Fraction:
+    """E[X] = Σ x P(x) of a ``{value: probability}`` dict (exact for ``Fraction`` probabilities)."""
+    return sum((Fraction(x) * p for x, p in distribution.items()), Fraction(0))
+
+
+def quadratic_run(rules, lr: float, steps: int, seed: int, curvature: float = 1.0, w0: float = 1.0,
+                  w_star: float = 0.0):
+    """Train one weight on a/2·(w - w*)² with SGD and the dice; return (errors, records).
+
+    ``errors[t]`` is w - w* before step t (``steps + 1`` values, float64); ``records`` are the
+    step records (natural face, multiplier, ...). A rule that climbs the loss is what this
+    lesson shows on purpose, so its ``NegativeDriftWarning`` is not raised here, and no guard
+    runs: a run that overflows float64 shows as ``inf`` (or ``nan``) in ``errors``.
+    """
+    import torch
+    from .hook import attach
+
+    check_type("steps", steps, int, "an integer >= 1")
+    if steps < 1:
+        raise DiceError(bad_value("steps", steps, "an integer >= 1"))
+    w = torch.nn.Parameter(torch.tensor(float(w0), dtype=torch.float64))
+    optimizer = torch.optim.SGD([w], lr=lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeDriftWarning)
+        handle = attach(optimizer, rules, seed=seed, on_nonfinite="off")
+    errors = [float(w.detach()) - w_star]
+    try:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = 0.5 * curvature * (w - w_star) ** 2
+            loss.backward()
+            optimizer.step()
+            errors.append(float(w.detach()) - w_star)
+    finally:
+        handle.remove()
+    return errors, handle.records

@@ -1,0 +1,163 @@
+"""Self-checks of lessons 1-4: right answers pass, each known mistake gets its own hint."""
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+
+from rtt_edu import DiceRoller, SavingThrow
+from rtt_edu import exercises as ex
+from rtt_edu.lessons_support import mean_of, total_distribution
+
+
+def passes(feedback):
+    assert feedback.ok and bool(feedback) and repr(feedback).startswith("✅"), feedback
+    return feedback.message
+
+
+def fails(feedback, *words):
+    assert not feedback.ok and not bool(feedback) and repr(feedback).startswith("❌"), feedback
+    for word in words:
+        assert word in feedback.message, (word, feedback.message)
+    return feedback.message
+
+
+# --- exact values behind the checks ---------------------------------------------------------------
+
+def test_p_at_least_by_counting_pairs():
+    for target, mod in ((15, 0), (15, 3), (2, -1), (25, 0)):
+        straight = Fraction(sum(1 for k in range(1, 21) if k + mod >= target), 20)
+        pairs = list(itertools.product(range(1, 21), repeat=2))
+        adv = Fraction(sum(1 for a, b in pairs if max(a, b) + mod >= target), 400)
+        dis = Fraction(sum(1 for a, b in pairs if min(a, b) + mod >= target), 400)
+        assert ex.p_at_least(target, modifier=mod) == straight
+        assert ex.p_at_least(target, modifier=mod, advantage=True) == adv
+        assert ex.p_at_least(target, modifier=mod, disadvantage=True) == dis
+
+
+def test_total_distribution_against_seeded_rolls():
+    roller = DiceRoller(seed=1)
+    for notation in ("2d6+3", "4d6kh3", "2d20kl1", "3d4-2"):
+        dist = total_distribution(notation)
+        assert sum(dist.values()) == 1
+        n = 20000
+        counts = {}
+        for _ in range(n):
+            t = roller.roll(notation).total
+            counts[t] = counts.get(t, 0) + 1
+        assert set(counts) <= set(dist)
+        for t, p in dist.items():      # every total within 4.5 standard errors
+            assert abs(counts.get(t, 0) / n - float(p)) < 4.5 * math.sqrt(float(p * (1 - p)) / n) + 1e-12
+
+
+def test_total_distribution_exact_values():
+    assert mean_of(total_distribution("2d6+3")) == 10
+    assert total_distribution("2d6")[7] == Fraction(1, 6)
+    assert mean_of(total_distribution("4d6kh3")) == Fraction(15869, 1296)
+    assert total_distribution("d20", modifier=2) == {k + 2: Fraction(1, 20) for k in range(1, 21)}
+    with pytest.raises(ValueError, match="notation="):
+        total_distribution("20d20kh1")
+
+
+# --- lesson 1 ------------------------------------------------------------------------------------
+
+def test_check_at_least():
+    assert "3/10" in passes(ex.check_at_least(0.3, target=15))
+    passes(ex.check_at_least(Fraction(3, 10), target=15))
+    passes(ex.check_at_least(0.51, target=15, advantage=True))
+    passes(ex.check_at_least(0.09, target=15, disadvantage=True))
+    fails(ex.check_at_least(30, target=15), "percentage")
+    fails(ex.check_at_least(0.7, target=15), "opposite")
+    fails(ex.check_at_least(0.3, target=15, advantage=True), "single die")
+    fails(ex.check_at_least(0.6, target=15, advantage=True), "doubling")
+    fails(ex.check_at_least(0.3, target=15, modifier=2), "modifier +2")
+    fails(ex.check_at_least(0.42, target=15), "faces")
+    fails(ex.check_at_least(None), "replace `None`")
+    fails(ex.check_at_least("0.3"), "expected a probability")
+    fails(ex.check_at_least(True), "expected a probability")
+
+
+def test_check_ability_modifier():
+    passes(ex.check_ability_modifier(-1, score=9))
+    fails(ex.check_ability_modifier(0, score=9), "rounded *down*")
+    fails(ex.check_ability_modifier(-2, score=8), "score - 10")
+    fails(ex.check_ability_modifier(-3, score=7), "Halve it")           # -1.5 rounds down to -2
+    passes(ex.check_ability_modifier(3, score=16))
+    fails(ex.check_ability_modifier(6, score=16), "score - 10")
+
+
+def test_check_mean_total():
+    passes(ex.check_mean_total(10, "2d6+3"))
+    passes(ex.check_mean_total(15869 / 1296, "4d6kh3"))
+    fails(ex.check_mean_total(10.5, "4d6kh3"), "keep rule")
+
+
+# --- lesson 2 ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["classroom", "seed-code", "seed-readme", "seed-methodology"])
+def test_check_mean_and_variance_follow_the_rule(name):
+    rule = SavingThrow.preset(name)
+    mean, var = rule.expected_multiplier(), rule.variance()
+    passes(ex.check_mean(mean, name))
+    passes(ex.check_variance(var, rule))
+    fails(ex.check_variance(var + mean ** 2 + (0.01 if abs(mean) < 0.03 else 0), name))
+    fails(ex.check_variance(math.sqrt(var), name), "standard deviation")
+    if abs(mean) > 0.01:
+        fails(ex.check_mean(-mean, name), "sign")
+
+
+def test_check_mean_hints():
+    fails(ex.check_mean(0.5, "classroom"), "P(success)")          # 0.45 + 0.05
+    fails(ex.check_mean(0.375, "classroom"), "distinct values")   # (-0.5 + 0.25 + 0.75 + 1) / 4
+    fails(ex.check_variance(0.34375, "classroom"), "E[m²]")
+
+
+def test_check_step_factor():
+    passes(ex.check_step_factor(0.85, lr=0.1, m=0.75, curvature=2.0))
+    fails(ex.check_step_factor(0.15, lr=0.1, m=0.75, curvature=2.0), "removes")
+    fails(ex.check_step_factor(1.15, lr=0.1, m=0.75, curvature=2.0), "sign")
+    fails(ex.check_step_factor(0.925, lr=0.1, m=0.75, curvature=2.0), "curvature")
+
+
+def test_check_converges():
+    assert "λ = -∞" in passes(ex.check_converges(True, "seed-readme", lr=1.0))
+    fails(ex.check_converges(False, "seed-readme", lr=1.0), "sign of E[m]")
+    passes(ex.check_converges(False, "classroom", lr=6.0))
+    fails(ex.check_converges(True, "classroom", lr=6.0), "sign of E[m]")
+    passes(ex.check_converges(False, "seed-readme", lr=0.1))
+    fails(ex.check_converges(True, "seed-readme", lr=0.1), "Compute λ")
+    fails(ex.check_converges(None), "True")
+    fails(ex.check_converges(1), "True or False")
+
+
+def test_check_largest_lr():
+    passes(ex.check_largest_lr(2.0, "lr-dropout"))
+    fails(ex.check_largest_lr(4.0, "lr-dropout"), "average")
+    end = ex.check_largest_lr(5.0635, "classroom")
+    passes(end)
+    fails(ex.check_largest_lr(2.7636, "classroom"), "mean-square")
+    fails(ex.check_largest_lr(2.0, "classroom"), "plain gradient descent")
+    with pytest.raises(ValueError, match="E\\[m\\] < 0"):
+        ex.check_largest_lr(1.0, "seed-readme")
+
+
+# --- lesson 3 ------------------------------------------------------------------------------------
+
+def test_check_effective_lr_and_counts():
+    passes(ex.check_effective_lr(0.0475, "classroom", lr=0.1))
+    fails(ex.check_effective_lr(0.1, "classroom", lr=0.1), "plain learning rate")
+    fails(ex.check_effective_lr(0.475, "classroom", lr=0.1), "Multiply")
+    passes(ex.check_expected_count(210, "seed-code", steps=300, kind="skipped"))
+    passes(ex.check_expected_count(210, "seed-readme", steps=300, kind="uphill"))
+    fails(ex.check_expected_count(0.7, "seed-code", steps=300), "probability of one step")
+    fails(ex.check_expected_count(90, "seed-code", steps=300), "other steps")
+    with pytest.raises(ValueError, match="kind="):
+        ex.check_expected_count(1, kind="sideways")
+
+
+def test_judge_names_every_matching_mistake_but_never_before_the_right_answer():
+    fb = ex.judge(1.0, 1.0, "x", "ok", "hint", [(1.0, "a mistake that equals the answer")])
+    assert fb.ok
+    fb = ex.judge(2.0, 1.0, "x", "ok", "hint", [(None, "skipped"), (2.0, "first"), (3.0, "far"), (2.0, "second")])
+    assert fb.message == "2 is not it: first Or: second"
+    assert ex.judge(5.0, 1.0, "x", "ok", "hint", [(2.0, "first")]).message == "5 is not it. hint"
