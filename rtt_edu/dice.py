@@ -142,8 +142,9 @@ class DiceRoller:
         for several dice write the keep rule instead (``2d20kh1``).
         """
         spec = parse(notation)
-        _check_adv(advantage, disadvantage)
-        check_type("modifier", modifier, int, "an integer modifier")
+        if not (advantage is False and disadvantage is False and type(modifier) is int):   # else all pass
+            _check_adv(advantage, disadvantage)
+            check_type("modifier", modifier, int, "an integer modifier")
         if (advantage or disadvantage) and spec.count != 1:
             raise DiceError(bad_value("notation", notation,
                                       "a single die with advantage/disadvantage (write '2d20kh1' for several dice)"))

@@ -222,10 +222,12 @@ class GameMaster:
         if isinstance(loss, (int, float)):
             loss = torch.tensor(float(loss))
         self._pending_loss = None
-        if is_distributed() and (self.guard is not None or self.needs_loss):
+        parts = self.participants          # none: no hooks to call (the fastest path)
+        if (self.guard is not None or (parts and self.needs_loss)) and is_distributed():
             loss = mean_over_ranks(loss, optimizer.param_groups[0]["params"][0].device)  # decide alike on all ranks
         turn = Turn(self, optimizer, self.step, self.epoch, loss=loss, bonus=self.intelligence_modifier)
-        self._call("before_roll", turn)
+        if parts:
+            self._call("before_roll", turn)
         rules = self.rules
         adv = (rules.advantage or turn.advantage)
         dis = (rules.disadvantage or turn.disadvantage)
@@ -239,8 +241,9 @@ class GameMaster:
             turn.log("crit", f"natural {turn.roll.natural}: critical success, the full update lands")
         elif turn.outcome == "critical_fail":
             turn.log("crit", f"natural 1: critical failure, multiplier {turn.multiplier:+g}")
-        self._call("after_roll", turn)
-        self._call("before_step", turn)
+        if parts:
+            self._call("after_roll", turn)
+            self._call("before_step", turn)
         if self.guard is not None:
             self.guard.check(turn)
         if turn.skipped:
@@ -258,7 +261,8 @@ class GameMaster:
                 p.grad = grad
         else:
             self.target.restore(turn)
-        self._call("after_step", turn)
+        if self.participants:
+            self._call("after_step", turn)
         if self.guard is not None:
             self.guard.after(turn)
         lr = turn.optimizer.param_groups[0]["lr"]
