@@ -167,7 +167,7 @@ class RollToTrain:
         for batch in bar:
             loss, _, _ = self._forward(batch)
             _check_loss(loss)
-            (loss / self.window).backward()
+            (loss / self.window if self.window != 1 else loss).backward()   # x / 1 is exact: skip it
             window_loss = loss.detach() if window_loss is None else window_loss + loss.detach()
             seen += 1
             if seen == self.window:
@@ -183,7 +183,7 @@ class RollToTrain:
             grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
             if grads:
                 torch._foreach_mul_(grads, self.window / seen)
-        self.master.observe_loss(window_loss / seen)
+        self.master.observe_loss(window_loss / seen if seen != 1 else window_loss)
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
