@@ -378,7 +378,9 @@ class Cleric(CharacterClass):
 
     (ema: the running mean of earlier non-spike losses, beta 0.9.) The optimizer's moments are not
     rolled back; the spike's gradient never enters them because the update is skipped. Needs the
-    loss. Revives per long rest: 1 + level // 6 (1 at level 1, 4 at level 18).
+    loss. A mini-batch loss is noisy, so both "best" and "spike" are judged on noise too: a larger
+    batch, an accumulation window or a larger ``spike_factor`` makes them more reliable.
+    Revives per long rest: 1 + level // 6 (1 at level 1, 4 at level 18).
     """
     name = "Cleric"
     feature = "revives"

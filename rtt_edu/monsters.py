@@ -151,7 +151,7 @@ class Monster(Participant):
         self.lowest_loss = loss
         self.hit_points_left = max(0.0, self.hit_points_left - damage)
         turn.log("damage", f"the model hits the {self.name} for {damage:.1f} "
-                           f"({self.hit_points_left:.1f} of {self.hit_points:g} HP left)",
+                           f"({self.hit_points_left:.4g} of {self.hit_points:.4g} HP left)",
                  monster=self.name, damage=damage, hit_points_left=self.hit_points_left)
         if self.hit_points_left <= 0:
             self.defeated = True
@@ -327,7 +327,7 @@ class EncounterTable(Participant):
 
     def _leave(self, turn, why: str) -> None:
         m = self.active
-        turn.log("encounter", f"the {m.name} {why} ({m.hit_points_left:.1f} of {m.hit_points:g} HP left)",
+        turn.log("encounter", f"the {m.name} {why} ({m.hit_points_left:.4g} of {m.hit_points:.4g} HP left)",
                  monster=m.name, hit_points_left=m.hit_points_left)
         self.active, self._source = None, None
 
@@ -344,7 +344,7 @@ class EncounterTable(Participant):
         m = self.active
         article = "an" if m.name[:1].lower() in "aeiou" else "a"
         cr = str(Fraction(m.challenge_rating).limit_denominator(8))
-        turn.log("encounter", f"{article} {m.name} appears (CR {cr}, {m.hit_points:g} HP, AC {m.armor_class}) "
+        turn.log("encounter", f"{article} {m.name} appears (CR {cr}, {m.hit_points:.4g} HP, AC {m.armor_class}) "
                               f"for {m.turns} turn{'s' * (m.turns > 1)}",
                  monster=m.name, hit_points=m.hit_points, armor_class=m.armor_class, turns=m.turns)
 
