@@ -97,6 +97,22 @@ class AttachHandle:
         self.remove()
 
 
+def unwrap_optimizer(optimizer):
+    """The torch optimizer inside a wrapper such as accelerate's ``AcceleratedOptimizer`` (``.optimizer``).
+
+    A wrapper steps its inner optimizer once per real update (accelerate skips the
+    accumulation micro-steps), so the hooks go on the inner one: one roll per update.
+    """
+    import torch
+    inner = optimizer
+    while isinstance(getattr(inner, "optimizer", None), torch.optim.Optimizer):
+        inner = inner.optimizer
+    if not isinstance(inner, torch.optim.Optimizer):
+        from .errors import bad_value
+        raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer (or accelerate's wrapper of one)"))
+    return inner
+
+
 def attach(optimizer, rules=None, roller=None, seed=None, target: str = "update", *, character_class=None,
            experience=None, monsters=None, encounter_chance: float = 0.0, encounter_schedule=None,
            intelligence: int = 10, on_nonfinite: str = "death-save") -> AttachHandle:
@@ -105,10 +121,7 @@ def attach(optimizer, rules=None, roller=None, seed=None, target: str = "update"
     ``target="update"`` scales the step's learning rate (exact for SGD, momentum, Adam, AdamW),
     ``"gradient"`` scales the gradients, ``"delta"`` scales the parameter change of any optimizer.
     """
-    import torch
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        from .errors import bad_value
-        raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer"))
+    optimizer = unwrap_optimizer(optimizer)
     rules = as_rules(rules)
     master = GameMaster(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
                         participants=build_participants(character_class, experience, monsters,

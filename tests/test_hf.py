@@ -17,9 +17,10 @@ pytest.importorskip("accelerate", reason="the 'hf' extra (transformers, accelera
 from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification,  # noqa: E402
                           Trainer, TrainingArguments)
 
-from rtt_edu import DiceRoller, ExperienceSystem, RollToTrain, SavingThrow  # noqa: E402
+from rtt_edu import DiceRoller, ExperienceSystem, RollToTrain, SavingThrow, attach  # noqa: E402
+from rtt_edu.hook import unwrap_optimizer  # noqa: E402
 from rtt_edu.integrations import hf  # noqa: E402
-from rtt_edu.integrations.hf import RollToTrainCallback, unwrap_optimizer  # noqa: E402
+from rtt_edu.integrations.hf import RollToTrainCallback  # noqa: E402
 
 RULES = SavingThrow.preset("classroom")
 LR = 1e-2
@@ -164,6 +165,28 @@ def test_unwrap_optimizer_finds_the_torch_optimizer_inside_accelerate():
     assert unwrap_optimizer(inner) is inner
     with pytest.raises(TypeError, match="optimizer"):
         unwrap_optimizer("adamw")
+
+
+def test_attach_to_accelerates_optimizer_scales_each_update_by_its_roll():
+    from accelerate.optimizer import AcceleratedOptimizer
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 3, generator=g), torch.randn(16, 1, generator=g)
+    start = torch.nn.Linear(3, 1)
+    dice_model, plain_model = copy.deepcopy(start), copy.deepcopy(start)
+    wrapped = AcceleratedOptimizer(torch.optim.SGD(dice_model.parameters(), lr=LR), device_placement=False)
+    handle = attach(wrapped, RULES, seed=2, on_nonfinite="off")
+    plain = torch.optim.SGD(plain_model.parameters(), lr=LR)
+    for m in multipliers_of(2, 4):
+        for model, optimizer in ((dice_model, wrapped), (plain_model, plain)):
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            if optimizer is plain:
+                plain.param_groups[0]["lr"] = LR * m
+            optimizer.step()
+            optimizer.zero_grad()
+    assert [r.multiplier for r in handle.records] == multipliers_of(2, 4)
+    assert wrapped.param_groups[0]["lr"] == LR
+    for got, want in zip(dice_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
 
 
 def test_bad_arguments_are_refused_when_the_callback_is_built():

@@ -36,9 +36,8 @@ import torch
 
 from ..dice import DiceRoller
 from ..distributed import is_distributed, shared_seed
-from ..errors import bad_value
 from ..history import History
-from ..hook import build_participants
+from ..hook import build_participants, unwrap_optimizer
 from ..rules import OUTCOMES, as_rules, warn_if_negative_drift
 from ..safety import make_guard
 from ..turns import GameMaster
@@ -54,16 +53,6 @@ else:
 
 PREFIX = "rtt/"
 LOGGED_OUTCOMES = (*OUTCOMES, "skipped")
-
-
-def unwrap_optimizer(optimizer):
-    """The torch optimizer inside accelerate's ``AcceleratedOptimizer`` (or any ``.optimizer`` wrapper)."""
-    inner = optimizer
-    while isinstance(getattr(inner, "optimizer", None), torch.optim.Optimizer):
-        inner = inner.optimizer
-    if not isinstance(inner, torch.optim.Optimizer):
-        raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer (or accelerate's wrapper of one)"))
-    return inner
 
 
 class RollToTrainCallback(TrainerCallback):
