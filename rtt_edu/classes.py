@@ -205,8 +205,11 @@ class Wizard(CharacterClass):
                      turns=self.duration)
 
     def before_step(self, turn) -> None:
-        if self.base_lrs is None:
-            self.base_lrs = [float(g["lr"]) for g in turn.optimizer.param_groups]
+        if self._saved:                 # a turn that never reached after_step (an error was raised): undo it
+            self.after_step(turn)
+        if self.base_lrs is None and self.spell == "restart":    # no host sync for a tensor rate
+            self.base_lrs = [g["lr"].detach().clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
+                             for g in turn.optimizer.param_groups]
         if self.spell_turns_left == 0:
             return
         cast = self.SPELLS[self.spell]
@@ -223,6 +226,7 @@ class Wizard(CharacterClass):
             self._saved.append((group, saved, spell_lr))
 
     def after_step(self, turn) -> None:
+        """Restore each rate: lr ← saved × lr_now / lr_spell (exactly saved when nothing else changed it)."""
         for group, saved, spell_lr in self._saved:
             now = group["lr"]
             if isinstance(now, torch.Tensor):

@@ -237,6 +237,22 @@ def test_wizard_keeps_a_rescaling_made_by_someone_else_during_its_spell():
     handle.remove()
 
 
+def test_wizard_gives_the_rate_back_after_a_step_that_raised():
+    from rtt_edu import NonFiniteTrainingError
+    model = make_model()
+    opt = sgd(model.parameters())
+    attach(opt, "plain", seed=0, character_class=Wizard(level=1, cast_on=1, uses=2), on_nonfinite="raise")
+    opt.zero_grad()
+    model(torch.full((1, 3), float("nan"))).sum().backward()
+    with pytest.raises(NonFiniteTrainingError):
+        opt.step()
+    assert opt.param_groups[0]["lr"] == 2 * LR            # the spell was on when the step stopped
+    opt.zero_grad()
+    torch.nn.functional.mse_loss(model(batch(0)[0]), batch(0)[1]).backward()
+    opt.step()
+    assert opt.param_groups[0]["lr"] == LR
+
+
 @pytest.mark.parametrize("level,slots,duration", [(1, 2, 1), (4, 3, 1), (5, 4, 2), (10, 6, 3), (20, 11, 5)])
 def test_wizard_level_sets_slots_and_duration(level, slots, duration):
     wizard = Wizard(level=level)
