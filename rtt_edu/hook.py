@@ -47,6 +47,7 @@ class AttachHandle:
     """What ``attach`` returns: ``.records``, ``.history``, ``.master``, ``.observe_loss()``, ``.remove()``."""
 
     def __init__(self, optimizer, master: GameMaster):
+        optimizer = unwrap_optimizer(optimizer)      # hooks go on the optimizer that really steps
         self.optimizer = optimizer
         self.master = master
         self._turn = None

@@ -158,7 +158,14 @@ def test_callback_state_dict_resumes_the_same_rolls(classifier, tmp_path):
     assert resumed.master.step == 3
 
 
-def test_unwrap_optimizer_finds_the_torch_optimizer_inside_accelerate():
+@pytest.fixture
+def accelerator():
+    """accelerate's wrappers need its process state (the Trainer makes the same one: CPU)."""
+    from accelerate import Accelerator
+    return Accelerator(cpu=True)
+
+
+def test_unwrap_optimizer_finds_the_torch_optimizer_inside_accelerate(accelerator):
     from accelerate.optimizer import AcceleratedOptimizer
     inner = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
     assert unwrap_optimizer(AcceleratedOptimizer(inner, device_placement=False)) is inner
@@ -167,7 +174,7 @@ def test_unwrap_optimizer_finds_the_torch_optimizer_inside_accelerate():
         unwrap_optimizer("adamw")
 
 
-def test_attach_to_accelerates_optimizer_scales_each_update_by_its_roll():
+def test_attach_to_accelerates_optimizer_scales_each_update_by_its_roll(accelerator):
     from accelerate.optimizer import AcceleratedOptimizer
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(16, 3, generator=g), torch.randn(16, 1, generator=g)
