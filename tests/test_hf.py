@@ -203,6 +203,8 @@ def test_bad_arguments_are_refused_when_the_callback_is_built():
         RollToTrainCallback(character_class="wizard")
     with pytest.raises(ValueError, match="on_nonfinite"):
         RollToTrainCallback(on_nonfinite="ignore")
+    with pytest.raises(TypeError, match="capture_loss"):
+        RollToTrainCallback(capture_loss="yes")
 
 
 # --- RollToTrain with HuggingFace models and dict batches -------------------------------------

@@ -36,6 +36,7 @@ import torch
 
 from ..dice import DiceRoller
 from ..distributed import is_distributed, shared_seed
+from ..errors import check_type
 from ..history import History
 from ..hook import build_participants, unwrap_optimizer
 from ..rules import OUTCOMES, as_rules, warn_if_negative_drift
@@ -80,7 +81,8 @@ class RollToTrainCallback(TrainerCallback):
         warn_if_negative_drift(rules, self.master.intelligence_modifier)
         # seed=None before torch.distributed is up: share a seed once training starts (on_train_begin)
         self._share_seed = roller is None and seed is None and not is_distributed()
-        self.capture_loss = bool(capture_loss)
+        check_type("capture_loss", capture_loss, bool, "True or False")
+        self.capture_loss = capture_loss
         self._turn = None
         self._wrapped = None          # the optimizer the Trainer steps (accelerate's wrapper)
         self._losses: list = []       # this step's micro-batch losses, on the device
