@@ -1,4 +1,5 @@
-"""Dice under torch.distributed: two CPU processes (gloo) train a DDP model with RollToTrain.
+"""Dice under torch.distributed: two CPU processes (gloo) train a DDP model with RollToTrain,
+with experience, a Fighter and monsters, all drawing from the shared roller.
 
 Every rank must apply the same multiplier to the same step, or the replicas drift apart. The
 oracle is a single process training the same model on the same *global* batches: DDP averages
@@ -13,7 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from rtt_edu import ExperienceSystem, RollToTrain
+from rtt_edu import ExperienceSystem, Fighter, RollToTrain
+from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
 from rtt_edu.distributed import is_distributed, mean_over_ranks, shared_seed
 from rtt_edu.errors import RollToTrainError
 from rtt_edu.turns import GameMaster
@@ -69,10 +71,13 @@ def _train(model, batches, seed, nan_call=None) -> dict:
     params = list(model.parameters())
     trainer = RollToTrain(model, torch.optim.Adam(params, lr=0.05), rules="classroom", seed=seed,
                           loss_fn=_MSEWithNaN(nan_call), progress=False,
-                          use_xp_system=ExperienceSystem(success_xp=0, crit_xp=0, best_loss_xp=6500))
+                          use_xp_system=ExperienceSystem(success_xp=0, crit_xp=0, best_loss_xp=6500),
+                          character_class=Fighter(level=1, max_norm=2.0, spike_factor=1.5),
+                          monsters=[LossDragon(), GradientOoze(), WeightWraith(sigma=0.02)], encounter_chance=0.5)
     history = trainer.train(batches, epochs=1)
     return {"params": [p.detach().clone() for p in params], "seed": trainer.roller.seed,
-            "records": [r.to_dict() for r in history.steps], "xp": trainer.experience.xp}
+            "records": [r.to_dict() for r in history.steps], "xp": trainer.experience.xp,
+            "events": [e["kind"] for r in history.steps for e in r.events]}
 
 
 def _worker(rank: int, world: int, store: str, out: str) -> None:
@@ -117,6 +122,7 @@ def _assert_same_run(rank_result, reference):
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-10, nan_ok=True)
     assert len(rank_result["records"]) == len(reference["records"]) == STEPS
     assert rank_result["xp"] == reference["xp"]
+    assert rank_result["events"] == reference["events"]     # the class and the monsters acted alike
 
 
 @needs_gloo
@@ -131,6 +137,7 @@ def test_ranks_share_the_seed_drawn_on_rank_0_and_match_one_process(ranks):
     multipliers = [r["multiplier"] for r in reference["records"]]
     assert len(set(multipliers)) > 1                    # the dice really varied the steps
     assert reference["xp"] >= 6500                      # best-loss XP (read from the loss) was awarded
+    assert {"encounter", "monster"} <= set(reference["events"])
 
 
 @needs_gloo
