@@ -7,11 +7,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from rtt_edu import History, RollToTrain
+from rtt_edu import (Barbarian, Bard, Cleric, ExperienceSystem, Fighter, History, Paladin, Rogue, RollToTrain,
+                     Wizard)
 from rtt_edu.classes import CharacterClass
 from rtt_edu.errors import CheckpointError
+from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
 
 EPOCHS, SPLIT = 4, 2
+pytestmark = pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")   # seed-readme climbs on purpose
 
 
 def regression(n=40, seed=0, nan_rows=()):
@@ -59,6 +62,38 @@ CONFIGS = {
         kwargs=lambda: dict(rules="plain", seed=21),     # seed 21: dying at the split, revived just after it
         train=lambda: fixed_loader(nan_rows=[*range(0, 8), *range(24, 40)]), eval=None),
 }
+
+ALL_MONSTERS = lambda: [LossDragon(factor=3.0, turns=2), GradientOoze(turns=2), WeightWraith(sigma=0.1, turns=2)]  # noqa: E731
+
+
+def rpg(character_class, opt=lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9), sched=None, **kwargs):
+    """A config with a character class (built afresh for each trainer), monsters and experience."""
+    return dict(model=mlp, opt=opt, sched=sched, train=fixed_loader, eval=lambda: fixed_loader(n=16, seed=1),
+                kwargs=lambda: dict(character_class=character_class(), **{
+                    k: (v() if callable(v) else v) for k, v in kwargs.items()}))
+
+
+CONFIGS.update({
+    "wizard-restart-monsters-xp": rpg(
+        lambda: Wizard(level=5, spell="restart", cast_on=12), rules="classroom", monsters=ALL_MONSTERS,
+        encounter_chance=0.4, use_xp_system=lambda: ExperienceSystem(xp_scale=20, best_loss_xp=5),
+        sched=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.7)),
+    "cleric-scheduled-monsters": rpg(
+        lambda: Cleric(level=6, spike_factor=1.3), rules="seed-methodology", use_xp_system=True,
+        encounter_schedule=lambda: {3: WeightWraith(sigma=0.3, turns=4), 11: LossDragon(factor=5.0, turns=6)},
+        opt=lambda ps: torch.optim.AdamW(ps, lr=0.01),
+        sched=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20)),
+    "fighter-ooze-accumulation": rpg(
+        lambda: Fighter(level=4, max_norm=0.5, spike_factor=1.3), rules="classroom", monsters=lambda: [GradientOoze()],
+        encounter_chance=0.5, mode="per_accumulation_step", accumulation_steps=2),
+    "barbarian-dragon": rpg(lambda: Barbarian(level=3), rules="seed-readme", monsters=lambda: [LossDragon()],
+                            encounter_chance=0.3, use_xp_system=True),
+    "bard-xp": rpg(lambda: Bard(level=5), rules="seed-methodology", use_xp_system=lambda: ExperienceSystem(xp_scale=30)),
+    "paladin-wraith": rpg(lambda: Paladin(level=6), rules="seed-code", monsters=lambda: [WeightWraith(sigma=0.2)],
+                          encounter_chance=0.3, use_xp_system=True, intelligence=8),
+    "rogue-xp": rpg(lambda: Rogue(level=7), rules="classroom", intelligence=16,
+                    use_xp_system=lambda: ExperienceSystem(xp_scale=25)),
+})
 
 
 def build(config, init_seed=0):
@@ -133,6 +168,22 @@ def test_the_nan_config_really_crosses_the_checkpoint_while_dying():
     fit(trainer, config, 1)
     revived = [step for step, _ in trainer.history.events("revive")]
     assert revived and revived[0] == SPLIT * 5
+
+
+def test_the_rpg_configs_really_carry_monsters_and_class_state_across_the_checkpoint():
+    """The RPG resume cases are only tests if something is under way when the checkpoint is taken."""
+    from rtt_edu.monsters import EncounterTable
+    active, cleric_weights = [], None
+    for name in sorted(CONFIGS):
+        trainer = build(CONFIGS[name])
+        fit(trainer, CONFIGS[name], SPLIT)
+        for p in trainer.master.participants:
+            if isinstance(p, EncounterTable) and p.active is not None:
+                active.append((name, p.active.name, p.active.turns_left))
+            if isinstance(p, Cleric):
+                cleric_weights = p.best_weights
+    assert len(active) >= 2 and all(turns_left >= 1 for _, _, turns_left in active), active
+    assert cleric_weights is not None
 
 
 def test_a_seeded_shuffle_is_told_the_epoch_so_a_resumed_run_draws_the_next_order(tmp_path):
