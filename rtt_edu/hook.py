@@ -34,12 +34,9 @@ def build_participants(character_class=None, experience=None, monsters=None, enc
             from .errors import bad_value
             raise TypeError(bad_value("character_class", character_class, "a CharacterClass such as Wizard(level=1)"))
         participants.append(character_class)
-    if monsters or encounter_schedule:
+    if monsters or encounter_schedule or encounter_chance:   # a chance without monsters is refused there
         from .monsters import EncounterTable
         participants.append(EncounterTable(monsters or [], chance=encounter_chance, schedule=encounter_schedule))
-    elif encounter_chance:
-        from .monsters import check_chance
-        check_chance(encounter_chance)
     return [p for p in participants if p is not None]
 
 

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, TensorDataset
 import rtt_edu
 from rtt_edu import (DiceRoller, ExperienceSystem, History, Margin, RollToTrain, SavingThrow, ability_modifier,
                      attach, level_for_xp, proficiency_bonus)
-from rtt_edu.classes import Wizard
+from rtt_edu.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
+from rtt_edu.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
 from rtt_edu.safety import DeathSaves
 
 TORCH_DIR = os.path.dirname(torch.__file__)
@@ -189,11 +190,50 @@ CATALOGUE = [
     ("class level 0", lambda c: Wizard(level=0), ["level=0"]),
     ("class level 21", lambda c: Wizard(level=21), ["level=21"]),
     ("class level a string", lambda c: Wizard(level="1"), ["level='1'"]),
+    ("wizard unknown spell", lambda c: Wizard(spell="fireball"), ["spell='fireball'"]),
+    ("wizard power 0", lambda c: Wizard(power=0), ["power=0"]),
+    ("wizard power NaN", lambda c: Wizard(power=float("nan")), ["power=nan"]),
+    ("wizard cast_on 0", lambda c: Wizard(cast_on=0), ["cast_on=0"]),
+    ("rogue level a float", lambda c: Rogue(level=2.0), ["level=2.0"]),
+    ("fighter max_norm negative", lambda c: Fighter(max_norm=-1), ["max_norm=-1"]),
+    ("fighter spike_factor 1", lambda c: Fighter(spike_factor=1), ["spike_factor=1"]),
+    ("cleric spike_factor a string", lambda c: Cleric(spike_factor="2"), ["spike_factor='2'"]),
+    ("barbarian uses negative", lambda c: Barbarian(uses=-1), ["uses=-1"]),
+    ("bard level 0", lambda c: Bard(level=0), ["level=0"]),
+    ("paladin uses a float", lambda c: Paladin(uses=2.5), ["uses=2.5"]),
+    ("class state garbage", lambda c: Wizard().load_state_dict({"lvl": 3}), ["state=['lvl']"]),
+    ("trainer class a string", lambda c: c.trainer(character_class="rogue"), ["character_class='rogue'"]),
+    ("trainer class a type", lambda c: c.trainer(character_class=Rogue), ["character_class=<class"]),
     ("xp negative", lambda c: level_for_xp(-5), ["xp=-5"]),
     ("proficiency level 0", lambda c: proficiency_bonus(0), ["level=0"]),
     ("xp scale negative", lambda c: ExperienceSystem(xp_scale=-1), ["xp_scale=-1"]),
     ("success xp a string", lambda c: ExperienceSystem(success_xp="10"), ["success_xp='10'"]),
     ("add_proficiency a string", lambda c: ExperienceSystem(add_proficiency="yes"), ["add_proficiency='yes'"]),
+    # --- monsters and encounters -----------------------------------------------------------------------
+    ("monster hit points 0", lambda c: Monster(hit_points=0), ["hit_points=0"]),
+    ("monster hit points NaN", lambda c: LossDragon(hit_points=float("nan")), ["hit_points=nan"]),
+    ("monster armour class 31", lambda c: Monster(armor_class=31), ["armor_class=31"]),
+    ("monster challenge rating 0.3", lambda c: Monster(challenge_rating=0.3), ["challenge_rating=0.3"]),
+    ("monster turns 0", lambda c: GradientOoze(turns=0), ["turns=0"]),
+    ("monster name an int", lambda c: WeightWraith(name=3), ["name=3"]),
+    ("dragon factor 0", lambda c: LossDragon(factor=0), ["factor=0"]),
+    ("ooze slow above 1", lambda c: GradientOoze(slow=1.5), ["slow=1.5"]),
+    ("wraith sigma negative", lambda c: WeightWraith(sigma=-0.1), ["sigma=-0.1"]),
+    ("monster state garbage", lambda c: LossDragon().load_state_dict({"hp": 1}), ["state=['hp']"]),
+    ("monsters a string", lambda c: attach(c.opt, monsters="dragon"), ["monsters='dragon'"]),
+    ("monsters a class", lambda c: c.trainer(monsters=[LossDragon]), ["monsters=[<class"]),
+    ("encounter chance 1.5", lambda c: c.trainer(monsters=[LossDragon()], encounter_chance=1.5),
+     ["encounter_chance=1.5"]),
+    ("encounter chance NaN", lambda c: attach(c.opt, monsters=[LossDragon()], encounter_chance=float("nan")),
+     ["encounter_chance=nan"]),
+    ("encounter chance without monsters", lambda c: attach(c.opt, encounter_chance=0.5), ["encounter_chance=0.5"]),
+    ("encounter chance a string", lambda c: c.trainer(encounter_chance="often"), ["encounter_chance='often'"]),
+    ("schedule a list", lambda c: c.trainer(encounter_schedule=[LossDragon()]), ["encounter_schedule=["]),
+    ("schedule negative step", lambda c: attach(c.opt, encounter_schedule={-1: LossDragon()}), ["step=-1"]),
+    ("schedule a monster name", lambda c: attach(c.opt, encounter_schedule={3: "dragon"}),
+     ["encounter_schedule[3]='dragon'"]),
+    ("encounter table state garbage", lambda c: EncounterTable([LossDragon()]).load_state_dict({"active": {
+        "source": "monsters", "key": 7, "state": {}}}), ["state['active']=", "'key': 7"]),
     # --- history JSON --------------------------------------------------------------------------------
     ("history not JSON", lambda c: History.from_json("not json"), ["text='not json'"]),
     ("history JSON an int", lambda c: History.from_json(42), ["text=42"]),
