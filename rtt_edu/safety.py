@@ -172,13 +172,12 @@ class DeathSaves:
                 "check the data, the loss and the learning rate")
         optimizer = turn.optimizer
         if self._snapshot is not None:
-            current = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+            groups = optimizer.param_groups     # these very dicts: a Wizard's spell and a scheduler hold them
             with torch.no_grad():
                 for p, saved in zip(_params(optimizer), self._snapshot["params"]):
                     p.copy_(saved)
-            optimizer.load_state_dict(self._snapshot["optimizer"])
-            for group, hyper in zip(optimizer.param_groups, current):
-                group.update(hyper)       # keep the schedule's current lr, momentum, ...
+            optimizer.load_state_dict(self._snapshot["optimizer"])   # the moments and step counts
+            optimizer.param_groups = groups     # keep the current lr, momentum, ... (the schedule's)
         for group in optimizer.param_groups:
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].mul_(self.lr_factor)

@@ -384,3 +384,36 @@ def test_the_same_seed_gives_the_same_death_saves():
                               loss_fn=BadOnCalls(range(2, 20, 2)), seed=12, progress=False)
         return trainer.train(DataLoader(regression(), batch_size=4))
     assert run().battle_log() == run().battle_log()
+
+
+# --- classes and monsters --------------------------------------------------------------------------
+
+def test_a_monster_that_overflows_the_gradients_is_caught():
+    """A Loss Dragon breathing 1e300 (inf in float32) turns the gradients infinite after the roll."""
+    from rtt_edu.monsters import LossDragon
+    model = seeded_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    dragon = LossDragon(factor=1e300, armor_class=30, hit_points=1e9, turns=2)    # every save fails
+    handle = attach(opt, "plain", seed=0, encounter_schedule={3: dragon})
+    finite = hand_loop(opt, model, handle, 7)
+    assert all(finite) and all_finite(model)
+    assert [r.outcome == "skipped" for r in handle.records] == [False] * 3 + [True, True] + [False] * 2
+    assert any(e["kind"] == "nonfinite" and "gradients are not finite" in e["message"] for e in handle.records[3].events)
+
+
+def test_a_wizards_spell_on_a_revival_step_ends_with_the_lowered_rate():
+    """The revival lowers the spell's rate; when the spell ends the Wizard keeps that lowering."""
+    from rtt_edu.classes import Wizard
+    model = seeded_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    plan = [("bad", 5), ("bad", 5), ("bad", 5), "good"]
+    script = [f for item in plan for f in ([10] + ([item[1]] if item != "good" else []))]
+    wizard = Wizard(power=2.0, cast_on=1, uses=100)      # casts Haste on every turn
+    handle = attach(opt, "plain", roller=ScriptedRoller(script), character_class=wizard)
+    rates = []     # during each step, after the game master's pre-step work (this hook runs after attach's)
+    opt.register_step_pre_hook(lambda o, *_: rates.append(o.param_groups[0]["lr"]))
+    hand_loop(opt, model, handle, len(plan), loss_value=lambda step: NAN if plan[step] != "good" else None)
+    assert [r.step for r in handle.records if any(e["kind"] == "revive" for e in r.events)] == [2]
+    assert rates == pytest.approx([0.2, 0.2, 0.1, 0.1])   # Haste doubles the rate; the revival halves the spell's
+    assert [r.lr for r in handle.records] == pytest.approx([0.1, 0.1, 0.05, 0.05])   # after: the base rate, halved once
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
