@@ -1,0 +1,587 @@
+"""Many seeds of dice against plain training, compared honestly, with confidence intervals.
+
+    comparison = run_comparison("quadrants", seeds=10, steps=300)
+    comparison.summary("loss")        # one row per arm: mean, and the paired difference to plain
+    print(comparison.conclusion("loss"))
+    comparison.to_csv("results.csv"); comparison.plot("loss")
+
+**The design.** A seed fixes everything except the dice: the data, the initial weights and the
+order of the batches are the same for every arm run with that seed, and the dice of that seed are
+the same for every dice arm. Arms differ only in their rule and learning rate, so they are
+compared *paired*, seed by seed:
+
+    d_s = metric(arm, seed s) - metric(plain, seed s),      s = 1..n
+
+**The statistics** (``paired_summary``):
+
+    mean difference     d̄   = (1/n) Σ d_s
+    sample std          s_d = sqrt( Σ (d_s - d̄)² / (n - 1) )
+    t interval          d̄ ± t(1 - α/2; n - 1) · s_d / √n       (``t_interval``)
+    bootstrap interval  the α/2 and 1 - α/2 quantiles of the means of B resamples of the n
+                        differences, drawn with replacement by a seeded ``random.Random``
+                        (``bootstrap_interval``)
+
+The t interval has exactly the stated coverage when the d_s are normal and close to it for
+moderate n otherwise; the percentile bootstrap assumes no shape but is too narrow for small n
+(it never sees a value outside the sample), so the two are reported side by side. ``wins`` counts
+the seeds where the arm did better than plain: a sign test's raw material.
+
+**The controls that matter.** A dice rule with mean multiplier E[m] is, on average, plain training
+at learning rate E[m] · lr, plus noise. Comparing it with plain training at lr mixes the two
+effects, so the default arms (``default_arms``) separate them:
+
+    plain                   lr,          no dice       the baseline
+    <rule>                  lr,          dice          what a user of the rule gets
+    plain, lr x E[m]        E[m] · lr,   no dice       the rule's drift without its noise
+    <rule>, lr / E[m]       lr / E[m],   dice          plain training's mean step plus the noise
+
+Dice against an arm with the same mean step (``Arm.mean_lr_scale``) isolates the noise; the
+conclusion reports those pairs as "the noise alone".
+
+**Tasks** (``TASKS``; ``register_task`` adds one): ``quadrants`` (an MLP on the checkerboard of
+lessons 5-7, SGD), ``rings`` (a disk inside a ring, Adam) and ``bert`` (the tiny BERT on the
+fantasy grammar, AdamW, scored by its exact expected accuracy over the Bayes optimum). Their
+learning rates were chosen for plain training: ``bert``'s 4e-3 was the best plain rate of
+2e-3, 4e-3, 6e-3, 1e-2 and 1.5e-2 at 150 steps (mean ratios 0.89, 0.95, 0.95, 0.90, 0.74 over
+4 seeds), so plain is not handicapped.
+
+**What a verdict may say** (``verdict``): an interval entirely on the better side of 0 supports
+"better" at that confidence; entirely on the worse side, "worse"; an interval containing 0 says
+no difference was detected *and* bounds it: effects larger than the interval's far end are
+unlikely. It never says "no effect".
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from .errors import RollToTrainError, bad_value, check_type
+
+__all__ = ["t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "verdict",
+           "Arm", "default_arms", "Task", "TASKS", "register_task", "quadrants_run", "rings_run", "bert_run", "Comparison", "run_comparison"]
+
+
+# --- Student's t quantile, with no SciPy ---------------------------------------------------
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom: 1 - I_{df/(df+t²)}(df/2, 1/2) / 2 for t > 0."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The t value with P(T <= t) = q (bisection on ``t_cdf`` to 1e-12): t(0.975; 10) = 2.2281..."""
+    check_type("q", q, float, "a probability strictly between 0 and 1")
+    check_type("df", df, (int, float), "degrees of freedom > 0")
+    if not 0.0 < q < 1.0:
+        raise RollToTrainError(bad_value("q", q, "a probability strictly between 0 and 1"))
+    if not df > 0:
+        raise RollToTrainError(bad_value("df", df, "degrees of freedom > 0"))
+    if q < 0.5:
+        return -t_quantile(1.0 - q, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < q:
+        lo, hi = hi, hi * 2.0
+    while hi - lo > 1e-12 * max(1.0, hi):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if t_cdf(mid, df) < q else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+# --- intervals -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with a confidence interval [lo, hi]."""
+    estimate: float      # the sample mean
+    lo: float            # lower end
+    hi: float            # upper end
+    confidence: float    # e.g. 0.95
+    method: str          # "t" or "bootstrap"
+    n: int               # values the interval was computed from
+
+    def contains(self, value: float) -> bool:
+        return self.lo <= value <= self.hi
+
+    def __str__(self):
+        return f"{self.estimate:+.4g} [{self.lo:+.4g}, {self.hi:+.4g}]"
+
+
+def _values(values) -> list:
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        raise RollToTrainError(bad_value("values", values, "at least 2 values (one per seed)"))
+    if not all(math.isfinite(v) for v in values):
+        raise RollToTrainError(bad_value("values", values, "finite numbers (a run diverged: report it, do not average it)"))
+    return values
+
+
+def _confidence(confidence) -> float:
+    check_type("confidence", confidence, float, "a probability such as 0.95")
+    if not 0.0 < confidence < 1.0:
+        raise RollToTrainError(bad_value("confidence", confidence, "a probability strictly between 0 and 1"))
+    return confidence
+
+
+def t_interval(values, confidence: float = 0.95) -> Interval:
+    """x̄ ± t(1 - α/2; n - 1) · s / √n, with s the sample standard deviation (n - 1 in the divisor)."""
+    values, confidence = _values(values), _confidence(confidence)
+    n = len(values)
+    mean = math.fsum(values) / n
+    half = t_quantile(0.5 + confidence / 2.0, n - 1) * statistics.stdev(values) / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, confidence, "t", n)
+
+
+def bootstrap_interval(values, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> Interval:
+    """Percentile bootstrap of the mean: ``resamples`` means of n values drawn with replacement.
+
+    The ends are the sorted means at ranks floor(α/2 · B) and ceil((1 - α/2) · B) - 1.
+    """
+    values, confidence = _values(values), _confidence(confidence)
+    check_type("resamples", resamples, int, "an integer >= 100")
+    if resamples < 100:
+        raise RollToTrainError(bad_value("resamples", resamples, "an integer >= 100"))
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(math.fsum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    alpha = 1.0 - confidence
+    lo = means[int(math.floor(alpha / 2 * resamples))]
+    hi = means[int(math.ceil((1 - alpha / 2) * resamples)) - 1]
+    return Interval(math.fsum(values) / n, lo, hi, confidence, "bootstrap", n)
+
+
+def paired_summary(arm_values, base_values, better: str = "lower", confidence: float = 0.95,
+                   resamples: int = 10_000, seed: int = 0) -> dict:
+    """Paired differences d_s = arm_s - base_s: their mean, t and bootstrap intervals, and wins."""
+    if better not in ("lower", "higher"):
+        raise RollToTrainError(bad_value("better", better, "'lower' or 'higher'"))
+    arm_values, base_values = _values(arm_values), _values(base_values)
+    if len(arm_values) != len(base_values):
+        raise RollToTrainError(bad_value("arm_values", len(arm_values), f"{len(base_values)} values, one per seed"))
+    diffs = [a - b for a, b in zip(arm_values, base_values)]
+    sign = -1.0 if better == "lower" else 1.0
+    return {"n": len(diffs), "mean_diff": math.fsum(diffs) / len(diffs), "sd_diff": statistics.stdev(diffs),
+            "t": t_interval(diffs, confidence), "bootstrap": bootstrap_interval(diffs, confidence, resamples, seed),
+            "wins": sum(sign * d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs)}
+
+
+def verdict(interval: Interval, better: str = "lower", what: str = "the difference") -> str:
+    """Plain words for a difference's interval: better, worse, or not detected (and how large it may be)."""
+    if better not in ("lower", "higher"):
+        raise RollToTrainError(bad_value("better", better, "'lower' or 'higher'"))
+    pct = f"{interval.confidence:.0%}"
+    good_side = interval.hi < 0 if better == "lower" else interval.lo > 0
+    bad_side = interval.lo > 0 if better == "lower" else interval.hi < 0
+    if good_side:
+        return f"better: {what} is {interval} ({pct} interval entirely on the better side of 0)"
+    if bad_side:
+        return f"worse: {what} is {interval} ({pct} interval entirely on the worse side of 0)"
+    bound = max(abs(interval.lo), abs(interval.hi))
+    return (f"no difference detected: {what} is {interval}, the {pct} interval contains 0; "
+            f"differences larger than {bound:.3g} are unlikely, smaller ones are not ruled out")
+
+
+# --- what is compared: arms and tasks ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of training, run once per seed."""
+    name: str                 # the label in tables and plots
+    rules: object = "plain"   # a SavingThrow or a preset name; "plain" applies every update in full
+    lr_scale: float = 1.0     # multiplies the task's learning rate (E[m] for plain at the dice's drift)
+    target: str = "update"    # what the dice scale (lesson 7): "update", "gradient" or "delta"
+
+    @classmethod
+    def dice(cls, rules, target: str = "update") -> "Arm":
+        """Dice with ``rules`` at the task's learning rate, named after the rule."""
+        from .rules import as_rules
+        rule = as_rules(rules)
+        return cls(rule.name or "dice", rule, 1.0, target)
+
+    @classmethod
+    def matched(cls, rules) -> "Arm":
+        """Plain training at lr × E[m] of ``rules``: the dice's drift without their noise."""
+        from .rules import as_rules
+        mean = as_rules(rules).expected_multiplier()
+        if not mean > 0:
+            raise RollToTrainError(bad_value("rules", rules, "a rule with E[m] > 0 (a matched learning rate must be > 0)"))
+        return cls(f"plain, lr x {mean:.3g}", "plain", mean)
+
+    @classmethod
+    def compensated(cls, rules, target: str = "update") -> "Arm":
+        """Dice with the learning rate divided by E[m]: plain training's mean step, plus the dice's noise."""
+        from .rules import as_rules
+        rule = as_rules(rules)
+        mean = rule.expected_multiplier()
+        if not mean > 0:
+            raise RollToTrainError(bad_value("rules", rules, "a rule with E[m] > 0 (lr / E[m] must be > 0)"))
+        return cls(f"{rule.name or 'dice'}, lr / {mean:.3g}", rule, 1.0 / mean, target)
+
+    @property
+    def mean_lr_scale(self) -> float:
+        """The arm's mean step as a multiple of the task's plain step: lr_scale · E[m] (targets update/delta)."""
+        return self.lr_scale * _rule(self.rules).expected_multiplier()
+
+    @property
+    def is_plain(self) -> bool:
+        """No noise: the rule's multiplier is the same on every roll (Var[m] = 0)."""
+        return _rule(self.rules).variance() == 0
+
+
+def default_arms(rules="classroom") -> tuple:
+    """plain; the dice; plain at the dice's mean learning rate; the dice at plain's mean learning rate."""
+    return (Arm("plain"), Arm.dice(rules), Arm.matched(rules), Arm.compensated(rules))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A training task: ``run(arm, seed, steps)`` trains one model and returns its metrics."""
+    name: str                 # key in TASKS
+    run: object               # callable (arm, seed, steps) -> {metric: float}
+    metrics: dict             # metric -> "lower" or "higher" (which is better)
+    primary: str              # the metric the conclusion is about
+    steps: int                # the default budget of optimizer steps
+    description: str = ""     # one line for tables and the lesson
+
+
+TASKS: dict = {}
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` to :data:`TASKS` (a lesson or a user can register their own)."""
+    if not isinstance(task, Task):
+        raise TypeError(bad_value("task", task, "a Task"))
+    if task.primary not in task.metrics or any(b not in ("lower", "higher") for b in task.metrics.values()):
+        raise RollToTrainError(bad_value("task.metrics", task.metrics,
+                                         f"metric -> 'lower'/'higher', including primary={task.primary!r}"))
+    TASKS[task.name] = task
+    return task
+
+
+def _trainer(model, optimizer, arm: Arm, seed: int, **kwargs):
+    """A quiet ``RollToTrain`` for one arm (a comparison may include a rule that climbs on purpose)."""
+    import warnings
+
+    from .errors import NegativeDriftWarning
+    from .trainer import RollToTrain
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeDriftWarning)
+        return RollToTrain(model, optimizer, rules=arm.rules, seed=seed, target=arm.target, progress=False, **kwargs)
+
+
+@functools.lru_cache(maxsize=1)
+def _grammar():
+    from .data.grammar import FantasyGrammar
+    return FantasyGrammar()
+
+
+@functools.lru_cache(maxsize=2)
+def _mlm_batches(seed: int, steps: int, batch_size: int) -> list:
+    return _grammar().mlm_batches(steps * batch_size, batch_size, seed=10_000 + seed)
+
+
+def bert_run(arm: Arm, seed: int, steps: int, batch_size: int = 128, lr: float = 4e-3, config: str = "tiny") -> dict:
+    """The small BERT on the fantasy grammar: ``steps`` AdamW steps, then the exact expected accuracy.
+
+    Seed s fixes the initial weights (``BertMLM(seed=s)``), the sentences and masks
+    (``mlm_batches(seed=10000 + s)``) and the dice (``RollToTrain(seed=s)``).
+    ``ratio`` = expected masked-token accuracy / the Bayes optimum (exact, no sampling).
+    """
+    import torch
+
+    from .models.bert import BertConfig, BertMLM
+    grammar = _grammar()
+    model = BertMLM(getattr(BertConfig, config)(vocab_size=len(grammar.vocab), max_len=grammar.config.max_len),
+                    seed=seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr * arm.lr_scale)
+    _trainer(model, optimizer, arm, seed).train(_mlm_batches(seed, steps, batch_size))
+    result = grammar.contexts.evaluate(model)
+    return {"ratio": result["ratio"], "accuracy": result["accuracy"], "loss": result["loss"]}
+
+
+register_task(Task("bert", bert_run, {"ratio": "higher", "accuracy": "higher", "loss": "lower"}, "ratio", 150,
+                   "tiny BERT (1 block, 2 heads, width 32), AdamW 4e-3, batches of 128 masked sentences; "
+                   "ratio = exact expected accuracy / Bayes optimum"))
+
+
+def _quadrants(n: int, generator):
+    """Points x ~ N(0, I) in the plane, label 1 where x₁·x₂ > 0: a checkerboard of four quadrants."""
+    import torch
+    x = torch.randn(n, 2, generator=generator)
+    return x, (x[:, 0] * x[:, 1] > 0).float()
+
+
+def _rings(n: int, generator):
+    """Points x ~ N(0, I), label 1 outside the circle |x| = sqrt(2 ln 2), the median radius: balanced classes."""
+    import torch
+    x = torch.randn(n, 2, generator=generator)
+    return x, (x.norm(dim=1) > math.sqrt(2 * math.log(2))).float()
+
+
+def _mlp(hidden: int, generator):
+    """2 → hidden → 1 with tanh, initialised like ``nn.Linear`` (U(±1/sqrt(fan_in))) from ``generator``."""
+    import torch
+    from torch import nn
+    model = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 1), nn.Flatten(0))
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            bound = 1 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    return model
+
+
+def _toy_run(make_data, optimizer: str, arm: Arm, seed: int, steps: int, lr: float, batch_size: int = 32,
+             hidden: int = 16, n_train: int = 512, n_test: int = 4096) -> dict:
+    """Train the MLP for ``steps`` mini-batches (reshuffled each epoch); test loss and accuracy on fresh points.
+
+    Seed s: data and initial weights from ``torch.Generator().manual_seed(s)``, the order of the
+    batches from a second generator seeded 10000 + s, the dice from ``RollToTrain(seed=s)``.
+    """
+    import torch
+    from torch import nn
+    g = torch.Generator().manual_seed(seed)
+    x, y = make_data(n_train, g)
+    x_test, y_test = make_data(n_test, g)
+    model = _mlp(hidden, g)
+    order = torch.Generator().manual_seed(10_000 + seed)
+    batches = []
+    while len(batches) < steps:
+        perm = torch.randperm(n_train, generator=order)
+        batches += [(x[perm[i:i + batch_size]], y[perm[i:i + batch_size]])
+                    for i in range(0, n_train - batch_size + 1, batch_size)]
+    opt_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
+    loss_fn = nn.BCEWithLogitsLoss()
+    trainer = _trainer(model, opt_class(model.parameters(), lr=lr * arm.lr_scale), arm, seed, loss_fn=loss_fn)
+    trainer.train(batches[:steps])
+    with torch.no_grad():
+        logits = model(x_test)
+        return {"loss": float(loss_fn(logits, y_test)), "accuracy": float(((logits > 0).float() == y_test).float().mean())}
+
+
+def quadrants_run(arm: Arm, seed: int, steps: int, lr: float = 0.5, **kwargs) -> dict:
+    """The four-quadrant checkerboard (lessons 5-7) with SGD: test loss and accuracy."""
+    return _toy_run(_quadrants, "sgd", arm, seed, steps, lr, **kwargs)
+
+
+def rings_run(arm: Arm, seed: int, steps: int, lr: float = 0.01, **kwargs) -> dict:
+    """A disk inside a ring with Adam: test loss and accuracy."""
+    return _toy_run(_rings, "adam", arm, seed, steps, lr, **kwargs)
+
+
+_TOY_METRICS = {"loss": "lower", "accuracy": "higher"}
+register_task(Task("quadrants", quadrants_run, _TOY_METRICS, "loss", 300,
+                   "MLP 2-16-1 on the four-quadrant checkerboard, SGD lr 0.5, batches of 32; test loss on 4096 points"))
+register_task(Task("rings", rings_run, _TOY_METRICS, "loss", 300,
+                   "MLP 2-16-1 on a disk inside a ring, Adam lr 0.01, batches of 32; test loss on 4096 points"))
+
+
+# --- running a comparison ------------------------------------------------------------------------
+
+def _seeds(seeds) -> list:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 2:
+            raise RollToTrainError(bad_value("seeds", seeds, "at least 2 seeds (an interval needs two values)"))
+        return list(range(seeds))
+    try:
+        out = [int(s) for s in seeds]
+    except TypeError:
+        raise TypeError(bad_value("seeds", seeds, "an int (that many seeds from 0) or a list of ints")) from None
+    if len(out) < 2 or len(set(out)) != len(out):
+        raise RollToTrainError(bad_value("seeds", seeds, "at least 2 distinct seeds"))
+    return out
+
+
+def run_comparison(task="quadrants", seeds=10, steps: int | None = None, arms=None, progress: bool = False,
+                   **task_kwargs) -> "Comparison":
+    """Run every arm once per seed on ``task`` (a name in :data:`TASKS` or a :class:`Task`)."""
+    if isinstance(task, str):
+        if task not in TASKS:
+            raise RollToTrainError(bad_value("task", task, f"one of {sorted(TASKS)} or a Task"))
+        task = TASKS[task]
+    if not isinstance(task, Task):
+        raise TypeError(bad_value("task", task, f"one of {sorted(TASKS)} or a Task"))
+    seeds = _seeds(seeds)
+    steps = task.steps if steps is None else steps
+    check_type("steps", steps, int, "an integer >= 1")
+    if steps < 1:
+        raise RollToTrainError(bad_value("steps", steps, "an integer >= 1"))
+    arms = tuple(default_arms() if arms is None else arms)
+    if not arms or not all(isinstance(a, Arm) for a in arms):
+        raise TypeError(bad_value("arms", arms, "a sequence of Arm"))
+    if len({a.name for a in arms}) != len(arms):
+        raise RollToTrainError(bad_value("arms", [a.name for a in arms], "arms with distinct names"))
+    from tqdm.auto import tqdm
+    rows = []
+    jobs = [(seed, arm) for seed in seeds for arm in arms]
+    for seed, arm in tqdm(jobs, desc=task.name, disable=not progress, leave=False):
+        started = time.perf_counter()
+        metrics = task.run(arm, seed, steps, **task_kwargs)
+        rows.append({"task": task.name, "arm": arm.name, "seed": seed, "steps": steps,
+                     **{k: float(v) for k, v in metrics.items()}, "seconds": time.perf_counter() - started})
+    return Comparison(task, arms, seeds, steps, rows)
+
+
+@dataclass
+class Comparison:
+    """The rows of a comparison (one per arm and seed) and the statistics read from them."""
+    task: Task
+    arms: tuple
+    seeds: list
+    steps: int
+    rows: list = field(default_factory=list)
+
+    @property
+    def arm_names(self) -> list:
+        return [a.name for a in self.arms]
+
+    def values(self, arm: str, metric: str | None = None) -> list:
+        """One value per seed, in seed order."""
+        metric = self._metric(metric)
+        if arm not in self.arm_names:
+            raise RollToTrainError(bad_value("arm", arm, f"one of {self.arm_names}"))
+        by_seed = {r["seed"]: r[metric] for r in self.rows if r["arm"] == arm}
+        return [by_seed[s] for s in self.seeds]
+
+    def _metric(self, metric):
+        metric = self.task.primary if metric is None else metric
+        if metric not in self.task.metrics:
+            raise RollToTrainError(bad_value("metric", metric, f"one of {sorted(self.task.metrics)}"))
+        return metric
+
+    def contrast(self, arm: str, against: str = "plain", metric: str | None = None, confidence: float = 0.95) -> dict:
+        """Paired differences arm - against over the seeds where both runs finished (finite metric)."""
+        metric = self._metric(metric)
+        pairs = [(a, b) for a, b in zip(self.values(arm, metric), self.values(against, metric))
+                 if math.isfinite(a) and math.isfinite(b)]
+        summary = paired_summary([a for a, _ in pairs], [b for _, b in pairs], self.task.metrics[metric],
+                                 confidence, seed=0)
+        summary.update(arm=arm, against=against, metric=metric, diverged=len(self.seeds) - len(pairs))
+        return summary
+
+    def summary(self, metric: str | None = None, baseline: str | None = None, confidence: float = 0.95) -> list:
+        """One dict per arm: mean and t interval of the metric, and its paired contrast with ``baseline``."""
+        metric = self._metric(metric)
+        baseline = self.arm_names[0] if baseline is None else baseline
+        out = []
+        for arm in self.arm_names:
+            values = [v for v in self.values(arm, metric) if math.isfinite(v)]
+            row = {"task": self.task.name, "arm": arm, "metric": metric, "n": len(values),
+                   "diverged": len(self.seeds) - len(values)}
+            if len(values) >= 2:
+                interval = t_interval(values, confidence)
+                row.update(mean=interval.estimate, sd=statistics.stdev(values), lo=interval.lo, hi=interval.hi)
+            if arm != baseline:
+                c = self.contrast(arm, baseline, metric, confidence)
+                row.update(diff=c["mean_diff"], diff_lo=c["t"].lo, diff_hi=c["t"].hi, boot_lo=c["bootstrap"].lo,
+                           boot_hi=c["bootstrap"].hi, wins=c["wins"], verdict=verdict(c["t"], self.task.metrics[metric],
+                                                                                    f"{arm} - {baseline}"))
+            out.append(row)
+        return out
+
+    def conclusion(self, metric: str | None = None, confidence: float = 0.95) -> str:
+        """Plain words: each dice arm against plain, and against plain at its own mean learning rate."""
+        metric = self._metric(metric)
+        better = self.task.metrics[metric]
+        base = self.arm_names[0]
+        lines = [f"{self.task.name}: {metric} ({better} is better), {len(self.seeds)} seeds, {self.steps} steps, "
+                 f"{confidence:.0%} t intervals of paired differences"]
+        base_arm = self.arms[0]
+        for arm in self.arms[1:]:
+            c = self.contrast(arm.name, base, metric, confidence)
+            alone = (not arm.is_plain and base_arm.is_plain and abs(arm.mean_lr_scale - base_arm.mean_lr_scale) < 1e-9)
+            lines.append(f"- {arm.name} vs {base}{' (the noise alone: the same mean step)' if alone else ''}: "
+                         f"{verdict(c['t'], better)}; better in {c['wins']} of {c['n']} seeds")
+            if c["diverged"]:
+                lines.append(f"  ({c['diverged']} seed(s) left out: a run did not finish with a finite {metric})")
+        for d in (a for a in self.arms if not a.is_plain):      # the noise alone: same mean step, no dice
+            for p in (a for a in self.arms[1:] if a.is_plain):
+                if abs(d.mean_lr_scale - p.mean_lr_scale) < 1e-9:
+                    c = self.contrast(d.name, p.name, metric, confidence)
+                    lines.append(f"- the noise alone ({d.name} vs {p.name}, the same mean step): "
+                                 f"{verdict(c['t'], better)}; better in {c['wins']} of {c['n']} seeds")
+        return "\n".join(lines)
+
+    # --- output ---------------------------------------------------------------------------
+    def to_csv(self, path) -> None:
+        """Every run: task, arm, seed, steps, the metrics, seconds."""
+        fields = list(self.rows[0]) if self.rows else ["task", "arm", "seed", "steps"]
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+    def to_markdown(self, metric: str | None = None, confidence: float = 0.95) -> str:
+        """The summary as a Markdown table."""
+        rows = self.summary(metric, confidence=confidence)
+        head = (f"| arm | mean {rows[0]['metric']} [{confidence:.0%} CI] | difference to {rows[0]['arm']} "
+                f"[t CI] | bootstrap CI | wins |")
+        lines = [head, "|---|---|---|---|---|"]
+        for r in rows:
+            mean = f"{r['mean']:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]" if "mean" in r else "n/a"
+            if "diff" in r:
+                lines.append(f"| {r['arm']} | {mean} | {r['diff']:+.4f} [{r['diff_lo']:+.4f}, {r['diff_hi']:+.4f}] | "
+                             f"[{r['boot_lo']:+.4f}, {r['boot_hi']:+.4f}] | {r['wins']}/{r['n']} |")
+            else:
+                lines.append(f"| {r['arm']} | {mean} | (baseline) | | |")
+        return "\n".join(lines)
+
+    def plot(self, metric: str | None = None, ax=None):
+        """Each seed's value per arm (thin lines join a seed's runs) and each arm's mean with its t interval."""
+        import matplotlib.pyplot as plt
+        metric = self._metric(metric)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3))
+        names = self.arm_names
+        for seed in self.seeds:
+            ax.plot(range(len(names)), [self.values(a, metric)[self.seeds.index(seed)] for a in names],
+                    color="0.7", lw=0.8, marker=".", zorder=1)
+        for i, row in enumerate(self.summary(metric)):
+            if "mean" in row:
+                ax.errorbar([i], [row["mean"]], yerr=[[row["mean"] - row["lo"]], [row["hi"] - row["mean"]]],
+                            fmt="o", color="tab:purple", capsize=5, zorder=2)
+        ax.set_xticks(range(len(names)), names, rotation=15)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{self.task.name}: {len(self.seeds)} seeds, {self.steps} steps")
+        return ax
+
+
+def _rule(rules):
+    from .rules import as_rules
+    return as_rules(rules)
