@@ -271,19 +271,6 @@ CATALOGUE = [
      ["good.pt'", "shape (2, 3) here and (1, 3) in the file"]),
 ]
 
-# The RPG layer and the panels: their rows join the table when their modules exist.
-try:
-    from rtt_edu import monsters as _monsters  # noqa: F401
-    HAVE_MONSTERS = True
-except ImportError:
-    HAVE_MONSTERS = False
-try:
-    from rtt_edu.widgets import TrainingPanel as _Panel  # noqa: F401
-    HAVE_PANEL = True
-except ImportError:
-    HAVE_PANEL = False
-
-
 def innermost_frame(tb):
     while tb.tb_next is not None:
         tb = tb.tb_next
