@@ -7,6 +7,15 @@ one die at a time,
 
 and a keep rule (``4d6kh3``) enumerates every ordered outcome (s^n of them, each 1/s^n).
 
+``class_distribution(Rogue(), "classroom")`` is the exact multiplier distribution of a rule with a
+character class acting on every turn (while its uses last; see :mod:`rtt_edu.classes`)::
+
+    Rogue       m ← m · sneak_factor  where m > 0 and total >= DC + 5 (or the roll had advantage)
+    Barbarian   m ← max(m, 0)         (raging)
+    Bard        a fail is re-judged with + d(die):  Bard.distribution(rules)
+    Paladin     the aura and Lay on Hands:           Paladin.effective_rules(rules)
+    Wizard, Fighter, Cleric   m unchanged: they act on the learning rate, the gradients, the weights
+
 ``quadratic_run`` trains one weight on L(w) = a/2 · (w - w*)² with ``torch.optim.SGD`` and the
 dice attached (``rtt_edu.attach``), in float64, so each step's factor e_{t+1}/e_t can be read off
 and compared with 1 - lr·a·m_t (see :mod:`rtt_edu.quadratic`).
@@ -20,7 +29,7 @@ from fractions import Fraction
 from .dice import parse
 from .errors import DiceError, NegativeDriftWarning, bad_value, check_type
 
-__all__ = ["total_distribution", "mean_of", "quadratic_run"]
+__all__ = ["total_distribution", "mean_of", "class_distribution", "quadratic_run"]
 
 MAX_OUTCOMES = 200_000    # a keep rule enumerates s^n outcomes: at most this many
 
@@ -57,6 +66,53 @@ def total_distribution(notation: str, modifier: int = 0) -> dict:
 def mean_of(distribution: dict) -> Fraction:
     """E[X] = Σ x P(x) of a ``{value: probability}`` dict (exact for ``Fraction`` probabilities)."""
     return sum((Fraction(x) * p for x, p in distribution.items()), Fraction(0))
+
+
+def _rogue(rogue, rules, bonus):
+    def m(k):
+        value = rules.multiplier(k, bonus)
+        excellent = k + rules.modifier + bonus >= rules.dc + rogue.MARGIN
+        return value * rogue.sneak_factor if value > 0 and (excellent or rules.advantage) else value
+    return _by_face(rules, m)
+
+
+def _barbarian(barbarian, rules, bonus):
+    return _by_face(rules, lambda k: max(rules.multiplier(k, bonus), 0.0))
+
+
+def _bard(bard, rules, bonus):
+    return bard.distribution(rules, bonus)
+
+
+def _paladin(paladin, rules, bonus):
+    return paladin.effective_rules(rules, bonus).distribution()
+
+
+def _unchanged(character_class, rules, bonus):
+    return _by_face(rules, lambda k: rules.multiplier(k, bonus))
+
+
+def _by_face(rules, multiplier) -> dict:
+    dist: dict = {}
+    for k, p in rules.face_probabilities().items():
+        m = multiplier(k)
+        dist[m] = dist.get(m, Fraction(0)) + p
+    return {m: float(p) for m, p in sorted(dist.items())}
+
+
+#: class name → its effect on the multiplier's distribution, while its uses last.
+CLASS_EFFECTS = {"Rogue": _rogue, "Barbarian": _barbarian, "Bard": _bard, "Paladin": _paladin,
+                 "Wizard": _unchanged, "Fighter": _unchanged, "Cleric": _unchanged}
+
+
+def class_distribution(character_class, rules="classroom", bonus: int = 0) -> dict:
+    """Exact m → P(m) of ``rules`` rolled with ``bonus`` while ``character_class`` acts on every turn."""
+    from .classes import CharacterClass
+    from .rules import as_rules
+    if not isinstance(character_class, CharacterClass) or type(character_class).__name__ not in CLASS_EFFECTS:
+        raise TypeError(bad_value("character_class", character_class, f"an instance of one of {sorted(CLASS_EFFECTS)}"))
+    check_type("bonus", bonus, int, "an integer bonus")
+    return CLASS_EFFECTS[type(character_class).__name__](character_class, as_rules(rules), bonus)
 
 
 def quadratic_run(rules, lr: float, steps: int, seed: int, curvature: float = 1.0, w0: float = 1.0,

@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from rtt_edu import DiceRoller, SavingThrow
+from rtt_edu import Barbarian, Bard, DiceRoller, Fighter, Paladin, Rogue, SavingThrow, Wizard
 from rtt_edu import exercises as ex
 from rtt_edu.lessons_support import mean_of, total_distribution
 
@@ -161,3 +161,68 @@ def test_judge_names_every_matching_mistake_but_never_before_the_right_answer():
     fb = ex.judge(2.0, 1.0, "x", "ok", "hint", [(None, "skipped"), (2.0, "first"), (3.0, "far"), (2.0, "second")])
     assert fb.message == "2 is not it: first Or: second"
     assert ex.judge(5.0, 1.0, "x", "ok", "hint", [(2.0, "first")]).message == "5 is not it. hint"
+
+
+# --- lesson 4 ------------------------------------------------------------------------------------
+
+def rolled_multipliers(character_class, rules, steps=5000, seed=4):
+    """Multipliers of real turns: attach the dice and the class to an SGD optimizer and step it."""
+    import torch
+    from rtt_edu import attach
+    p = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    handle = attach(optimizer, rules, seed=seed, character_class=character_class)
+    for _ in range(steps):
+        p.grad = torch.ones(1)
+        optimizer.step()
+    handle.remove()
+    return [r.multiplier for r in handle.records]
+
+
+@pytest.mark.parametrize("make", [lambda: Rogue(level=5, uses=10 ** 9), lambda: Barbarian(uses=10 ** 9),
+                                  lambda: Bard(level=5, uses=10 ** 9), lambda: Paladin(level=6, uses=10 ** 9),
+                                  lambda: Wizard()])
+@pytest.mark.parametrize("rules", ["classroom", "seed-readme"])
+@pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")
+def test_class_distribution_matches_seeded_turns(make, rules):
+    """Exact distribution while uses last vs 5000 turns of the class acting through the game master."""
+    from rtt_edu.lessons_support import class_distribution
+    exact = class_distribution(make(), rules)
+    assert sum(exact.values()) == pytest.approx(1.0)
+    rolled = rolled_multipliers(make(), rules)
+    n = len(rolled)
+    counts = {}
+    for m in rolled:
+        key = min(exact, key=lambda v: abs(v - m))       # the exact value this float is
+        assert abs(key - m) < 1e-12, (m, key)
+        counts[key] = counts.get(key, 0) + 1
+    for m, p in exact.items():
+        assert abs(counts.get(m, 0) / n - p) < 4.5 * math.sqrt(p * (1 - p) / n) + 1e-12, (m, p, counts.get(m, 0) / n)
+
+
+def test_class_distribution_exact_values_and_errors():
+    from rtt_edu.lessons_support import class_distribution
+    rogue = class_distribution(Rogue(), "classroom")        # faces 16-20 beat DC 11 by 5: x1.25
+    assert rogue == pytest.approx({-0.5: 0.05, 0.25: 0.45, 0.75: 0.25, 0.9375: 0.2, 1.25: 0.05})
+    assert class_distribution(Barbarian(), "classroom") == pytest.approx({0.0: 0.05, 0.25: 0.45, 0.75: 0.45, 1.0: 0.05})
+    assert class_distribution(Fighter(), "classroom") == SavingThrow.preset("classroom").distribution()
+    with pytest.raises(TypeError, match="character_class="):
+        class_distribution("Rogue", "classroom")
+
+
+def test_lesson_four_checks():
+    assert set(ex.TECHNIQUES) == {"Wizard", "Rogue", "Fighter", "Cleric", "Barbarian", "Bard", "Paladin"}
+    passes(ex.check_technique("Gradient  Clipping", "Fighter"))
+    fails(ex.check_technique("gradient clipping", "Cleric"), "Fighter's technique")
+    fails(ex.check_technique("dropout", "Cleric"), "not one of the names")
+    fails(ex.check_technique(3, "Cleric"), "in quotes")
+    passes(ex.check_sneak_factor(1.75, level=5))
+    fails(ex.check_sneak_factor(1.625, level=5), "rounds *up*")
+    fails(ex.check_sneak_factor(0.75, level=5), "1 plus")
+    passes(ex.check_sneak_factor(Rogue(level=20).sneak_factor, level=20))
+    passes(ex.check_armour_norm(0.5, level=9))
+    fails(ex.check_armour_norm(1.0, level=9), "level-1 bonus")
+    fails(ex.check_armour_norm(0.25, level=9), "*2*")
+    passes(ex.check_class_mean(0.5625, Bard(), "classroom"))
+    fails(ex.check_class_mean(0.475, Bard(), "classroom"), "without the Bard")
+    passes(ex.check_class_mean(0.5, Barbarian(), "classroom"))
