@@ -1,0 +1,322 @@
+"""The ``rtt-edu`` command (also ``python -m rtt_edu``): the course on your own machine.
+
+    rtt-edu lab [DIR]      copy the lessons into DIR if missing there, open JupyterLab on the first one
+    rtt-edu lessons DIR    copy the lessons into DIR (a file already there is kept unless --force)
+    rtt-edu demo           train the toy MLP plain and with dice in the terminal, print a table,
+                           save the comparison plot
+
+The lessons travel inside the package as ``rtt_edu.lessons`` (in the repository they are the
+``notebooks/`` folder), so ``pip install rtt_edu`` users get the whole course.
+
+Bad arguments, and values the library refuses, end with one line on stderr and exit status 2,
+as argparse does; ``main(argv)`` returns the exit status instead of exiting, for tests.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RollToTrainError
+
+PROG = "rtt-edu"
+LESSON_NAME = re.compile(r"^\d\d_\w+\.ipynb$")   # 01_roll_the_dice.ipynb
+COURSE_MAP = "README.md"                          # the teachers' map of the course, copied beside the lessons
+DEFAULT_LAB_DIR = "rtt-edu-lessons"
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing: reported as ``rtt-edu CMD: error: ...``, exit status 2."""
+
+
+# --- lessons ----------------------------------------------------------------------------------
+def lesson_files() -> list:
+    """The packaged lesson notebooks, in course order, as ``importlib.resources`` traversables."""
+    root = importlib.resources.files("rtt_edu.lessons")
+    return sorted((f for f in root.iterdir() if LESSON_NAME.match(f.name)), key=lambda f: f.name)
+
+
+def copy_lessons(directory, force: bool = False) -> dict:
+    """Copy the lessons (and the course map) into ``directory``; returns ``{file name: action}``.
+
+    An action is ``"copied"``, ``"kept"`` (already there: a learner's edits are never
+    overwritten unless ``force``), ``"replaced"`` (``force``) or ``"same"`` (``directory`` is
+    where the lessons already live, as in a source checkout).
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{str(directory)!r} is a file, not a directory")
+    target.mkdir(parents=True, exist_ok=True)
+    sources = lesson_files()
+    course_map = importlib.resources.files("rtt_edu.lessons") / COURSE_MAP
+    if course_map.is_file():
+        sources.append(course_map)
+    actions = {}
+    for source in sources:
+        dest = target / source.name
+        if isinstance(source, Path) and dest.exists() and dest.resolve() == source.resolve():
+            actions[source.name] = "same"
+        elif dest.exists() and not force:
+            actions[source.name] = "kept"
+        else:
+            actions[source.name] = "replaced" if dest.exists() else "copied"
+            dest.write_bytes(source.read_bytes())
+    return actions
+
+
+def _report_copy(directory, actions: dict) -> None:
+    counts = {a: sum(v == a for v in actions.values()) for a in ("copied", "replaced", "kept", "same")}
+    said = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+    print(f"lessons in {directory}: {said}")
+    if counts["kept"]:
+        print("  files already there were kept; --force replaces them with the packaged lessons")
+
+
+def cmd_lessons(args) -> int:
+    actions = copy_lessons(args.dir, force=args.force)
+    _report_copy(args.dir, actions)
+    return 0
+
+
+# --- lab --------------------------------------------------------------------------------------
+def jupyterlab_command(directory, first_lesson: str, no_browser: bool = False, port: int | None = None) -> list:
+    """The command line that serves ``directory`` in JupyterLab and opens ``first_lesson``."""
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={Path(directory).resolve()}",
+           f"--LabApp.default_url=/lab/tree/{first_lesson}"]
+    if no_browser:
+        cmd.append("--no-browser")
+    if port is not None:
+        cmd.append(f"--port={port}")
+    return cmd
+
+
+def run_command(cmd: list) -> int:
+    """Run ``cmd`` in the foreground until it ends (Ctrl+C stops JupyterLab); its exit status."""
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_lab(args) -> int:
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        print(f"{PROG} lab: JupyterLab is not installed: pip install 'rtt_edu[lab]'", file=sys.stderr)
+        return 1
+    lessons = lesson_files()
+    if not lessons:
+        print(f"{PROG} lab: this installation has no lessons (rtt_edu.lessons is empty)", file=sys.stderr)
+        return 1
+    actions = copy_lessons(args.dir)
+    _report_copy(args.dir, actions)
+    return run_command(jupyterlab_command(args.dir, lessons[0].name, args.no_browser, args.port))
+
+
+# --- demo -------------------------------------------------------------------------------------
+@dataclass
+class DemoConfig:
+    """The toy problem of ``rtt-edu demo``: both runs share data, initial weights and optimizer."""
+    dataset: str = "moons"      # rtt_edu.data.DATASETS name
+    points: int = 400           # train + test points
+    noise: float = 0.25         # Gaussian jitter of the points (moons overlap a little)
+    hidden: tuple = (16, 16)    # MLP hidden widths
+    lr: float = 0.1             # SGD learning rate (the dice scale it step by step)
+    momentum: float = 0.9       # SGD momentum
+
+
+@dataclass
+class DemoRun:
+    """One run of the demo: its per-step training losses and, for the dice run, its History."""
+    name: str
+    losses: list                # full-batch training loss before each step
+    final_loss: float           # training loss after the last step
+    test_accuracy: float
+    history: object = None      # rtt_edu.History of the dice run (None for plain)
+    level: int | None = None    # experience level reached (dice run)
+
+    @property
+    def mean_multiplier(self) -> float:
+        """Mean dice multiplier over the steps (1 for the plain run: every step in full)."""
+        return 1.0 if self.history is None else sum(self.history.multipliers) / len(self.history)
+
+    def crits(self) -> tuple:
+        """(critical successes, critical failures) rolled; ``None`` for the plain run."""
+        if self.history is None:
+            return None
+        counts = self.history.outcome_counts()
+        return counts.get("critical_success", 0), counts.get("critical_fail", 0)
+
+
+def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", config: DemoConfig = DemoConfig(),
+               progress: bool = True) -> tuple:
+    """(plain run, dice run, data, dice model): the same MLP from the same seed on the same points,
+    full-batch SGD, once plain and once with ``preset``'s saving throw on every step (with
+    experience, so the model levels up)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .data import make_dataset
+    from .hook import attach
+    from .models import mlp
+    from .rules import SavingThrow
+
+    data = make_dataset(config.dataset, n=config.points, noise=config.noise, seed=seed)
+    rules = SavingThrow.preset(preset)
+    runs, models = [], []
+    for name in ("plain", f"dice ({preset})"):
+        model = mlp(2, config.hidden, data.classes, seed=seed)
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        handle = None if name == "plain" else attach(optimizer, rules, seed=seed, experience=True)
+        losses = []
+        for _ in tqdm(range(steps), desc=f"{name:>16}", unit="step", disable=not progress):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(data.X_train), data.y_train)
+            loss.backward()
+            if handle is not None:
+                handle.observe_loss(loss)
+            optimizer.step()
+            losses.append(loss.item())
+        with torch.no_grad():
+            final = torch.nn.functional.cross_entropy(model(data.X_train), data.y_train).item()
+            accuracy = (model(data.X_test).argmax(-1) == data.y_test).double().mean().item()
+        run = DemoRun(name, losses, final, accuracy)
+        if handle is not None:
+            handle.remove()
+            run.history = handle.history
+            run.level = next(p.level for p in handle.master.participants if hasattr(p, "xp_to_next_level"))
+        runs.append(run)
+        models.append(model)
+    return runs[0], runs[1], data, models[1]
+
+
+def demo_table(plain: DemoRun, dice: DemoRun) -> str:
+    """The terminal table: one row per run."""
+    header = f"{'run':<22}{'final loss':>11}{'test acc':>10}{'mean mult':>11}{'crits (20/1)':>14}{'level':>7}"
+    rows = [header, "-" * len(header)]
+    for run in (plain, dice):
+        crits = run.crits()
+        rows.append(f"{run.name:<22}{run.final_loss:>11.4f}{run.test_accuracy:>10.3f}{run.mean_multiplier:>11.3f}"
+                    f"{'-' if crits is None else f'{crits[0]} / {crits[1]}':>14}"
+                    f"{'-' if run.level is None else run.level:>7}")
+    return "\n".join(rows)
+
+
+def demo_figure(plain: DemoRun, dice: DemoRun, data, model):
+    """Two panels: both loss curves (dice steps marked by outcome), and the dice model's regions."""
+    from .plots import new_figure, plot_decision_boundary, plot_history
+    fig, (left, right) = new_figure(figsize=(11.0, 4.0), ncols=2)
+    plot_history(dice.history, ax=left, plain=plain.losses, title=f"{dice.name} vs plain, same seed")
+    plot_decision_boundary(model, data.X_train, data.y_train, ax=right, X_test=data.X_test, y_test=data.y_test)
+    right.set_title(f"{dice.name}: decision regions, test accuracy {dice.test_accuracy:.3f}")
+    return fig
+
+
+def cmd_demo(args) -> int:
+    plain, dice, data, model = train_demo(args.steps, args.seed, args.preset)
+    print(demo_table(plain, dice))
+    demo_figure(plain, dice, data, model).savefig(args.out, dpi=110)
+    print(f"plot saved to {args.out}")
+    return 0
+
+
+# --- argument parsing ---------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return value
+
+
+def _image_path(text: str) -> Path:
+    """A plot file whose folder exists and whose suffix matplotlib can write."""
+    path = Path(text)
+    if path.suffix.lower().lstrip(".") not in ("png", "pdf", "svg", "jpg", "jpeg"):
+        raise argparse.ArgumentTypeError(f"expected a .png, .pdf, .svg or .jpg file name, got {text!r}")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {str(path.parent)!r} of {text!r} does not exist")
+    return path
+
+
+def _preset_names() -> list:
+    from .rules import PRESETS
+    return sorted(PRESETS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Roll-to-Train for the classroom: the lessons, JupyterLab and a terminal demo.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lab = sub.add_parser("lab", help="copy the lessons into DIR if needed and open JupyterLab on the first one",
+                         description="Copy the lessons into DIR (files already there are kept) and open "
+                                     "JupyterLab there on the first lesson. Ctrl+C stops it.")
+    lab.add_argument("dir", nargs="?", default=DEFAULT_LAB_DIR, metavar="DIR",
+                     help=f"folder for the lessons (default: ./{DEFAULT_LAB_DIR})")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser; print the URL only")
+    lab.add_argument("--port", type=_port, default=None, help="port for JupyterLab (default: its own choice)")
+    lab.set_defaults(handler=cmd_lab, parser=lab)
+
+    lessons = sub.add_parser("lessons", help="copy the lessons into DIR",
+                             description="Copy the lesson notebooks and the course map into DIR.")
+    lessons.add_argument("dir", metavar="DIR", help="folder to copy the lessons into (created if missing)")
+    lessons.add_argument("--force", action="store_true", help="replace lesson files already in DIR")
+    lessons.set_defaults(handler=cmd_lessons, parser=lessons)
+
+    demo = sub.add_parser("demo", help="train the toy MLP plain and with dice; a table and a plot",
+                          description="Train the same small MLP on the same toy data from the same seed, once "
+                                      "plain and once with a saving throw on every step; print a table and "
+                                      "save the two loss curves side by side.")
+    demo.add_argument("--out", type=_image_path, default=Path("demo.png"), metavar="FILE.png",
+                      help="where to save the comparison plot (default: demo.png)")
+    demo.add_argument("--steps", type=_positive_int, default=300, metavar="N",
+                      help="optimizer steps for each run (default: 300)")
+    demo.add_argument("--seed", type=_seed, default=0, metavar="S",
+                      help="seed for the data, the initial weights and the dice (default: 0)")
+    demo.add_argument("--preset", choices=_preset_names(), default="classroom", metavar="NAME",
+                      help="the saving-throw rule: " + ", ".join(_preset_names()) + " (default: classroom)")
+    demo.set_defaults(handler=cmd_demo, parser=demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (``SystemExit`` from argparse passes through)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, RollToTrainError) as exc:
+        args.parser.error(str(exc))   # usage, then one line on stderr; exit status 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
