@@ -64,7 +64,7 @@ def _close(answer, expected: float, tol: float, what: str, right: str, hint: str
 
 def check_sgd_gradient_ratio(answer) -> Feedback:
     """Plain SGD, target="gradient", m = 0.25: the step is exactly 0.25 of the plain step."""
-    return _close(answer, 0.25, 1e-9, "a number (the ratio of the actual change to the plain change)",
+    return _close(answer, 0.25, 1e-4, "a number (the ratio of the actual change to the plain change)",
                   "right: for plain SGD, Δ = -lr·g, so scaling g by m scales Δ by exactly m.",
                   "For plain SGD the change is -lr·g. What happens to it when g is multiplied by m?")
 
