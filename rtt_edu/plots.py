@@ -1,0 +1,434 @@
+"""Plots of a run and of a rule, with matplotlib's object API. Each ``plot_*`` returns its Figure.
+
+    history.plot()                      # plot_history: the loss coloured by each step's outcome
+    plot_distribution("classroom")      # the exact multiplier distribution, E[m], P(ascent), P(skip)
+    plot_band(dice_losses, plain_losses)  # many seeds: median and a quantile band
+    plot_decision_boundary(model, X, y) # a 2-D classifier's regions over its data
+
+Each plot is drawn by a *view*, a small class that creates its artists once and changes them with
+``set_data`` on ``update(...)``; the live panels (:mod:`rtt_edu.widgets`) keep a view and call
+``update`` every frame, so a static plot and a live one are the same drawing. Figures are made
+with ``Figure()``, never registered with pyplot, so nothing is shown twice or kept alive by it.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .errors import RollToTrainError, bad_value
+
+__all__ = ["plot_history", "plot_distribution", "plot_band", "plot_decision_boundary", "LossCurveView",
+           "DistributionView", "BandView", "BoundaryView", "encounter_spans", "level_ups", "band_stats",
+           "decision_grid", "OUTCOME_STYLE"]
+
+#: outcome → how its steps are marked (colour, marker, size, legend label).
+OUTCOME_STYLE = {
+    "critical_success": dict(color="#1b7837", marker="*", markersize=9, label="critical success"),
+    "success": dict(color="#5aae61", marker="o", markersize=3.5, label="success"),
+    "fail": dict(color="#f1a340", marker="o", markersize=3.5, label="fail"),
+    "critical_fail": dict(color="#b2182b", marker="X", markersize=7, label="critical failure"),
+    "skipped": dict(color="#555555", marker="x", markersize=6, label="skipped"),
+}
+_OTHER = dict(color="#999999", marker=".", markersize=4, label="other")
+
+# Event kinds that open and close a monster encounter. The monsters log kind "encounter" both when
+# one appears (with "turns") and when it leaves (with "hit_points_left"), and "defeat" when beaten.
+_ENCOUNTER_END = {"defeat", "monster_defeated", "monster_leaves"}
+_MONSTER_SHADE = "#7b3294"
+
+
+class PngFigure(Figure):
+    """A Figure that shows itself as PNG in a notebook even before pyplot is imported."""
+
+    def _repr_png_(self):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        if self.canvas is None or type(self.canvas).__name__ == "FigureCanvasBase":
+            FigureCanvasAgg(self)
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def new_figure(figsize=(6.0, 3.5), ncols: int = 1, dpi: int = 100):
+    """(figure, axes) from the object API: no pyplot state, an Agg canvas for rendering."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig = PngFigure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        return new_figure(figsize)[1]
+    if not hasattr(ax, "figure") or not hasattr(ax, "plot"):
+        raise TypeError(bad_value("ax", ax, "a matplotlib Axes or None"))
+    return ax
+
+
+def _floats(values) -> np.ndarray:
+    """A float64 array from a list (``None`` → NaN), a numpy array or a tensor."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64)
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+# --- the loss curve of a run -------------------------------------------------------------------
+
+def encounter_spans(events) -> list:
+    """``[(first step, last step, monster name), ...]`` from ``(step, event)`` pairs, in order.
+
+    A monster appears with an event of kind ``"encounter"`` carrying ``"turns"``; it ends with a
+    ``"defeat"`` (or ``"monster_defeated"``/``"monster_leaves"``), or an ``"encounter"`` event with
+    ``"hit_points_left"`` (it leaves). One still present ends at the last step seen.
+    """
+    spans, open_ = [], None
+    last = None
+    for step, event in events:
+        last = step
+        kind = event.get("kind")
+        ends = kind in _ENCOUNTER_END or (kind == "encounter" and "hit_points_left" in event)
+        if ends and open_ is not None:
+            spans.append((open_[0], step, open_[1]))
+            open_ = None
+        elif kind == "encounter" and not ends:
+            if open_ is not None:
+                spans.append((open_[0], step, open_[1]))
+            open_ = (step, event.get("monster", "monster"))
+    if open_ is not None:
+        spans.append((open_[0], last, open_[1]))
+    return spans
+
+
+def level_ups(events) -> list:
+    """``[(step, level), ...]`` from events of kind ``"level_up"``."""
+    return [(step, event.get("level")) for step, event in events if event.get("kind") == "level_up"]
+
+
+class LossCurveView:
+    """The loss of a run by step, a marker per step in its outcome's colour, encounters shaded,
+    level-ups marked, and optionally the plain run's loss beside it.
+
+    ``lines["dice"]``, ``lines["plain"]`` and ``markers[outcome]`` are Line2D artists; ``update``
+    appends only the steps added since the last call (a new History starts over).
+    """
+
+    def __init__(self, ax, title: str | None = None, log_scale: bool = False):
+        self.ax = ax
+        self.lines = {"dice": ax.plot([], [], color="#2166ac", lw=1.2, label="dice")[0],
+                      "plain": ax.plot([], [], color="#444444", lw=1.2, ls="--", label="plain")[0]}
+        self.markers = {name: ax.plot([], [], ls="", zorder=3, **style)[0] for name, style in OUTCOME_STYLE.items()}
+        self.markers["other"] = ax.plot([], [], ls="", zorder=3, **_OTHER)[0]
+        self._decorations: list = []
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss")
+        if log_scale:
+            ax.set_yscale("log")
+        if title:
+            ax.set_title(title)
+        self._clear_cache()
+
+    def _clear_cache(self):
+        self._history, self._n = None, 0
+        self._x, self._loss = [], []
+        self._by_outcome = {name: ([], []) for name in self.markers}
+        self._events: list = []
+        self._drawn = None
+
+    def update(self, history, plain=None) -> None:
+        """Show ``history`` (a :class:`~rtt_edu.history.History`) and ``plain`` losses (or ``None``)."""
+        if history is not self._history or len(history) < self._n:
+            self._clear_cache()
+            self._history = history
+        for record in history.steps[self._n:]:
+            loss = math.nan if record.loss is None else record.loss
+            self._x.append(record.step)
+            self._loss.append(loss)
+            xs, ys = self._by_outcome.get(record.outcome, self._by_outcome["other"])
+            xs.append(record.step)
+            ys.append(loss)
+            self._events.extend((record.step, event) for event in record.events)
+        self._n = len(history)
+        self.lines["dice"].set_data(self._x, self._loss)
+        plain = [] if plain is None else _floats(plain)
+        self.lines["plain"].set_data(np.arange(len(plain)), plain)
+        for name, (xs, ys) in self._by_outcome.items():
+            self.markers[name].set_data(xs, ys)
+        self._decorate()
+        self.ax.relim()
+        self.ax.autoscale_view()
+        self._legend()
+
+    def _decorate(self):
+        """Shade encounters and mark level-ups; redrawn only when they changed."""
+        spans, levels = encounter_spans(self._events), level_ups(self._events)
+        if (spans, levels) == self._drawn:
+            return
+        for artist in self._decorations:
+            artist.remove()
+        self._decorations = []
+        transform = self.ax.get_xaxis_transform()       # x in steps, y in axes fraction
+        for start, end, name in spans:
+            self._decorations.append(self.ax.axvspan(start - 0.5, end + 0.5, color=_MONSTER_SHADE, alpha=0.12, lw=0))
+            self._decorations.append(self.ax.text(start, 0.98, name, transform=transform, fontsize=6, va="top",
+                                                  rotation=90, color=_MONSTER_SHADE))
+        for step, level in levels:
+            self._decorations.append(self.ax.axvline(step, color="#e08214", lw=1, ls=":"))
+            self._decorations.append(self.ax.text(step, 0.02, f" Lv {level}", transform=transform, fontsize=7,
+                                                  color="#e08214"))
+        self._drawn = (spans, levels)
+
+    def _legend(self):
+        shown = [a for a in (*self.lines.values(), *self.markers.values()) if len(a.get_xdata())]
+        key = tuple(a.get_label() for a in shown)
+        if key != getattr(self, "_legend_key", None):
+            self._legend_key = key
+            if shown:
+                self.ax.legend(handles=shown, fontsize=7, loc="upper right", ncols=2)
+
+
+def plot_history(history, ax=None, plain=None, title: str | None = None, log_scale: bool = False):
+    """The loss curve of ``history``: every step marked by its outcome (critical success, success,
+    fail, critical failure, skipped), monster encounters shaded, level-ups marked; ``plain`` adds
+    the plain run's losses beside it. Returns the Figure."""
+    from .history import History
+    if not isinstance(history, History):
+        raise TypeError(bad_value("history", history, "a rtt_edu History"))
+    if len(history) and all(r.loss is None for r in history.steps):
+        raise RollToTrainError(bad_value("history", history, "a history with losses (under attach, call "
+                                                             "handle.observe_loss(loss) before optimizer.step())"))
+    ax = _axes(ax, (6.5, 3.5))
+    view = LossCurveView(ax, title=title, log_scale=log_scale)
+    view.update(history, plain)
+    return ax.figure
+
+
+# --- the exact distribution of a rule ----------------------------------------------------------
+
+_SIGN_STYLE = {"ascent": ("#b2182b", "m < 0: uphill"), "skip": ("#777777", "m = 0: skipped"),
+               "descent": ("#1b7837", "m > 0: downhill")}
+
+
+class DistributionView:
+    """Stems at each multiplier value m of a rule, height P(m) (exact), coloured by the sign of m;
+    the mean E[m] as a dashed line; E[m], P(ascent) and P(skip) in the title (``title=True``).
+
+    ``points[sign]`` are Line2D artists (x = multipliers, y = probabilities) for the signs
+    ``"ascent"``, ``"skip"`` and ``"descent"``; ``mean_line`` is the dashed line at E[m].
+    """
+
+    def __init__(self, ax, title: bool = True):
+        from matplotlib.collections import LineCollection
+        self.ax, self.title = ax, title
+        self.stems = LineCollection([], linewidths=2)
+        ax.add_collection(self.stems)
+        self.points = {sign: ax.plot([], [], ls="", marker="o", color=color, label=label)[0]
+                       for sign, (color, label) in _SIGN_STYLE.items()}
+        self.mean_line = ax.axvline(0.0, color="#2166ac", ls="--", lw=1.2, label="E[m]")
+        ax.axvline(1.0, color="#999999", ls=":", lw=1)      # the plain step, m = 1
+        ax.set_xlabel("update multiplier m (1 = the plain step)")
+        ax.set_ylabel("P(m), exact")
+        ax.legend(fontsize=7, loc="upper left")
+        self.summary: dict = {}
+
+    def update(self, rule) -> None:
+        from .rules import as_rules
+        rule = as_rules(rule)
+        dist = rule.distribution()
+        ms, ps = np.array(list(dist)), np.array(list(dist.values()))
+        signs = {"ascent": ms < 0, "skip": ms == 0, "descent": ms > 0}
+        colors = np.empty(len(ms), dtype=object)
+        for sign, mask in signs.items():
+            self.points[sign].set_data(ms[mask], ps[mask])
+            colors[mask] = _SIGN_STYLE[sign][0]
+        self.stems.set_segments([((m, 0.0), (m, p)) for m, p in zip(ms, ps)])
+        self.stems.set_colors(list(colors))
+        self.summary = rule.summary()
+        mean = self.summary["mean"]
+        self.mean_line.set_xdata([mean, mean])
+        if self.title:
+            self.ax.set_title(f"E[m] = {mean:+.4f}   P(ascent) = {self.summary['p_ascent']:.1%}   "
+                              f"P(skip) = {self.summary['p_skip']:.1%}", fontsize=9)
+        lo, hi = min(ms.min(), mean, 0.0, 1.0), max(ms.max(), mean, 1.0)
+        pad = 0.08 * (hi - lo)
+        self.ax.set_xlim(lo - pad, hi + pad)
+        self.ax.set_ylim(0.0, 1.12 * ps.max())
+
+
+def plot_distribution(rule="classroom", ax=None):
+    """The exact distribution of a rule's multiplier (a :class:`SavingThrow` or preset name),
+    with E[m], P(ascent) = P(m < 0) and P(skip) = P(m = 0). Returns the Figure."""
+    ax = _axes(ax, (5.5, 3.2))
+    DistributionView(ax).update(rule)
+    return ax.figure
+
+
+# --- many seeds: median and band --------------------------------------------------------------
+
+def band_stats(losses, quantiles=(0.1, 0.9)):
+    """(median, low, high) over seeds, per step, of a (seeds, steps) array of losses.
+
+    NaN (a diverged seed) propagates to that step's statistics rather than being silently dropped.
+    """
+    values = _floats(losses)
+    if values.ndim != 2 or values.shape[0] < 1:
+        raise RollToTrainError(bad_value("losses", f"<array of shape {values.shape}>", "a (seeds, steps) array"))
+    lo_q, hi_q = quantiles
+    if not 0 <= lo_q < hi_q <= 1:
+        raise RollToTrainError(bad_value("quantiles", quantiles, "(low, high) with 0 <= low < high <= 1"))
+    stats = np.quantile(values, [0.5, lo_q, hi_q], axis=0)
+    return stats[0], stats[1], stats[2]
+
+
+def _set_fill(ax, fill, x, lo, hi, **style):
+    """Change a fill_between band in place (matplotlib >= 3.10), else draw it again."""
+    if fill is not None and hasattr(fill, "set_data"):
+        fill.set_data(x, lo, hi)
+        return fill
+    if fill is not None:
+        fill.remove()
+    return ax.fill_between(x, lo, hi, lw=0, **style)
+
+
+class BandView:
+    """Median loss over seeds with a quantile band, for the dice runs and the plain runs.
+
+    ``lines["dice"]``/``lines["plain"]`` hold the medians; ``bands[...]`` the fill between quantiles.
+    """
+    colors = {"dice": "#2166ac", "plain": "#444444"}
+
+    def __init__(self, ax, quantiles=(0.1, 0.9), title: str | None = None):
+        self.ax, self.quantiles = ax, quantiles
+        lo, hi = quantiles
+        self.lines = {name: ax.plot([], [], color=c, lw=1.5, ls="-" if name == "dice" else "--",
+                                    label=f"{name}: median")[0] for name, c in self.colors.items()}
+        self.bands = {name: None for name in self.colors}
+        self._band_label = f"{lo:.0%}-{hi:.0%} of seeds"
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss")
+        if title:
+            ax.set_title(title)
+
+    def update(self, dice, plain=None) -> None:
+        for name, losses in (("dice", dice), ("plain", plain)):
+            if losses is None:
+                self.lines[name].set_data([], [])
+                continue
+            median, lo, hi = band_stats(losses, self.quantiles)
+            x = np.arange(len(median))
+            self.lines[name].set_data(x, median)
+            self.bands[name] = _set_fill(self.ax, self.bands[name], x, lo, hi, color=self.colors[name], alpha=0.2,
+                                         label=f"{name}: {self._band_label}")
+        self.ax.relim()
+        self.ax.autoscale_view()
+        self.ax.legend(fontsize=7, loc="upper right")
+
+
+def plot_band(dice, plain=None, ax=None, quantiles=(0.1, 0.9), title: str | None = None):
+    """Dice vs plain over many seeds: each one's median loss per step and the band between the
+    ``quantiles`` of the seeds. ``dice``/``plain``: (seeds, steps) arrays or tensors. Returns the Figure."""
+    ax = _axes(ax, (6.0, 3.5))
+    BandView(ax, quantiles, title).update(dice, plain)
+    return ax.figure
+
+
+# --- the decision boundary of a 2-D classifier -------------------------------------------------
+
+_CLASS_COLORS = np.array([[0.13, 0.40, 0.67], [0.84, 0.38, 0.30], [0.35, 0.68, 0.38], [0.60, 0.44, 0.70],
+                          [0.99, 0.68, 0.38], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.5, 0.5, 0.5],
+                          [0.74, 0.74, 0.13], [0.09, 0.75, 0.81]])
+
+
+def decision_grid(model, xlim, ylim, resolution: int = 80):
+    """Class probabilities of ``model`` on a resolution × resolution grid: (res, res, classes).
+
+    Row i is y = ylim[0] + i·(ylim[1] - ylim[0])/(res - 1) (origin at the bottom), column j likewise
+    in x. One output column is read as a logit of class 1 (sigmoid); several as softmax.
+    """
+    import torch
+    xs = torch.linspace(float(xlim[0]), float(xlim[1]), resolution)
+    ys = torch.linspace(float(ylim[0]), float(ylim[1]), resolution)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    points = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    with torch.no_grad():
+        logits = model(points)
+    if logits.ndim != 2:
+        raise RollToTrainError(bad_value("model", model, "a model mapping (N, 2) points to (N, classes) scores"))
+    if logits.shape[1] == 1:
+        p1 = torch.sigmoid(logits)
+        probs = torch.cat([1 - p1, p1], 1)
+    else:
+        probs = torch.softmax(logits, 1)
+    return probs.reshape(resolution, resolution, -1).double().numpy()
+
+
+def _shade(probs):
+    """An RGB image: each cell in its likeliest class's colour, paler as the model is less sure.
+
+    confidence c = (max_k p_k - 1/K) / (1 - 1/K) ∈ [0, 1];  colour = white + 0.6·c·(class colour - white)
+    """
+    k = probs.shape[-1]
+    conf = (probs.max(-1) - 1.0 / k) / (1.0 - 1.0 / k)
+    colors = _CLASS_COLORS[probs.argmax(-1) % len(_CLASS_COLORS)]
+    return 1.0 + 0.6 * conf[..., None] * (colors - 1.0)
+
+
+class BoundaryView:
+    """A classifier's regions over its data: ``image`` (the shaded grid), ``train``/``test`` points.
+
+    ``set_points(X_train, y_train, X_test, y_test)`` when the data change; ``update(model)`` each frame.
+    """
+
+    def __init__(self, ax, resolution: int = 80, margin: float = 0.4, title: str | None = None):
+        self.ax, self.resolution, self.margin = ax, resolution, margin
+        self.image = ax.imshow(np.ones((2, 2, 3)), origin="lower", interpolation="bilinear", aspect="auto")
+        self.train = ax.scatter([], [], s=12, edgecolors="white", linewidths=0.4, zorder=3, label="train")
+        self.test = ax.scatter([], [], s=14, facecolors="none", linewidths=0.9, zorder=3, label="test")
+        self.probs = None
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if title:
+            ax.set_title(title, fontsize=9)
+
+    def set_points(self, X_train, y_train, X_test=None, y_test=None) -> None:
+        X_train, y_train = np.asarray(X_train, dtype=float), np.asarray(y_train, dtype=int)
+        X_all = X_train if X_test is None else np.concatenate([X_train, np.asarray(X_test, dtype=float)])
+        lo, hi = X_all.min(0) - self.margin, X_all.max(0) + self.margin
+        self.xlim, self.ylim = (lo[0], hi[0]), (lo[1], hi[1])
+        self.image.set_extent((*self.xlim, *self.ylim))
+        self.train.set_offsets(X_train)
+        self.train.set_facecolors(_CLASS_COLORS[y_train % len(_CLASS_COLORS)])
+        if X_test is not None and len(X_test):
+            y_test = np.asarray(y_test, dtype=int)
+            self.test.set_offsets(np.asarray(X_test, dtype=float))
+            self.test.set_edgecolors(_CLASS_COLORS[y_test % len(_CLASS_COLORS)])
+        else:
+            self.test.set_offsets(np.empty((0, 2)))
+        self.ax.set_xlim(*self.xlim)
+        self.ax.set_ylim(*self.ylim)
+
+    def update(self, model) -> None:
+        self.probs = decision_grid(model, self.xlim, self.ylim, self.resolution)
+        self.image.set_data(_shade(self.probs))
+
+
+def plot_decision_boundary(model, X, y, ax=None, resolution: int = 100, X_test=None, y_test=None,
+                           title: str | None = None):
+    """The regions ``model`` assigns to each class over the points ``X`` (coloured by ``y``);
+    ``X_test``/``y_test`` are drawn hollow. Returns the Figure."""
+    X, y = _floats(X), np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise RollToTrainError(bad_value("X", f"<array of shape {X.shape}>", "(n, 2) points"))
+    if len(y) != len(X):
+        raise RollToTrainError(bad_value("y", f"<{len(y)} labels>", f"{len(X)} labels, one per point of X"))
+    ax = _axes(ax, (4.0, 4.0))
+    view = BoundaryView(ax, resolution, title=title)
+    view.set_points(X, y, None if X_test is None else _floats(X_test),
+                    None if y_test is None else np.asarray(y_test.detach().cpu() if hasattr(y_test, "detach") else y_test))
+    view.update(model)
+    return ax.figure

@@ -1,0 +1,224 @@
+"""What every panel shares: its widget tree, callbacks whose errors show, a live figure, ``close()``.
+
+A panel is a plain class. It owns a widget tree (``panel.widget``) and shows it through
+``_repr_mimebundle_``, exposes its inputs as ``panel.controls`` (name → widget) and registers every
+callback through :meth:`Panel.observe` / :meth:`Panel.on_click`, which
+
+- route an exception raised inside the callback to the panel: a red line in ``panel.error``
+  (an HTML widget) and the traceback in ``panel.output`` (an Output widget), instead of the
+  kernel's log where it would vanish;
+- remember the registration, so :meth:`Panel.close` can undo it, cancel a running task and
+  close the widgets and figures.
+
+:class:`LiveFigure` is a matplotlib figure the panel changes in place: an ipympl canvas widget when
+the ipympl backend is active (``%matplotlib widget``), updated with ``draw_idle()``; otherwise a
+static PNG re-rendered into an ``ipywidgets.Image`` on each ``draw()``. The figure is built with
+the object API and never registered with pyplot, so nothing else displays or keeps it.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import io
+import itertools
+import traceback
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from ..errors import RollToTrainError, bad_value
+
+__all__ = ["Panel", "LiveFigure", "figure_mode", "FIGURE_MODES"]
+
+FIGURE_MODES = ("auto", "ipympl", "static")
+_numbers = itertools.count(1_000_000)       # figure numbers outside pyplot's 1, 2, 3, ...
+
+
+def _backend():
+    import matplotlib
+    try:
+        return matplotlib.get_backend(auto_select=False)      # matplotlib >= 3.10: does not resolve "auto"
+    except TypeError:
+        return matplotlib.rcParams._get("backend")
+
+
+def _ipympl():
+    """ipympl's Canvas and FigureManager, leaving matplotlib's backend as it was.
+
+    Importing ``ipympl`` makes it matplotlib's backend (its ``__init__`` calls ``matplotlib.use``);
+    a panel asked for an ipympl canvas should not change what ``plt.plot`` does elsewhere.
+    """
+    import sys
+    if "ipympl.backend_nbagg" not in sys.modules:
+        import matplotlib
+        from matplotlib import rcsetup
+        before = _backend()
+        from ipympl import backend_nbagg  # noqa: F401
+        if before is None:
+            matplotlib.rcParams._set("backend", rcsetup._auto_backend_sentinel)
+        elif _backend() != before:
+            matplotlib.use(before)        # switches pyplot back too, if it was imported
+    from ipympl.backend_nbagg import Canvas, FigureManager
+    return Canvas, FigureManager
+
+
+def figure_mode(mode: str = "auto") -> str:
+    """``"ipympl"`` when asked for, or for ``"auto"`` when ipympl is the active backend; else ``"static"``."""
+    if mode not in FIGURE_MODES:
+        raise RollToTrainError(bad_value("figures", mode, f"one of {list(FIGURE_MODES)}"))
+    if mode != "auto":
+        return mode
+    backend = (_backend() or "").lower()
+    return "ipympl" if ("ipympl" in backend or backend in ("widget", "nbagg.widget")) else "static"
+
+
+class LiveFigure:
+    """A figure updated in place: ``axes``, ``widget`` (canvas or Image), ``draw()``, ``close()``."""
+
+    def __init__(self, figsize=(8.0, 3.4), ncols: int = 1, mode: str = "auto", width_ratios=None, dpi: int = 90):
+        self.mode = figure_mode(mode)
+        self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        if self.mode == "ipympl":
+            Canvas, FigureManager = _ipympl()
+            canvas = Canvas(self.figure)
+            self.manager = FigureManager(canvas, next(_numbers))      # not in pyplot's registry
+            canvas.header_visible = False
+            canvas.footer_visible = False
+            canvas.resizable = False
+            canvas.toolbar_visible = "fade-in-fade-out"
+            self.widget = canvas
+        else:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            FigureCanvasAgg(self.figure)
+            self.widget = widgets.Image(format="png")
+        self.axes = list(self.figure.subplots(1, ncols, width_ratios=width_ratios, squeeze=False)[0])
+        self.draws = 0
+
+    def draw(self) -> None:
+        """Show the artists' current data: ``draw_idle()`` on an ipympl canvas, a fresh PNG otherwise."""
+        if self.draws == 0:        # the constrained layout is found once, then kept: a frame is cheaper
+            self.figure.draw_without_rendering()
+            self.figure.set_layout_engine("none")
+        if self.mode == "ipympl":
+            self.figure.canvas.draw_idle()
+        else:
+            self.widget.value = self.png()
+        self.draws += 1
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes: one Agg draw, encoded with fast compression (a live frame, not an archive)."""
+        import numpy as np
+        from PIL import Image
+        self.figure.canvas.draw()
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
+
+    def close(self) -> None:
+        self.widget.close()
+
+
+class Panel:
+    """Base class of the panels (see the module docstring)."""
+
+    def __init__(self):
+        self.controls: dict = {}
+        self.error = widgets.HTML(value="", layout=widgets.Layout(min_height="0px"))
+        self.output = widgets.Output(layout=widgets.Layout(max_height="160px", overflow="auto"))
+        self.widget = widgets.VBox()
+        self.figures: list = []
+        self._observers: list = []       # (widget, handler, names)
+        self._clicks: list = []          # (button, handler)
+        self._task = None
+        self.closed = False
+
+    # --- callbacks whose errors are visible -----------------------------------------------------
+    def guarded(self, fn):
+        """``fn`` wrapped so an exception shows in the panel (``error_text``) instead of escaping."""
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:      # shown, not swallowed: the panel is the user's console
+                self.show_error(exc)
+        return wrapper
+
+    def observe(self, widget, handler, names="value") -> None:
+        """``widget.observe`` with a guarded handler, undone by :meth:`close`."""
+        handler = self.guarded(handler)
+        widget.observe(handler, names=names)
+        self._observers.append((widget, handler, names))
+
+    def on_click(self, button, handler) -> None:
+        """``button.on_click`` with a guarded handler, undone by :meth:`close`."""
+        handler = self.guarded(handler)
+        button.on_click(handler)
+        self._clicks.append((button, handler))
+
+    def show_error(self, exc: BaseException) -> None:
+        """A red line naming the error in ``panel.error`` and its traceback in ``panel.output``."""
+        self.error.value = (f'<span style="color:#b2182b"><b>{html.escape(type(exc).__name__)}:</b> '
+                            f"{html.escape(str(exc))}</span>")
+        self.output.append_stderr("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+    def clear_error(self) -> None:
+        self.error.value = ""
+
+    @property
+    def error_text(self) -> str:
+        """The error line as plain text ("" when there is none)."""
+        import re
+        return html.unescape(re.sub(r"<[^>]+>", "", self.error.value))
+
+    # --- running on the kernel's event loop -----------------------------------------------------
+    def start_task(self, coroutine_fn) -> bool:
+        """Run ``coroutine_fn()`` as a task on the running event loop (the kernel's); False if none runs."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._task = loop.create_task(self._run_guarded(coroutine_fn))
+        return True
+
+    async def _run_guarded(self, coroutine_fn):
+        try:
+            await coroutine_fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.show_error(exc)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def cancel_task(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    # --- display and teardown ---------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def close(self) -> None:
+        """Cancel a running task, unregister every callback, close the figures and widgets."""
+        if self.closed:
+            return
+        self.cancel_task()
+        for widget, handler, names in self._observers:
+            widget.unobserve(handler, names=names)
+        for button, handler in self._clicks:
+            button.on_click(handler, remove=True)
+        self._observers, self._clicks = [], []
+        for fig in self.figures:
+            fig.close()
+        _close_tree(self.widget)
+        self.closed = True
+
+
+def _close_tree(widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()

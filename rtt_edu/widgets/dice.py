@@ -1,0 +1,155 @@
+"""``DicePanel``: move a slider, see a saving throw's exact multiplier distribution change.
+
+    panel = DicePanel(preset="classroom")
+    panel                                  # die, DC, modifier, straight/advantage/disadvantage, preset
+    panel.controls["dc"].value = 15        # the readout and the plot follow at once
+    panel.rules                            # the SavingThrow shown: SavingThrow.preset("classroom", dc=15)
+
+The readout is exact (from ``SavingThrow.summary()``, no sampling): the mean multiplier E[m]
+(the drift: the plain learning rate it is equivalent to on average), the standard deviation
+(the temperature), P(ascent) = P(m < 0), P(skip) = P(m = 0), each outcome's probability, and a
+verdict in plain words. A preset sets the bands (what each outcome multiplies the update by)
+and its DC; the die, DC, modifier and advantage then change the rule around those bands.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+
+from ..plots import DistributionView
+from ..rules import PRESETS, SavingThrow
+from .base import LiveFigure, Panel
+
+__all__ = ["DicePanel", "verdict", "DICE"]
+
+#: the dice a saving throw can use: label → sides.
+DICE = {"d4": 4, "d6": 6, "d8": 8, "d10": 10, "d12": 12, "d20": 20, "d100": 100}
+ROLL_MODES = ("straight", "advantage", "disadvantage")
+
+
+def verdict(rule: SavingThrow) -> str:
+    """What a rule does to training, in plain words, from its exact figures."""
+    s = rule.summary()
+    mean, std, up, skip = s["mean"], s["std"], s["p_ascent"], s["p_skip"]
+    if mean < 0:
+        head = (f"This rule climbs the loss: on average each step is {mean:+.3f} times a plain step, "
+                "so training moves uphill and diverges.")
+    elif mean == 0:
+        head = "On average this rule makes no progress at all (E[m] = 0): the steps cancel out."
+    elif mean < 0.1:
+        head = (f"This rule learns, slowly: on average each step is {mean:.3f} times a plain step, so it needs "
+                f"about {1 / mean:.0f} steps to make one plain step's progress.")
+    else:
+        head = (f"This rule learns: on average each step is {mean:.2f} times a plain step, like plain training "
+                f"at {mean:.2f} × the learning rate.")
+    parts = [head]
+    if skip:
+        parts.append(f"{skip:.0%} of steps do nothing (m = 0).")
+    if up:
+        parts.append(f"{up:.0%} of steps go uphill (m < 0).")
+    if std:
+        parts.append(f"The step size scatters by ±{std:.2f} around its mean: the dice's temperature.")
+    else:
+        parts.append("Every step is the same: no randomness at all.")
+    return " ".join(parts)
+
+
+def _readout_html(rule: SavingThrow) -> str:
+    s = rule.summary()
+    rows = [("E[m] (drift)", f"{s['mean']:+.4f}"), ("std of m (temperature)", f"{s['std']:.4f}"),
+            ("P(ascent), m < 0", f"{s['p_ascent']:.2%}"), ("P(skip), m = 0", f"{s['p_skip']:.2%}")]
+    rows += [(name.replace("_", " "), f"{s[name]:.2%}") for name in ("critical_success", "success", "fail",
+                                                                       "critical_fail")]
+    cells = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td><b>{v}</b></td></tr>" for k, v in rows)
+    return f"<table style='font-size:90%'>{cells}</table>"
+
+
+class DicePanel(Panel):
+    """A saving throw's exact multiplier distribution, live (see the module docstring).
+
+    Controls: ``die`` (sides), ``dc``, ``modifier``, ``roll`` (straight/advantage/disadvantage),
+    ``preset``. Readouts: ``readout`` (an HTML table of exact figures) and ``verdict`` (HTML).
+    """
+
+    def __init__(self, preset: str = "classroom", rules: SavingThrow | None = None, figures: str = "auto"):
+        super().__init__()
+        base = rules if rules is not None else SavingThrow.preset(preset)
+        if not isinstance(base, SavingThrow):
+            raise TypeError(f"rules={rules!r}: expected a SavingThrow or None")
+        self._bands = base
+        preset_name = base.name if base.name in PRESETS else "custom"
+        presets = list(PRESETS) + ([] if preset_name in PRESETS else ["custom"])
+        self.controls = {
+            "die": widgets.Dropdown(options=list(DICE.items()), value=base.sides if base.sides in DICE.values() else 20,
+                                    description="die"),
+            "dc": widgets.IntSlider(value=base.dc, min=1, max=max(30, base.sides + 10, base.dc),
+                                    description="DC", continuous_update=True),
+            "modifier": widgets.IntSlider(value=base.modifier, min=-10, max=10, description="modifier"),
+            "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=_roll_mode(base), description="roll",
+                                          style={"button_width": "90px"}),
+            "preset": widgets.Dropdown(options=presets, value=preset_name, description="preset"),
+        }
+        if base.sides not in DICE.values():     # an unusual die from a custom rule keeps its sides
+            self.controls["die"].options = [*DICE.items(), (f"d{base.sides}", base.sides)]
+            self.controls["die"].value = base.sides
+        self.readout = widgets.HTML()
+        self.verdict = widgets.HTML(layout=widgets.Layout(max_width="640px"))
+        self.figure = LiveFigure(figsize=(5.6, 3.0), mode=figures)
+        self.figures.append(self.figure)
+        self.view = DistributionView(self.figure.axes[0], title=False)   # the readout has the figures
+        self._holding = False
+        for name in ("die", "dc", "modifier", "roll"):
+            self.observe(self.controls[name], self._changed)
+        self.observe(self.controls["preset"], self._preset_changed)
+        c = self.controls
+        self.widget.children = [
+            widgets.HBox([widgets.VBox([c["preset"], c["die"], c["dc"], c["modifier"], c["roll"], self.readout]),
+                          self.figure.widget]),
+            self.verdict, self.error, self.output]
+        self.rules = base
+        self.update()
+
+    # --- state ----------------------------------------------------------------------------------
+    def _rule_from_controls(self) -> SavingThrow:
+        c = self.controls
+        mode = c["roll"].value
+        return self._bands.replace(sides=c["die"].value, dc=c["dc"].value, modifier=c["modifier"].value,
+                                   advantage=mode == "advantage", disadvantage=mode == "disadvantage")
+
+    def update(self) -> None:
+        """Rebuild ``rules`` from the controls; redraw the distribution, readout and verdict."""
+        self.rules = self._rule_from_controls()
+        self.view.update(self.rules)
+        self.figure.draw()
+        self.readout.value = _readout_html(self.rules)
+        self.verdict.value = f"<p>{html.escape(verdict(self.rules))}</p>"
+        self.clear_error()
+
+    def _changed(self, change) -> None:
+        if self._holding:
+            return
+        if change["owner"] is self.controls["die"]:
+            self.controls["dc"].max = max(30, change["new"] + 10, self.controls["dc"].value)
+        self.update()
+
+    def _preset_changed(self, change) -> None:
+        if change["new"] == "custom":
+            return
+        preset = SavingThrow.preset(change["new"])
+        self._bands = preset
+        self._holding = True           # one update for the whole preset, not one per slider
+        try:
+            c = self.controls
+            c["die"].value = preset.sides
+            c["dc"].max = max(30, preset.sides + 10)
+            c["dc"].value = preset.dc
+            c["modifier"].value = preset.modifier
+            c["roll"].value = _roll_mode(preset)
+        finally:
+            self._holding = False
+        self.update()
+
+
+def _roll_mode(rule: SavingThrow) -> str:
+    return "advantage" if rule.advantage else "disadvantage" if rule.disadvantage else "straight"
