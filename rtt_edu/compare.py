@@ -33,6 +33,7 @@ not batched here: a ``TrainingPanel`` shows those.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -44,7 +45,27 @@ from .errors import RollToTrainError, bad_value, check_type
 from .models.mlp import ACTIVATIONS, mlp
 from .rules import as_rules
 
-__all__ = ["OPTIMIZERS", "BATCHED_OPTIMIZERS", "BatchedSGD", "BatchedAdam", "SeedBatch", "roll_multiplier"]
+__all__ = ["OPTIMIZERS", "BATCHED_OPTIMIZERS", "BatchedSGD", "BatchedAdam", "SeedBatch", "roll_multiplier",
+           "one_thread"]
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run torch on one CPU thread inside the block, then restore the thread count.
+
+    Toy models are far too small to gain from threads, and on a shared or quota-limited machine
+    (a classroom server, mybinder.org) several threads spin-wait on each other: a step that takes
+    0.3 ms on one thread can take 50 ms on two busy cores.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 #: name → ``f(params, lr)`` building the torch optimizer a single run uses (menus and panels).
 OPTIMIZERS = {
@@ -233,6 +254,10 @@ class SeedBatch:
         if n < 0:
             raise RollToTrainError(bad_value("n", n, "a number of steps >= 0"))
         plain = [1.0] * len(self.seeds)
+        with one_thread():
+            self._step(n, plain)
+
+    def _step(self, n: int, plain: list) -> None:
         for _ in range(n):
             m = [roll_multiplier(self.rules, r, self.intelligence) for r in self.rollers]
             scales = m + plain

@@ -200,7 +200,16 @@ class Panel:
 
     # --- display and teardown ---------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if bundle is not None:                 # text for consoles without widgets, not the whole tree's repr
+            bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self):
+        settings = getattr(self, "_config", None)
+        shown = ", ".join(f"{k}={v!r}" for k, v in settings.to_dict().items()
+                          if k in ("dataset", "rules", "seed", "seeds")) if settings is not None else ""
+        return f"{type(self).__name__}({shown})"
 
     def close(self) -> None:
         """Cancel a running task, unregister every callback, close the figures and widgets."""

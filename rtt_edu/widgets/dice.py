@@ -110,6 +110,9 @@ class DicePanel(Panel):
         self.rules = base
         self.update()
 
+    def __repr__(self):
+        return f"DicePanel(rules={self.rules!r})"
+
     # --- state ----------------------------------------------------------------------------------
     def _rule_from_controls(self) -> SavingThrow:
         c = self.controls

@@ -19,7 +19,7 @@ import warnings
 import torch
 from torch.nn import functional as F
 
-from ..compare import OPTIMIZERS
+from ..compare import OPTIMIZERS, one_thread
 from ..data.toy import make_dataset
 from ..hook import attach
 from ..models.mlp import mlp
@@ -75,6 +75,10 @@ class ToyRun:
 
     def step(self, n: int = 1) -> None:
         """``n`` full-batch steps of both runs: the dice run through the hooks, the plain run without."""
+        with one_thread():
+            self._step(n)
+
+    def _step(self, n: int) -> None:
         X, y = self.data.X_train, self.data.y_train
         for _ in range(n):
             self.dice_optimizer.zero_grad(set_to_none=True)

@@ -28,6 +28,7 @@ import time
 
 import ipywidgets as widgets
 
+from ..compare import one_thread
 from ..errors import RollToTrainError, bad_value
 from ..plots import BoundaryView, LossCurveView
 from ..rules import PRESETS
@@ -264,6 +265,10 @@ class TrainingPanel(Panel):
     # --- what is shown ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Redraw the figure and every readout from the runs' current state."""
+        with one_thread():
+            self._refresh()
+
+    def _refresh(self) -> None:
         run = self._run
         history = run.history
         self.loss_view.update(history, run.plain_losses)

@@ -1,0 +1,124 @@
+"""The batched many-seeds trainer against PyTorch: each seed is exactly its own sequential run."""
+import copy
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from rtt_edu import DiceRoller, SavingThrow, attach
+from rtt_edu.compare import OPTIMIZERS, SeedBatch, roll_multiplier
+from rtt_edu.data.toy import make_dataset
+from rtt_edu.errors import RollToTrainError
+from rtt_edu.models.mlp import mlp
+
+LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sequential(seed, optimizer, steps, rules="classroom", dataset="moons", hidden=16, layers=2, intelligence=10):
+    """Seed ``seed`` trained the ordinary way: torch optimizers, attach for the dice."""
+    data = make_dataset(dataset, n=400, noise=0.1, seed=seed)
+    dice = mlp(2, (hidden,) * layers, data.classes, seed=seed)
+    plain = copy.deepcopy(dice)
+    opt_d, opt_p = OPTIMIZERS[optimizer](dice.parameters(), LR[optimizer]), OPTIMIZERS[optimizer](plain.parameters(), LR[optimizer])
+    handle = attach(opt_d, rules, seed=seed, on_nonfinite="off", intelligence=intelligence)
+    plain_losses = []
+    for _ in range(steps):
+        for model, opt in ((dice, opt_d), (plain, opt_p)):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(data.X_train), data.y_train)
+            loss.backward()
+            if model is dice:
+                handle.observe_loss(loss)
+            else:
+                plain_losses.append(loss.item())
+            opt.step()
+    return handle.history, plain_losses, dice, plain
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_each_seed_matches_its_sequential_run(optimizer):
+    seeds, steps = [3, 11], 25
+    batch = SeedBatch("moons", seeds=seeds, optimizer=optimizer, lr=LR[optimizer], intelligence=14)
+    batch.step(steps)
+    for i, seed in enumerate(seeds):
+        history, plain_losses, dice_model, _ = sequential(seed, optimizer, steps, intelligence=14)
+        assert batch.multipliers[i].tolist() == history.multipliers          # the same rolls, exactly
+        assert torch.allclose(batch.dice_losses[i].double(), torch.tensor(history.losses, dtype=torch.float64), atol=1e-6, rtol=1e-5)
+        assert torch.allclose(batch.plain_losses[i].double(), torch.tensor(plain_losses, dtype=torch.float64), atol=1e-6, rtol=1e-5)
+    assert len(set(batch.multipliers.flatten().tolist())) > 1                  # the dice did vary
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_a_dice_update_is_exactly_m_times_the_plain_update(optimizer):
+    batch = SeedBatch("xor", seeds=[0, 1, 2, 3, 4, 5], rules=SavingThrow(dc=11, crit_fail=-0.5, fail=0.0,
+                                                                          success=0.5, crit_success=1.0),
+                      optimizer=optimizer, lr=LR[optimizer], group_size=5)    # groups split dice from plain twins
+    before = torch.cat([g["flat"].detach().clone() for g in batch.groups])
+    batch.step(1)
+    after = torch.cat([g["flat"].detach() for g in batch.groups])
+    n = len(batch.seeds)
+    m = batch.multipliers[:, 0]
+    dice_change, plain_change = (after - before)[:n], (after - before)[n:]
+    assert torch.allclose(dice_change.double(), m[:, None] * plain_change.double(), atol=1e-7)
+    assert torch.equal(before[:n], before[n:])                                 # twins start from the same weights
+
+
+def test_group_size_does_not_change_the_result():
+    a = SeedBatch("circles", seeds=5, optimizer="adam", lr=0.01, group_size=1)
+    b = SeedBatch("circles", seeds=5, optimizer="adam", lr=0.01, group_size=10)
+    a.step(15)
+    b.step(15)
+    assert torch.allclose(a.dice_losses, b.dice_losses, atol=1e-6) and torch.equal(a.multipliers, b.multipliers)
+    assert len(a.groups) == 10 and len(b.groups) == 1
+
+
+def test_same_settings_same_numbers_and_test_accuracy():
+    a, b = SeedBatch("blobs", seeds=[7, 8], layers=1), SeedBatch("blobs", seeds=[7, 8], layers=1)
+    a.step(30)
+    b.step(30)
+    assert torch.equal(a.dice_losses, b.dice_losses) and torch.equal(a.plain_losses, b.plain_losses)
+    accuracy = a.test_accuracy()
+    assert accuracy["dice"].shape == (2,) and torch.equal(accuracy["plain"], b.test_accuracy()["plain"])
+    _, _, _, plain = sequential(8, "sgd", 30, dataset="blobs", layers=1)
+    data = make_dataset("blobs", seed=8)
+    expected = (plain(data.X_test).argmax(1) == data.y_test).double().mean()
+    assert accuracy["plain"][1].item() == pytest.approx(expected.item())
+
+
+def test_roll_multiplier_reads_the_rule_as_the_game_master_does():
+    rule = SavingThrow(dc=14, modifier=1, disadvantage=True, success=0.5, fail=0.1)
+    roller = DiceRoller(9)
+    got = [roll_multiplier(rule, roller, intelligence=16) for _ in range(200)]
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    handle = attach(opt, rule, seed=9, intelligence=16, on_nonfinite="off")
+    for _ in range(200):
+        opt.param_groups[0]["params"][0].grad = torch.zeros(1)
+        opt.step()
+    assert got == handle.history.multipliers
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(seeds=[1, 1]), "seeds=[1, 1]"), (dict(seeds=[]), "seeds=[]"), (dict(seeds="ab"), "seeds='ab'"),
+    (dict(optimizer="rmsprop"), "optimizer='rmsprop'"), (dict(lr=0.0), "lr=0.0"), (dict(dataset="iris"), "dataset='iris'"),
+    (dict(layers=-1), "layers=-1"), (dict(group_size=0), "group_size=0"), (dict(rules="nope"), "rules='nope'"),
+])
+def test_bad_settings_are_named(kwargs, needle):
+    with pytest.raises((RollToTrainError, TypeError)) as err:
+        SeedBatch(**kwargs)
+    assert needle in str(err.value)
+    with pytest.raises(RollToTrainError, match="n=-1"):
+        SeedBatch(seeds=2).step(-1)
+
+
+def test_the_thread_count_is_restored():
+    torch.set_num_threads(2)
+    SeedBatch(seeds=2).step(2)
+    assert torch.get_num_threads() == 2
