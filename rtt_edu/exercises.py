@@ -22,7 +22,7 @@ from .rules import as_rules
 
 __all__ = ["Feedback", "judge",
            # lesson 1: dice
-           "p_at_least", "check_at_least", "check_ability_modifier", "check_mean_total",
+           "p_at_least", "check_at_least", "check_ability_modifier", "check_mean_total", "check_smallest_dc",
            # lesson 2: the straight line
            "check_mean", "check_variance", "check_step_factor", "check_converges", "check_largest_lr",
            # lesson 3: a toy MLP
@@ -120,6 +120,35 @@ def check_mean_total(answer, notation: str = "2d6+3") -> Feedback:
                  "One d s averages (s + 1) / 2; averages of dice add up, and so does the modifier. "
                  "A keep rule needs the whole distribution: total_distribution(notation).",
                  tol=5e-3)
+
+
+def check_smallest_dc(answer, rule="classroom", below: float = 0.4, **changes) -> Feedback:
+    """The smallest DC (1..sides + 10) at which the rule's E[m] is below ``below`` (``changes``: e.g. advantage=True)."""
+    rule = as_rules(rule)
+    if changes:
+        rule = rule.replace(**changes)
+    def exact_mean(r):     # exact: at DC 14 the classroom mean is 2/5, which a float sum puts below 0.4
+        return sum((Fraction(m) * p for m, p in r.distribution(exact=True).items()), Fraction(0))
+    limit = Fraction(str(below))
+    exact = {dc: exact_mean(rule.replace(dc=dc)) for dc in range(1, rule.sides + 11)}
+    means = {dc: float(mean) for dc, mean in exact.items()}
+    found = [dc for dc, mean in exact.items() if mean < limit]
+    if not found:
+        raise ValueError(f"below={below!r}: E[m] of {rule!r} is never below it")
+    expected = found[0]
+    value = _number(answer, "a whole number (a DC)")
+    if isinstance(value, Feedback):
+        return value
+    if value == expected:
+        return Feedback(True, f"right: at DC {expected} E[m] = {means[expected]:.4f}; at DC {expected - 1} it is "
+                              f"{means.get(expected - 1, float('nan')):.4f}.")
+    if value == int(value) and int(value) in means:
+        shown = means[int(value)]
+        if exact[int(value)] < limit:
+            return Feedback(False, f"at DC {value:g} E[m] = {shown:.4f} is below {below:g}, but so is it at a smaller "
+                                   "DC. Move the DC slider down until it is not.")
+        return Feedback(False, f"at DC {value:g} E[m] = {shown:.4f}, not below {below:g} yet. Raise the DC.")
+    return Feedback(False, f"{value:g} is not a DC of this die. Try the DC slider of the DicePanel.")
 
 
 # --- lesson 2: drift, temperature and the straight line -----------------------------------------

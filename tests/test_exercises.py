@@ -92,6 +92,18 @@ def test_check_mean_total():
     fails(ex.check_mean_total(10.5, "4d6kh3"), "keep rule")
 
 
+def test_check_smallest_dc():
+    # classroom: E[m] = 0.475 at DC 11 and falls by 0.025 per DC: 0.4 at DC 14, 0.375 at DC 15
+    passes(ex.check_smallest_dc(15, "classroom", below=0.4))
+    fails(ex.check_smallest_dc(16, "classroom", below=0.4), "smaller")
+    fails(ex.check_smallest_dc(14, "classroom", below=0.4), "Raise the DC")
+    fails(ex.check_smallest_dc(99, "classroom", below=0.4), "not a DC")
+    dcs = [dc for dc in range(1, 31) if SavingThrow.preset("classroom", advantage=True, dc=dc).expected_multiplier() < 0.4]
+    passes(ex.check_smallest_dc(dcs[0], "classroom", below=0.4, advantage=True))
+    with pytest.raises(ValueError, match="below="):
+        ex.check_smallest_dc(1, "classroom", below=-1.0)
+
+
 # --- lesson 2 ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["classroom", "seed-code", "seed-readme", "seed-methodology"])
