@@ -18,6 +18,7 @@ from rtt_edu import (DiceRoller, ExperienceSystem, History, Margin, RollToTrain,
 from rtt_edu.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
 from rtt_edu.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
 from rtt_edu.safety import DeathSaves
+from rtt_edu.widgets import ComparePanel, TrainingPanel
 
 TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -234,6 +235,38 @@ CATALOGUE = [
      ["encounter_schedule[3]='dragon'"]),
     ("encounter table state garbage", lambda c: EncounterTable([LossDragon()]).load_state_dict({"active": {
         "source": "monsters", "key": 7, "state": {}}}), ["state['active']=", "'key': 7"]),
+    # --- panel configs ----------------------------------------------------------------------------------
+    ("panel config a string", lambda c: TrainingPanel.from_config("moons"), ["cfg='moons'"]),
+    ("panel unknown key", lambda c: TrainingPanel.from_config({"colour": "red"}), ["config key='colour'"]),
+    ("panel lr negative", lambda c: TrainingPanel.from_config({"lr": -1}), ["lr=-1"]),
+    ("panel lr NaN", lambda c: TrainingPanel.from_config({"lr": float("nan")}), ["lr=nan"]),
+    ("panel lr a string", lambda c: TrainingPanel.from_config({"lr": "0.1"}), ["lr='0.1'"]),
+    ("panel unknown dataset", lambda c: TrainingPanel.from_config({"dataset": "mnist"}), ["dataset='mnist'"]),
+    ("panel unknown optimizer", lambda c: TrainingPanel.from_config({"optimizer": "lion"}), ["optimizer='lion'"]),
+    ("panel unknown activation", lambda c: TrainingPanel.from_config({"activation": "swish2"}), ["activation='swish2'"]),
+    ("panel unknown rules", lambda c: TrainingPanel.from_config({"rules": "nope"}), ["rules='nope'"]),
+    ("panel bad rule dict", lambda c: TrainingPanel.from_config({"rules": {"dc": "x"}}), ["rules={'dc': 'x'}", "dc='x'"]),
+    ("panel hidden 0", lambda c: TrainingPanel.from_config({"hidden": 0}), ["hidden=0"]),
+    ("panel layers 7", lambda c: TrainingPanel.from_config({"layers": 7}), ["layers=7"]),
+    ("panel points 5", lambda c: TrainingPanel.from_config({"points": 5}), ["points=5"]),
+    ("panel noise negative", lambda c: TrainingPanel.from_config({"noise": -0.5}), ["noise=-0.5"]),
+    ("panel intelligence 0", lambda c: TrainingPanel.from_config({"intelligence": 0}), ["intelligence=0"]),
+    ("panel unknown class", lambda c: TrainingPanel.from_config({"character_class": "necromancer"}),
+     ["character_class='necromancer'"]),
+    ("panel class level 21", lambda c: TrainingPanel.from_config({"class_level": 21}), ["class_level=21"]),
+    ("panel unknown monster", lambda c: TrainingPanel.from_config({"monsters": ["lich"]}), ["monsters=['lich']"]),
+    ("panel monsters a string", lambda c: TrainingPanel.from_config({"monsters": "dragon"}), ["monsters='dragon'"]),
+    ("panel monster twice", lambda c: TrainingPanel.from_config({"monsters": ["dragon", "dragon"]}),
+     ["monsters=['dragon', 'dragon']"]),
+    ("panel encounter chance 2", lambda c: TrainingPanel.from_config({"encounter_chance": 2}), ["encounter_chance=2"]),
+    ("panel experience a string", lambda c: TrainingPanel.from_config({"experience": "yes"}), ["experience='yes'"]),
+    ("panel xp scale negative", lambda c: TrainingPanel.from_config({"xp_scale": -1}), ["xp_scale=-1"]),
+    ("panel seed negative", lambda c: TrainingPanel.from_config({"seed": -1}), ["seed=-1"]),
+    ("panel steps negative", lambda c: TrainingPanel.from_config({"steps": -5}), ["steps=-5"]),
+    ("panel steps a bool", lambda c: TrainingPanel.from_config({"steps": True}), ["steps=True"]),
+    ("compare panel seeds 0", lambda c: ComparePanel.from_config({"seeds": 0}), ["seeds=0"]),
+    ("compare panel a class key", lambda c: ComparePanel.from_config({"character_class": "rogue"}),
+     ["config key='character_class'"]),
     # --- history JSON --------------------------------------------------------------------------------
     ("history not JSON", lambda c: History.from_json("not json"), ["text='not json'"]),
     ("history JSON an int", lambda c: History.from_json(42), ["text=42"]),
