@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu import DiceRoller, SavingThrow, attach
-from rtt_edu.compare import OPTIMIZERS, SeedBatch, roll_multiplier
+from rtt_edu.compare import ACTIVATION_GRADS, OPTIMIZERS, SeedBatch, roll_multiplier
 from rtt_edu.data.toy import make_dataset
 from rtt_edu.errors import RollToTrainError
 from rtt_edu.models.mlp import mlp
@@ -69,6 +69,21 @@ def test_a_dice_update_is_exactly_m_times_the_plain_update(optimizer):
     dice_change, plain_change = (after - before)[:n], (after - before)[n:]
     assert torch.allclose(dice_change.double(), m[:, None] * plain_change.double(), atol=1e-7)
     assert torch.equal(before[:n], before[n:])                                 # twins start from the same weights
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATION_GRADS))
+@pytest.mark.parametrize("layers", [0, 1, 3])
+def test_hand_written_gradients_equal_autograd(activation, layers):
+    batch = SeedBatch("blobs", seeds=[0, 1], activation=activation, layers=layers, hidden=8)
+    batch.step(3)                                      # away from the initial weights
+    group = batch.groups[0]
+    loss, grad = batch.loss_and_grad(group)
+    flat = group["flat"].clone().requires_grad_()
+    reference = F.cross_entropy(batch.forward(flat, group["X"]), group["y"], reduction="none").mean(1)
+    reference.sum().backward()
+    assert grad.shape == flat.shape == (4, grad.shape[1])
+    assert torch.allclose(loss, reference.detach(), atol=1e-6)
+    assert torch.allclose(grad, flat.grad, atol=1e-6, rtol=1e-5)
 
 
 def test_group_size_does_not_change_the_result():

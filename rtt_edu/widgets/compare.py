@@ -123,11 +123,14 @@ class ComparePanel(Panel):
 
     def start(self) -> None:
         """The Run button: train in slices on the kernel's event loop (synchronously if none runs)."""
-        if not self.start_task(self._run_loop):
+        if self.running:
+            return
+        if self.start_task(self._run_loop):
+            self.controls["run"].disabled = True
+        else:
             self.run()
 
     async def _run_loop(self) -> None:
-        self.controls["run"].disabled = True
         try:
             self.batch = self._new_batch()
             last = 0.0

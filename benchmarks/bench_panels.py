@@ -1,0 +1,147 @@
+"""How fast the panels answer: training the toy MLP, the many-seeds batch, and a DicePanel update.
+
+Prints one JSON line of named figures, on one CPU thread. This machine may be shared: other jobs
+only ever add time, so each figure is the fastest of ``--rounds`` repeats (as ``timeit`` advises),
+and the load average before and after is printed beside them. Figures and goals:
+
+    mlp_300_steps_s            300 full-batch SGD steps of the toy MLP (2-16-16-2, ReLU) on 400
+                               moons points, a plain PyTorch loop                       goal <= 0.15
+    mlp_dice_300_steps_s       the same with attach("classroom") and observe_loss        goal <= 0.15
+    training_panel_300_steps_s TrainingPanel.step(300): the dice run and its plain twin (600 steps)
+                               with classes/monsters off, experience on, then one redraw (static PNG)
+    training_panel_frame_ms    one TrainingPanel.refresh(): lines, boundary grid, readouts, PNG render
+    compare_64x300_s           SeedBatch: 64 seeds x 300 steps, dice and plain (128 MLPs), SGD
+                                                                                        goal <= 2
+    compare_64x300_adam_s      the same with Adam                                       goal <= 2
+    dice_panel_update_ms       a DicePanel DC-slider move with an ipympl canvas: the rule, the
+                               exact readout, the artists and draw_idle (the canvas renders when the
+                               browser asks)                                            goal <= 50
+    dice_panel_update_static_ms  the same move with the static fallback, a PNG rendered each time
+    dice_panel_render_ms       one Agg render of the DicePanel figure alone (what ipympl does when asked)
+
+    .venv/bin/python benchmarks/bench_panels.py [--rounds 5] [--quick]
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+from torch.nn import functional as F
+
+from rtt_edu import attach
+from rtt_edu.compare import SeedBatch
+from rtt_edu.data import make_dataset
+from rtt_edu.models import mlp
+from rtt_edu.widgets import DicePanel, TrainingPanel
+
+GOALS = {"mlp_300_steps_s": 0.15, "mlp_dice_300_steps_s": 0.15, "compare_64x300_s": 2.0,
+         "compare_64x300_adam_s": 2.0, "dice_panel_update_ms": 50.0}
+
+
+def fastest(fn, rounds: int) -> float:
+    """The fastest wall time of ``rounds`` calls of ``fn`` (each call builds what it times)."""
+    best = float("inf")
+    for _ in range(rounds):
+        best = min(best, fn())
+    return best
+
+
+def mlp_run(steps: int, dice: bool) -> float:
+    data = make_dataset("moons", n=400, noise=0.1, seed=0, test_fraction=0.0)     # all 400 points train
+    model = mlp(2, (16, 16), 2, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    handle = attach(optimizer, "classroom", seed=0) if dice else None
+    X, y = data.X_train, data.y_train
+    start = time.perf_counter()
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(X), y)
+        loss.backward()
+        if handle is not None:
+            handle.observe_loss(loss)
+        optimizer.step()
+    elapsed = time.perf_counter() - start
+    if handle is not None:
+        handle.remove()
+    return elapsed
+
+
+def panel_run(steps: int) -> float:
+    panel = TrainingPanel(figures="static")
+    start = time.perf_counter()
+    panel.step(steps)
+    elapsed = time.perf_counter() - start
+    panel.close()
+    return elapsed
+
+
+def panel_frame(repeats: int = 5) -> float:
+    panel = TrainingPanel(figures="static")
+    panel.step(100)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        panel.refresh()
+    elapsed = (time.perf_counter() - start) / repeats
+    panel.close()
+    return elapsed
+
+
+def compare_run(seeds: int, steps: int, optimizer: str) -> float:
+    batch = SeedBatch("moons", seeds=seeds, optimizer=optimizer, lr=0.1 if optimizer == "sgd" else 0.01)
+    start = time.perf_counter()
+    batch.step(steps)
+    return time.perf_counter() - start
+
+
+def dice_updates(figures: str, moves: int = 20) -> float:
+    panel = DicePanel(figures=figures)
+    dc = panel.controls["dc"]
+    start = time.perf_counter()
+    for i in range(moves):
+        dc.value = 5 + i % 15
+    elapsed = (time.perf_counter() - start) / moves
+    panel.close()
+    return elapsed
+
+
+def dice_render(repeats: int = 10) -> float:
+    panel = DicePanel(figures="static")
+    canvas = panel.figure.figure.canvas
+    start = time.perf_counter()
+    for _ in range(repeats):
+        canvas.draw()
+    elapsed = (time.perf_counter() - start) / repeats
+    panel.close()
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one round of shorter runs: a smoke test")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rounds = 1 if args.quick else args.rounds
+    steps, seeds = (60, 16) if args.quick else (300, 64)
+    figures = {"benchmark": "panels", "threads": 1, "rounds": rounds, "steps": steps, "seeds": seeds,
+               "cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2)}
+    dice_updates("static", 2)                   # first-use costs (fonts, imports) are not a panel update
+    figures["mlp_300_steps_s"] = fastest(lambda: mlp_run(steps, False), rounds)
+    figures["mlp_dice_300_steps_s"] = fastest(lambda: mlp_run(steps, True), rounds)
+    figures["training_panel_300_steps_s"] = fastest(lambda: panel_run(steps), rounds)
+    figures["training_panel_frame_ms"] = 1000 * fastest(panel_frame, rounds)
+    figures["compare_64x300_s"] = fastest(lambda: compare_run(seeds, steps, "sgd"), rounds)
+    figures["compare_64x300_adam_s"] = fastest(lambda: compare_run(seeds, steps, "adam"), rounds)
+    figures["dice_panel_update_ms"] = 1000 * fastest(lambda: dice_updates("ipympl"), rounds)
+    figures["dice_panel_update_static_ms"] = 1000 * fastest(lambda: dice_updates("static"), rounds)
+    figures["dice_panel_render_ms"] = 1000 * fastest(dice_render, rounds)
+    figures = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    figures["load_after"] = round(os.getloadavg()[0], 2)
+    if not args.quick:
+        figures["goals_met"] = {name: figures[name] <= goal for name, goal in GOALS.items()}
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

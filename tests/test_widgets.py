@@ -1,0 +1,287 @@
+"""The panels, headless: set control values, click buttons, then read state, plotted data and history."""
+import asyncio
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rtt_edu import SavingThrow
+from rtt_edu.errors import RollToTrainError
+from rtt_edu.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel, figure_mode, verdict
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def line(ax, label):
+    return next(l for l in ax.lines if l.get_label() == label)
+
+
+# --- DicePanel ---------------------------------------------------------------------------------------
+
+def test_dice_panel_follows_every_slider_with_exact_figures():
+    panel = DicePanel(figures="static")
+    assert set(panel.controls) == {"die", "dc", "modifier", "roll", "preset"}
+    before = panel.readout.value
+    panel.controls["dc"].value = 17
+    rule = SavingThrow.preset("classroom", dc=17)
+    assert panel.rules == rule
+    assert f"{rule.expected_multiplier():+.4f}" in panel.readout.value and panel.readout.value != before
+    ax = panel.figure.axes[0]
+    drawn = dict(zip(line(ax, "m > 0: downhill").get_xdata(), line(ax, "m > 0: downhill").get_ydata()))
+    assert drawn == pytest.approx({m: p for m, p in rule.distribution().items() if m > 0})
+    panel.controls["roll"].value = "advantage"
+    assert panel.rules.advantage and "9.75%" in panel.readout.value     # P(natural 20) = 39/400 with advantage
+    panel.controls["modifier"].value = 3
+    assert panel.rules.modifier == 3 and panel.rules.summary() == panel.view.summary
+    panel.controls["die"].value = 100
+    assert panel.rules.sides == 100 and panel.controls["dc"].max == 110
+    assert panel.figure.widget.value[:4] == b"\x89PNG"
+
+
+def test_a_preset_sets_its_bands_and_dc_in_one_update():
+    panel = DicePanel(figures="static")
+    draws = panel.figure.draws
+    panel.controls["preset"].value = "seed-readme"
+    assert panel.rules == SavingThrow.preset("seed-readme")
+    assert panel.controls["dc"].value == 15 and panel.figure.draws == draws + 1
+    assert "climbs the loss" in panel.verdict.value
+
+
+def test_verdicts_in_plain_words():
+    assert "climbs the loss" in verdict(SavingThrow.preset("seed-readme"))
+    assert "slowly" in verdict(SavingThrow.preset("seed-code")) and "70% of steps do nothing" in verdict(
+        SavingThrow.preset("seed-code"))
+    assert "no randomness" in verdict(SavingThrow.preset("plain"))
+    assert "5% of steps go uphill" in verdict(SavingThrow.preset("classroom"))
+    assert "no progress" in verdict(SavingThrow(crit_success=1.0, crit_fail=-1.0, success=0.0, fail=0.0))
+
+
+def test_dice_panel_with_an_ipympl_canvas():
+    panel = DicePanel(figures="ipympl", rules=SavingThrow(dc=9, sides=12))
+    assert type(panel.figure.widget).__name__ == "Canvas" and panel.controls["die"].value == 12
+    panel.controls["dc"].value = 4
+    assert panel.rules.dc == 4 and panel.view.summary == SavingThrow(dc=4, sides=12).summary()
+    assert figure_mode("auto") == "static"          # asking for a canvas did not switch matplotlib's backend
+    with pytest.raises(RollToTrainError, match="figures='svg'"):
+        figure_mode("svg")
+
+
+# --- TrainingPanel -----------------------------------------------------------------------------------
+
+def test_step_button_trains_both_runs_and_the_lines_show_them():
+    panel = TrainingPanel(figures="static", experience=False)
+    assert {"play", "pause", "step", "reset", "dataset", "lr", "rules", "monsters", "seed"} <= set(panel.controls)
+    panel.controls["step"].click()
+    assert panel.steps == 1 and len(panel.history) == 1
+    assert panel.history.losses[0] == panel.plain_losses[0]          # same data, same initial weights
+    panel.step(14)
+    ax = panel.figure.axes[0]
+    assert list(line(ax, "dice").get_ydata()) == panel.history.losses
+    assert list(line(ax, "plain").get_ydata()) == panel.plain_losses
+    last = panel.history.steps[-1]
+    assert "step 15" in panel.status.value and f"<b>{last.natural}</b>" in panel.last_roll.value
+    assert panel.history.losses != panel.plain_losses                 # the dice changed the run
+
+
+def test_the_plain_twin_is_the_dice_run_with_the_plain_rule():
+    dice = TrainingPanel(figures="static", rules="plain", experience=False, optimizer="adam", lr=0.01)
+    dice.step(20)
+    assert dice.history.losses == dice.plain_losses
+
+
+def test_config_round_trip_reproduces_the_history_exactly():
+    panel = TrainingPanel(figures="static", dataset="xor", optimizer="momentum", lr=0.03, character_class="fighter",
+                          monsters=["dragon", "wraith"], encounter_chance=0.2, xp_scale=20.0, seed=5)
+    panel.step(40)
+    cfg = json.loads(json.dumps(panel.config()))
+    assert cfg["steps"] == 40 and set(cfg) == set(TrainingConfig().to_dict()) | {"steps"}
+    again = TrainingPanel.from_config(cfg, figures="static")
+    assert again.history == panel.history and again.plain_losses == panel.plain_losses
+    assert any(e["kind"] == "encounter" for _, e in panel.history.events())       # the monsters came
+    assert again.battle_log.value == panel.battle_log.value
+
+
+def test_custom_rules_survive_the_config():
+    rule = SavingThrow(dc=7, success=0.5, fail=0.2, name="mine")
+    panel = TrainingPanel(figures="static", rules=rule, experience=False)
+    assert panel.controls["rules"].value == "custom" and panel.run.rules == rule
+    panel.step(5)
+    again = TrainingPanel.from_config(json.loads(json.dumps(panel.config())), figures="static")
+    assert again.run.rules == rule and again.history == panel.history
+
+
+@pytest.mark.parametrize("cfg,needle", [
+    ({"learning_rate": 0.1}, "config key='learning_rate'"), ({"lr": -0.1}, "lr=-0.1"), ({"dataset": "iris"}, "dataset='iris'"),
+    ({"monsters": ["goblin"]}, "monsters=['goblin']"), ({"rules": "chaos"}, "rules='chaos'"),
+    ({"character_class": "necromancer"}, "character_class='necromancer'"), ({"steps": -5}, "steps=-5"),
+    ({"seed": 1.5}, "seed=1.5"), ({"experience": "yes"}, "experience='yes'"),
+])
+def test_bad_configs_are_refused_naming_key_and_value(cfg, needle):
+    with pytest.raises(RollToTrainError) as err:
+        TrainingPanel.from_config(cfg, figures="static")
+    assert needle in str(err.value)
+
+
+def test_a_setting_resets_the_run_and_reset_replays_it():
+    panel = TrainingPanel(figures="static")
+    panel.step(10)
+    first = panel.history
+    panel.controls["reset"].click()
+    assert panel.steps == 0
+    panel.step(10)
+    assert panel.history == first
+    panel.controls["dataset"].value = "circles"
+    assert panel.steps == 0 and panel.config()["dataset"] == "circles"
+    offsets = panel.boundary_view.train.get_offsets()
+    assert np.allclose(offsets, panel.run.data.X_train.numpy()) and panel.run.data.name == "circles"
+    panel.controls["lr"].value = 0.3
+    panel.controls["monsters"].value = ("ooze",)
+    assert panel.config()["lr"] == 0.3 and panel.config()["monsters"] == ["ooze"]
+
+
+def test_the_xp_bar_and_battle_log_follow_the_run():
+    panel = TrainingPanel(figures="static", xp_scale=50.0, monsters=["ooze"], encounter_chance=1.0)
+    panel.step(12)
+    experience = panel.run.experience
+    assert experience.level > 1 and panel.xp_bar.description == f"Lv {experience.level}"
+    assert f"{experience.xp} XP" in panel.xp_label.value
+    assert "Gradient Ooze appears" in panel.battle_log.value
+    off = TrainingPanel(figures="static", experience=False)
+    assert off.xp_bar.description == "XP off"
+
+
+def test_an_error_inside_a_callback_shows_in_the_panel():
+    panel = TrainingPanel(figures="static")
+    panel.controls["seed"].value = -1                 # refused: the run stays as it was
+    assert "seed=-1" in panel.error_text and panel.config()["seed"] == 0
+
+    def boom(n):
+        raise RuntimeError("the dice fell off the table")
+    panel.run.step = boom
+    panel.controls["step"].click()                    # does not raise: the panel shows it
+    assert panel.error_text == "RuntimeError: the dice fell off the table"
+    assert any("the dice fell off the table" in o.get("text", "") for o in panel.output.outputs)
+    panel.controls["play"].click()                    # no event loop outside a kernel: said so, not hidden
+    assert "event loop" in panel.error_text and not panel.running
+
+
+def test_play_trains_on_the_event_loop_and_pause_stops_it():
+    panel = TrainingPanel(figures="static")
+    panel.steps_per_frame = 3
+
+    async def scenario():
+        panel.controls["play"].click()
+        assert panel.running and panel.steps == 0          # the click returned before any training
+        assert panel.controls["play"].disabled and not panel.controls["pause"].disabled
+        for _ in range(4):
+            await asyncio.sleep(0)
+        assert panel.steps > 0 and panel.steps % 3 == 0
+        panel.controls["lr"].value = 0.3                    # a slider answers while playing
+        assert panel.steps == 0 and panel.config()["lr"] == 0.3
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert panel.steps > 0 and panel.running
+        panel.controls["pause"].click()
+        stopped = panel.steps
+        for _ in range(4):
+            await asyncio.sleep(0)
+        assert panel.steps == stopped and not panel.running and not panel.controls["play"].disabled
+        assert len(line(panel.figure.axes[0], "dice").get_ydata()) == stopped
+
+    asyncio.run(scenario())
+
+
+def test_an_error_while_playing_shows_and_stops_play():
+    panel = TrainingPanel(figures="static")
+
+    async def scenario():
+        panel.controls["play"].click()
+        await asyncio.sleep(0)
+        panel.run.step = lambda n: 1 / 0
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert "ZeroDivisionError" in panel.error_text and not panel.running
+
+    asyncio.run(scenario())
+
+
+def test_close_cancels_play_and_unregisters_callbacks():
+    panel = TrainingPanel(figures="static")
+
+    async def scenario():
+        panel.controls["play"].click()
+        await asyncio.sleep(0)
+        task = panel._task
+        panel.close()
+        await asyncio.sleep(0)
+        assert task.cancelled() or task.done()
+
+    asyncio.run(scenario())
+    panel.controls["dataset"].value = "xor"           # nothing listens any more
+    assert panel.config()["dataset"] == "moons" and panel.error_text == ""
+    assert panel.widget.comm is None and panel.controls["step"].comm is None
+
+
+def test_training_panel_draws_on_an_ipympl_canvas():
+    panel = TrainingPanel(figures="ipympl", experience=False)
+    panel.step(3)
+    assert type(panel.figure.widget).__name__ == "Canvas"
+    assert list(line(panel.figure.axes[0], "dice").get_ydata()) == panel.history.losses
+    bundle = panel._repr_mimebundle_()
+    assert "model_id" in bundle["application/vnd.jupyter.widget-view+json"]
+    assert bundle["text/plain"] == "TrainingPanel(dataset='moons', rules='classroom', seed=0)"
+
+
+# --- ComparePanel ------------------------------------------------------------------------------------
+
+def test_compare_panel_bands_are_the_seeds_medians():
+    panel = ComparePanel(figures="static")
+    panel.controls["seeds"].value = 3
+    panel.controls["steps"].value = 20
+    panel.controls["run"].click()                      # no event loop here: it trains at once
+    batch = panel.batch
+    assert batch.steps == 20 and len(batch.seeds) == 3
+    ax = panel.figure.axes[0]
+    assert np.allclose(line(ax, "dice: median").get_ydata(), np.median(batch.dice_losses.numpy(), 0))
+    assert np.allclose(line(ax, "plain: median").get_ydata(), np.median(batch.plain_losses.numpy(), 0))
+    final = batch.dice_losses[:, -1] < batch.plain_losses[:, -1]
+    assert panel.summary["dice_lower_final_loss"] == int(final.sum())
+    assert f"{panel.summary['dice_lower_final_loss']} of 3 seeds" in panel.summary_html.value
+
+
+def test_a_seed_in_the_compare_panel_is_that_seed_in_the_training_panel():
+    compare = ComparePanel(figures="static", seeds=2, steps=15, rules="seed-methodology", optimizer="adam", lr=0.01)
+    compare.run()
+    single = TrainingPanel(figures="static", seed=1, rules="seed-methodology", optimizer="adam", lr=0.01,
+                           experience=False)
+    single.step(15)
+    assert compare.batch.multipliers[1].tolist() == single.history.multipliers
+    assert torch.allclose(compare.batch.dice_losses[1].double(), torch.tensor(single.history.losses, dtype=torch.float64),
+                          atol=1e-6)
+
+
+def test_compare_panel_runs_in_slices_on_the_event_loop():
+    panel = ComparePanel(figures="static", seeds=2, steps=40)
+    panel.steps_per_slice = 10
+
+    async def scenario():
+        panel.controls["run"].click()
+        assert panel.running and panel.controls["run"].disabled
+        await asyncio.sleep(0)
+        assert panel.batch.steps == 10                  # one slice, then the loop was free again
+        while panel.running:
+            await asyncio.sleep(0)
+        assert panel.batch.steps == 40 and panel.summary["steps"] == 40 and not panel.controls["run"].disabled
+
+    asyncio.run(scenario())
+    cfg = json.loads(json.dumps(panel.config()))
+    assert ComparePanel.from_config(cfg, figures="static").config() == cfg
+    with pytest.raises(RollToTrainError, match="seeds=0"):
+        ComparePanel.from_config({**cfg, "seeds": 0}, figures="static")
