@@ -1,0 +1,422 @@
+"""The panels in a real browser: JupyterLab on 127.0.0.1, driven through Debian's Chromium by Playwright.
+
+Headless tests set widget values from Python; this one checks what a learner sees: the widgets
+render (no "Loading widget", no raw repr), Play makes the loss curve move and Pause stops it, and
+moving a DicePanel's DC slider changes its readout. Screenshots go to artifacts/browser/.
+
+Needs /usr/bin/chromium (``apt-get install -y chromium``) and the ``playwright`` package
+(``pip install 'rtt_edu[browser]'``; never ``playwright install``: the system browser is used).
+Without them the test is skipped, except under CI=true, where it fails.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+# Flags that work as root with no network (see shared notes); Playwright adds --headless itself.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+NO_NEWS = {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}
+KERNEL_IDLE = "Python 3 (ipykernel) | Idle"
+RAW_REPRS = ("TrainingPanel(", "DicePanel(", "<rtt_edu", "IntSlider(", "FloatSlider(", "Button(", "VBox(",
+             "HBox(", "Canvas(")
+
+
+def require_browser():
+    """Skip (or, under CI=true, fail) when the browser, Playwright or JupyterLab is missing."""
+    missing = []
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"Debian's Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    for module, how in (("playwright", "pip install 'rtt_edu[browser]'"), ("jupyterlab", "pip install jupyterlab")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(f"the {module} package ({how})")
+    if missing:
+        reason = "the browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + "; CI=true, so this is a failure, not a skip", pytrace=False)
+        pytest.skip(reason)
+
+
+# --- the notebook under test ------------------------------------------------------------------------
+def lesson_with_training_panel():
+    """The lesson that shows a TrainingPanel (lesson 3), or None while it does not exist."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        if "TrainingPanel(" in text and "DicePanel(" in text:
+            return path
+    return None
+
+
+# --- JupyterLab, started and stopped by this test ---------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> list:
+    """PIDs of the processes whose parent is ``pid`` (the server's kernels)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+class JupyterLab:
+    """A JupyterLab server on 127.0.0.1 with its own config, data and runtime folders and a token."""
+
+    def __init__(self, root: Path, home: Path, log: Path):
+        self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = home / "config"
+        (config / "labconfig").mkdir(parents=True)
+        (config / "labconfig" / "page_config.json").write_text(json.dumps(NO_NEWS))   # no news pop-up
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHONPATH"))}
+        env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(home / "data"),
+                   JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / "ipython"),
+                   MPLBACKEND="module://ipympl.backend_nbagg", JUPYTER_PLATFORM_DIRS="1")
+        cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}", "--ServerApp.password=",
+               f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
+               "jupyterlab.NeverCheckForUpdate"]
+        if os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log = log
+        self._log_file = open(log, "wb")
+        self.process = subprocess.Popen(cmd, cwd=root, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.kernel_pids: set = set()
+
+    def api(self, method: str, path: str):
+        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def wait_ready(self, timeout: float = 90.0) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.process.poll() is not None:
+                raise AssertionError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                self.api("GET", "status")
+                return time.monotonic() - start
+            time.sleep(0.25)
+        raise AssertionError(f"JupyterLab did not answer /api/status in {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log_file.flush()
+        return self.log.read_bytes()[-chars:].decode(errors="replace")
+
+    def shut_down_kernels(self) -> None:
+        """Delete every session and kernel through the REST API (kernels outlive the browser)."""
+        self.kernel_pids.update(children_of(self.process.pid))
+        for session in self.api("GET", "sessions"):
+            self.api("DELETE", f"sessions/{session['id']}")
+        for kernel in self.api("GET", "kernels"):
+            self.api("DELETE", f"kernels/{kernel['id']}")
+
+    def stop(self) -> None:
+        """Stop the server by its PID, then make sure none of its kernels is left running."""
+        self.kernel_pids.update(children_of(self.process.pid))
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log_file.close()
+        deadline = time.monotonic() + 10
+        for pid in self.kernel_pids:
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if Path(f"/proc/{pid}").exists():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    require_browser()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    root = tmp_path_factory.mktemp("lab-root")
+    server = JupyterLab(root, tmp_path_factory.mktemp("lab-home"), ARTIFACTS / "jupyterlab.log")
+    try:
+        server.ready_after = server.wait_ready()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.shut_down_kernels()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(lab, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+# --- what the learner does and sees -----------------------------------------------------------------
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"       # the notebook in the visible tab
+PROMPTS_JS = f"[...document.querySelectorAll('{CURRENT} .jp-CodeCell .jp-InputPrompt')]"
+
+
+def open_and_run_all(page, lab, name: str) -> None:
+    """Open ``name`` in a fresh workspace, wait for a connected idle kernel, Run All, and wait
+    until every code cell has run."""
+    page.goto(f"{lab.url}/lab/workspaces/{secrets.token_hex(4)}/tree/{name}?token={lab.token}")
+    page.locator(f"{CURRENT} .jp-Notebook").wait_for(timeout=60_000)
+    page.get_by_text(KERNEL_IDLE).first.wait_for(timeout=60_000)    # connected, not just "idle" in the toolbar
+    for attempt in range(2):      # a click before the kernel listens can be lost: check it took, once
+        page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator("[data-command='runmenu:run-all']").click()
+        try:
+            page.wait_for_function(f"() => /\\[(\\*|\\d+)\\]/.test({PROMPTS_JS}[0].textContent)", timeout=15_000)
+            break
+        except Exception:
+            if attempt:
+                raise
+    page.wait_for_function(f"() => {PROMPTS_JS}.length > 0 && {PROMPTS_JS}.every(p => /\\[\\d+\\]/.test(p.textContent))",
+                           timeout=240_000)
+
+
+def outputs_text(page) -> str:
+    return "\n".join(page.locator(f"{CURRENT} .jp-OutputArea-output").all_text_contents())
+
+
+def assert_widgets_rendered(page) -> None:
+    page.wait_for_function(
+        f"""() => ![...document.querySelectorAll('{CURRENT} .jp-OutputArea-output')]
+                   .some(o => o.textContent.includes('Loading widget'))""", timeout=30_000)
+    text = outputs_text(page)
+    raw = [r for r in RAW_REPRS if r in text]
+    assert not raw, f"raw reprs instead of widgets: {raw}"
+    errors = page.locator(f"{CURRENT} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                          ).all_text_contents()
+    assert not any("Traceback" in e or "Error" in e for e in errors), errors
+    assert page.locator(f"{CURRENT} .jp-OutputArea-output .jupyter-widgets").count() > 0, "no widget rendered"
+
+
+def canvas_digest(canvas) -> str:
+    """A hash of what a canvas shows (its pixels, read in the page)."""
+    data = canvas.evaluate("c => c.toDataURL('image/png')")
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def digests_over(canvas, seconds: float, every: float = 0.5) -> list:
+    found = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        found.append(canvas_digest(canvas))
+        time.sleep(every)
+    return found
+
+
+def shoot(locator, name: str) -> None:
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(ARTIFACTS / name))
+
+
+def write_notebook(path: Path, cells: list) -> None:
+    """A notebook of code cells (no outputs), as JupyterLab would save it."""
+    nb = {"nbformat": 4, "nbformat_minor": 5,
+          "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+                       "language_info": {"name": "python"}},
+          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None, "outputs": [],
+                     "source": source} for i, source in enumerate(cells)]}
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+
+
+def slider(page, label: str):
+    """The slider widget whose label reads ``label``."""
+    return page.locator(f"{CURRENT} .widget-slider").filter(has=page.locator(".widget-label", has_text=label)).first
+
+
+def move_slider_right(page, widget, presses: int = 1) -> None:
+    handle = widget.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(presses):
+        handle.press("ArrowRight")
+
+
+def test_harness_a_plain_slider_renders_and_moves(lab, browser):
+    write_notebook(lab.root / "harness.ipynb", [
+        "import ipywidgets as w\nfrom IPython.display import display",
+        "dc = w.IntSlider(value=11, min=1, max=30, description='DC')\n"
+        "label = w.HTML(f'value {dc.value}')\n"
+        "dc.observe(lambda change: setattr(label, 'value', f'value {change.new}'), 'value')\n"
+        "display(w.VBox([dc, label]))",
+    ])
+    page = browser.new_page()
+    try:
+        open_and_run_all(page, lab, "harness.ipynb")
+        assert_widgets_rendered(page)
+        dc = slider(page, "DC")
+        assert dc.locator(".widget-readout").text_content().strip() == "11"
+        move_slider_right(page, dc)
+        page.get_by_text("value 12").wait_for(timeout=10_000)    # the kernel saw the move and answered
+        assert dc.locator(".widget-readout").text_content().strip() == "12"
+        shoot(page.locator(f"{CURRENT} .jp-OutputArea-output").last, "harness-slider.png")
+    finally:
+        page.close()
+        lab.shut_down_kernels()
+
+
+# --- the panels --------------------------------------------------------------------------------------
+PANEL_CELLS = ["%matplotlib widget\nfrom rtt_edu.widgets import DicePanel, TrainingPanel",
+               "dice = DicePanel()\ndice",
+               "panel = TrainingPanel()\npanel"]
+
+
+def notebook_showing(lab, panel: str) -> str:
+    """The first lesson that shows ``panel`` (copied into the server's folder), else a small
+    generated notebook with both panels; returns its name."""
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if f"{panel}(" in path.read_text(encoding="utf-8"):
+            shutil.copy(path, lab.root / path.name)
+            return path.name
+    name = "panels.ipynb"
+    if not (lab.root / name).exists():
+        write_notebook(lab.root / name, PANEL_CELLS)
+    return name
+
+
+def output_with(page, inner: str):
+    """The cell output that contains ``inner`` (a selector)."""
+    return page.locator(f"{CURRENT} .jp-OutputArea-output").filter(has=page.locator(inner)).first
+
+
+def figure_digest(figure) -> str:
+    """A hash of what a figure shows: an ipympl canvas's pixels, or a screenshot of a static image."""
+    if figure.evaluate("el => el.tagName") == "CANVAS":
+        data = figure.evaluate("c => c.toDataURL('image/png')").encode()
+    else:
+        data = figure.screenshot()
+    return hashlib.sha256(data).hexdigest()
+
+
+def wait_for_change(figure, before: str, timeout: float) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        now = figure_digest(figure)
+        if now != before:
+            return now
+        time.sleep(0.25)
+    raise AssertionError(f"the figure did not change within {timeout} s")
+
+
+def wait_until_still(figure, quiet: float = 1.0, timeout: float = 15.0) -> str:
+    """The digest once two snapshots ``quiet`` seconds apart agree (a last frame may be in flight)."""
+    end = time.monotonic() + timeout
+    last = figure_digest(figure)
+    while time.monotonic() < end:
+        time.sleep(quiet)
+        now = figure_digest(figure)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the figure kept changing for {timeout} s after Pause")
+
+
+def test_training_panel_play_moves_the_loss_curve_and_pause_stops_it(lab, browser):
+    name = notebook_showing(lab, "TrainingPanel")
+    page = browser.new_page()
+    try:
+        open_and_run_all(page, lab, name)
+        assert_widgets_rendered(page)
+        panel = output_with(page, "button:has-text('Play')")
+        figure = panel.locator(".jupyter-matplotlib-canvas-div canvas, .widget-image").first
+        figure.wait_for(timeout=30_000)
+        play, pause = panel.locator("button", has_text="Play"), panel.locator("button", has_text="Pause")
+        status = panel.locator(".widget-html-content").filter(has_text="test accuracy").first   # "step N  loss ..."
+        shoot(panel, "training-panel-ready.png")
+        before = wait_until_still(figure)
+
+        play.click()
+        frames = [before]
+        for _ in range(3):          # not one redraw: the curve keeps moving while it plays
+            frames.append(wait_for_change(figure, frames[-1], timeout=20))
+        assert len(set(frames)) == 4, "the loss curve did not keep changing while playing"
+        assert pause.is_enabled() and not play.is_enabled()
+        shoot(panel, "training-panel-playing.png")
+
+        pause.click()
+        play.wait_for(state="visible")
+        page.wait_for_function("b => !b.disabled", arg=play.element_handle(), timeout=15_000)
+        still = wait_until_still(figure, quiet=2.0)      # a last frame may still be on its way
+        counter = status.text_content()
+        time.sleep(3.0)
+        assert figure_digest(figure) == still, "the loss curve still changed after Pause"
+        assert status.text_content() == counter, "training went on after Pause"
+        assert not pause.is_enabled()
+        shoot(panel, "training-panel-paused.png")
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "training-panel-failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        lab.shut_down_kernels()
+
+
+def test_dice_panel_dc_slider_changes_the_readout(lab, browser):
+    from rtt_edu import SavingThrow
+    name = notebook_showing(lab, "DicePanel")
+    page = browser.new_page()
+    try:
+        open_and_run_all(page, lab, name)
+        assert_widgets_rendered(page)
+        dc = slider(page, "DC")
+        panel = output_with(page, ".widget-slider:has(.widget-label:text-is('DC'))")
+        start = int(dc.locator(".widget-readout").text_content())
+        readout = panel.locator(".widget-html-content").filter(has_text="E[m]").first
+        before = readout.text_content()
+        generated = name == "panels.ipynb"      # DicePanel(): the classroom rule, so the figures are known
+        rule = SavingThrow.preset("classroom")
+        if generated:
+            assert f"{rule.replace(dc=start).summary()['mean']:+.4f}" in before
+        shoot(panel, "dice-panel-before.png")
+
+        move_slider_right(page, dc)
+        page.wait_for_function("([el, old]) => el.textContent !== old", arg=[readout.element_handle(), before],
+                               timeout=15_000)
+        assert int(dc.locator(".widget-readout").text_content()) == start + 1
+        if generated:                         # the kernel's exact E[m] for DC + 1, shown in the page
+            assert f"{rule.replace(dc=start + 1).summary()['mean']:+.4f}" in readout.text_content()
+        shoot(panel, "dice-panel-after.png")
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "dice-panel-failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        lab.shut_down_kernels()
