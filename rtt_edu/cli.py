@@ -8,8 +8,9 @@
 The lessons travel inside the package as ``rtt_edu.lessons`` (in the repository they are the
 ``notebooks/`` folder), so ``pip install rtt_edu`` users get the whole course.
 
-Bad arguments, and values the library refuses, end with one line on stderr and exit status 2,
-as argparse does; ``main(argv)`` returns the exit status instead of exiting, for tests.
+Bad arguments, values the library refuses and folders that cannot be written end as argparse
+errors do: the usage, one ``rtt-edu CMD: error: ...`` line on stderr, exit status 2 (no
+traceback). ``main(argv)`` returns the exit status instead of exiting, for tests.
 """
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def copy_lessons(directory, force: bool = False) -> dict:
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise UsageError(f"{str(directory)!r} is a file, not a directory")
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {str(directory)!r}: {exc.strerror}") from None
     sources = lesson_files()
     course_map = importlib.resources.files("rtt_edu.lessons") / COURSE_MAP
     if course_map.is_file():
@@ -64,7 +68,10 @@ def copy_lessons(directory, force: bool = False) -> dict:
             actions[source.name] = "kept"
         else:
             actions[source.name] = "replaced" if dest.exists() else "copied"
-            dest.write_bytes(source.read_bytes())
+            try:
+                dest.write_bytes(source.read_bytes())
+            except OSError as exc:
+                raise UsageError(f"cannot write {str(dest)!r}: {exc.strerror}") from None
     return actions
 
 
@@ -164,6 +171,7 @@ def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", confi
     from .hook import attach
     from .models import mlp
     from .rules import SavingThrow
+    from .xp import ExperienceSystem
 
     data = make_dataset(config.dataset, n=config.points, noise=config.noise, seed=seed)
     rules = SavingThrow.preset(preset)
@@ -188,7 +196,7 @@ def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", confi
         if handle is not None:
             handle.remove()
             run.history = handle.history
-            run.level = next(p.level for p in handle.master.participants if hasattr(p, "xp_to_next_level"))
+            run.level = next(p.level for p in handle.master.participants if isinstance(p, ExperienceSystem))
         runs.append(run)
         models.append(model)
     return runs[0], runs[1], data, models[1]
@@ -219,7 +227,10 @@ def demo_figure(plain: DemoRun, dice: DemoRun, data, model):
 def cmd_demo(args) -> int:
     plain, dice, data, model = train_demo(args.steps, args.seed, args.preset)
     print(demo_table(plain, dice))
-    demo_figure(plain, dice, data, model).savefig(args.out, dpi=110)
+    try:
+        demo_figure(plain, dice, data, model).savefig(args.out, dpi=110)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(args.out)!r}: {exc.strerror}") from None
     print(f"plot saved to {args.out}")
     return 0
 

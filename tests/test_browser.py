@@ -55,16 +55,6 @@ def require_browser():
         pytest.skip(reason)
 
 
-# --- the notebook under test ------------------------------------------------------------------------
-def lesson_with_training_panel():
-    """The lesson that shows a TrainingPanel (lesson 3), or None while it does not exist."""
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        text = path.read_text(encoding="utf-8")
-        if "TrainingPanel(" in text and "DicePanel(" in text:
-            return path
-    return None
-
-
 # --- JupyterLab, started and stopped by this test ---------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -227,21 +217,6 @@ def assert_widgets_rendered(page) -> None:
     assert page.locator(f"{CURRENT} .jp-OutputArea-output .jupyter-widgets").count() > 0, "no widget rendered"
 
 
-def canvas_digest(canvas) -> str:
-    """A hash of what a canvas shows (its pixels, read in the page)."""
-    data = canvas.evaluate("c => c.toDataURL('image/png')")
-    return hashlib.sha256(data.encode()).hexdigest()
-
-
-def digests_over(canvas, seconds: float, every: float = 0.5) -> list:
-    found = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        found.append(canvas_digest(canvas))
-        time.sleep(every)
-    return found
-
-
 def shoot(locator, name: str) -> None:
     locator.scroll_into_view_if_needed()
     locator.screenshot(path=str(ARTIFACTS / name))
@@ -303,7 +278,8 @@ def notebook_showing(lab, panel: str) -> str:
     """The first lesson that shows ``panel`` (copied into the server's folder), else a small
     generated notebook with both panels; returns its name."""
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        if f"{panel}(" in path.read_text(encoding="utf-8"):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        if any(f"{panel}(" in "".join(c["source"]) for c in cells if c["cell_type"] == "code"):
             shutil.copy(path, lab.root / path.name)
             return path.name
     name = "panels.ipynb"

@@ -302,3 +302,10 @@ def test_demo_depends_on_the_seed():
     a = cli.train_demo(steps=10, seed=5, progress=False)
     b = cli.train_demo(steps=10, seed=6, progress=False)
     assert a[0].losses != b[0].losses and a[1].history.multipliers != b[1].history.multipliers
+
+
+def test_a_folder_that_cannot_be_created_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    code, _, err = run_main(["lessons", str(tmp_path / "notes.txt" / "course")], capsys)
+    assert_one_line_error(code, err, "lessons")
+    assert "cannot create" in err and "Not a directory" in err
