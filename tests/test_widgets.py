@@ -61,6 +61,7 @@ def test_verdicts_in_plain_words():
     assert "no randomness" in verdict(SavingThrow.preset("plain"))
     assert "5% of steps go uphill" in verdict(SavingThrow.preset("classroom"))
     assert "no progress" in verdict(SavingThrow(crit_success=1.0, crit_fail=-1.0, success=0.0, fail=0.0))
+    assert "0.25% of steps go uphill" in verdict(SavingThrow.preset("classroom", advantage=True))   # 1/400, not "0%"
 
 
 def test_dice_panel_with_an_ipympl_canvas():
@@ -144,6 +145,10 @@ def test_a_setting_resets_the_run_and_reset_replays_it():
     panel.controls["lr"].value = 0.3
     panel.controls["monsters"].value = ("ooze",)
     assert panel.config()["lr"] == 0.3 and panel.config()["monsters"] == ["ooze"]
+    panel.controls["character_class"].value = "wizard"
+    assert panel.config()["character_class"] == "wizard" and type(panel.run.handle.master.participants[-2]).__name__ == "Wizard"
+    panel.controls["character_class"].value = "none"
+    assert panel.config()["character_class"] is None
 
 
 def test_the_xp_bar_and_battle_log_follow_the_run():

@@ -28,6 +28,11 @@ DICE = {"d4": 4, "d6": 6, "d8": 8, "d10": 10, "d12": 12, "d20": 20, "d100": 100}
 ROLL_MODES = ("straight", "advantage", "disadvantage")
 
 
+def _percent(p: float) -> str:
+    """A share of steps in words' precision: 70%, 5%, 0.25% (a small chance is never shown as 0%)."""
+    return f"{p:.2%}" if 0 < p < 0.01 else f"{p:.0%}"
+
+
 def verdict(rule: SavingThrow) -> str:
     """What a rule does to training, in plain words, from its exact figures."""
     s = rule.summary()
@@ -45,9 +50,9 @@ def verdict(rule: SavingThrow) -> str:
                 f"at {mean:.2f} × the learning rate.")
     parts = [head]
     if skip:
-        parts.append(f"{skip:.0%} of steps do nothing (m = 0).")
+        parts.append(f"{_percent(skip)} of steps do nothing (m = 0).")
     if up:
-        parts.append(f"{up:.0%} of steps go uphill (m < 0).")
+        parts.append(f"{_percent(up)} of steps go uphill (m < 0).")
     if std:
         parts.append(f"The step size scatters by ±{std:.2f} around its mean: the dice's temperature.")
     else:
