@@ -7,6 +7,7 @@ and the load average before and after is printed beside them. Figures and goals:
     mlp_300_steps_s            300 full-batch SGD steps of the toy MLP (2-16-16-2, ReLU) on 400
                                moons points, a plain PyTorch loop                       goal <= 0.15
     mlp_dice_300_steps_s       the same with attach("classroom") and observe_loss        goal <= 0.15
+    mlp_dice_guard_off_300_steps_s  the same with on_nonfinite="off" (no finiteness check per step)
     training_panel_300_steps_s TrainingPanel.step(300): the dice run and its plain twin (600 steps)
                                with classes/monsters off, experience on, then one redraw (static PNG)
     training_panel_frame_ms    one TrainingPanel.refresh(): lines, boundary grid, readouts, PNG render
@@ -47,11 +48,11 @@ def fastest(fn, rounds: int) -> float:
     return best
 
 
-def mlp_run(steps: int, dice: bool) -> float:
+def mlp_run(steps: int, dice: bool, guard: str = "death-save") -> float:
     data = make_dataset("moons", n=400, noise=0.1, seed=0, test_fraction=0.0)     # all 400 points train
     model = mlp(2, (16, 16), 2, seed=0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    handle = attach(optimizer, "classroom", seed=0) if dice else None
+    handle = attach(optimizer, "classroom", seed=0, on_nonfinite=guard) if dice else None
     X, y = data.X_train, data.y_train
     start = time.perf_counter()
     for _ in range(steps):
@@ -129,6 +130,7 @@ def main():
     dice_updates("static", 2)                   # first-use costs (fonts, imports) are not a panel update
     figures["mlp_300_steps_s"] = fastest(lambda: mlp_run(steps, False), rounds)
     figures["mlp_dice_300_steps_s"] = fastest(lambda: mlp_run(steps, True), rounds)
+    figures["mlp_dice_guard_off_300_steps_s"] = fastest(lambda: mlp_run(steps, True, "off"), rounds)
     figures["training_panel_300_steps_s"] = fastest(lambda: panel_run(steps), rounds)
     figures["training_panel_frame_ms"] = 1000 * fastest(panel_frame, rounds)
     figures["compare_64x300_s"] = fastest(lambda: compare_run(seeds, steps, "sgd"), rounds)

@@ -355,6 +355,9 @@ def decision_grid(model, xlim, ylim, resolution: int = 80):
     ys = torch.linspace(float(ylim[0]), float(ylim[1]), resolution)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     points = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    first = next(model.parameters(), None) if hasattr(model, "parameters") else None
+    if first is not None:
+        points = points.to(device=first.device, dtype=first.dtype)
     with torch.no_grad():
         logits = model(points)
     if logits.ndim != 2:
@@ -364,7 +367,7 @@ def decision_grid(model, xlim, ylim, resolution: int = 80):
         probs = torch.cat([1 - p1, p1], 1)
     else:
         probs = torch.softmax(logits, 1)
-    return probs.reshape(resolution, resolution, -1).double().numpy()
+    return probs.reshape(resolution, resolution, -1).double().cpu().numpy()
 
 
 def _shade(probs):

@@ -203,6 +203,20 @@ def test_play_trains_on_the_event_loop_and_pause_stops_it():
     asyncio.run(scenario())
 
 
+def test_play_stops_by_itself_at_max_steps():
+    panel = TrainingPanel(figures="static", experience=False)
+    panel.max_steps, panel.steps_per_frame = 6, 4
+
+    async def scenario():
+        panel.controls["play"].click()
+        while panel.running:
+            await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+    assert panel.steps == 6 and not panel.playing and not panel.controls["play"].disabled
+    assert len(line(panel.figure.axes[0], "plain").get_ydata()) == 6
+
+
 def test_an_error_while_playing_shows_and_stops_play():
     panel = TrainingPanel(figures="static")
 

@@ -22,6 +22,7 @@ import functools
 import html
 import io
 import itertools
+import re
 import traceback
 
 import ipywidgets as widgets
@@ -168,7 +169,6 @@ class Panel:
     @property
     def error_text(self) -> str:
         """The error line as plain text ("" when there is none)."""
-        import re
         return html.unescape(re.sub(r"<[^>]+>", "", self.error.value))
 
     # --- running on the kernel's event loop -----------------------------------------------------

@@ -59,7 +59,7 @@ class TrainingPanel(Panel):
     """
 
     steps_per_frame = 5        # optimizer steps between two looks at the event loop while playing
-    max_steps = 3000           # Play stops here (a forgotten tab should not train forever)
+    max_steps = 5000           # Play stops here (a forgotten tab should not train forever)
 
     def __init__(self, config=None, figures: str = "auto", **settings):
         super().__init__()
