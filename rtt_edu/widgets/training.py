@@ -71,7 +71,7 @@ class TrainingPanel(Panel):
             raise TypeError(bad_value("config", config, "a TrainingConfig, a dict or None"))
         self._config = TrainingConfig.from_dict({**config, **settings})
         self._custom_rules = None if isinstance(self._config.rules, str) else self._config.rules
-        self.figure = LiveFigure(figsize=(7.8, 3.0), ncols=2, mode=figures, width_ratios=(1.9, 1.0))
+        self.figure = LiveFigure(figsize=(7.0, 2.9), ncols=2, mode=figures, width_ratios=(1.8, 1.0))
         self.figures.append(self.figure)
         self.frame_interval = 0.05 if self.figure.mode == "ipympl" else 0.3   # seconds between redraws
         self.loss_view = LossCurveView(self.figure.axes[0])
@@ -88,7 +88,7 @@ class TrainingPanel(Panel):
         cfg = self._config
         classes, monsters = class_choices(), monster_choices()
         rule_options = list(PRESETS) + (["custom"] if self._custom_rules is not None else [])
-        wide = {"description_width": "112px"}
+        wide = {"description_width": "92px"}
         self.controls = {
             "dataset": widgets.Dropdown(options=list(_datasets()), value=cfg.dataset, description="dataset", style=wide),
             "noise": widgets.FloatSlider(value=cfg.noise, min=0.0, max=max(0.5, cfg.noise), step=0.01,
@@ -115,7 +115,7 @@ class TrainingPanel(Panel):
             "monsters": widgets.SelectMultiple(options=list(monsters), value=tuple(cfg.monsters),
                                                description="monsters", rows=min(4, max(1, len(monsters))), style=wide),
             "encounter_chance": widgets.FloatSlider(value=cfg.encounter_chance, min=0.0, max=max(0.2, cfg.encounter_chance),
-                                                    step=0.01, description="encounter chance", style=wide,
+                                                    step=0.01, description="encounters", style=wide,
                                                     continuous_update=False),
             "experience": widgets.Checkbox(value=cfg.experience, description="experience and levels", indent=False),
             "seed": widgets.IntText(value=cfg.seed, description="seed", style=wide),
@@ -135,19 +135,19 @@ class TrainingPanel(Panel):
 
     def _build_readouts(self) -> None:
         self.status = widgets.HTML()
-        self.rule_line = widgets.HTML(layout=widgets.Layout(max_width="720px"))
+        self.rule_line = widgets.HTML(layout=widgets.Layout(max_width="640px"))
         self.last_roll = widgets.HTML()
         self.xp_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="Lv 1",
                                             layout=widgets.Layout(width="260px"))
         self.xp_label = widgets.HTML()
-        self.battle_log = widgets.HTML(layout=widgets.Layout(max_height="190px", max_width="720px", overflow="auto",
+        self.battle_log = widgets.HTML(layout=widgets.Layout(max_height="190px", max_width="640px", overflow="auto",
                                                              border="1px solid #ddd", padding="2px 6px"))
 
     def _layout(self) -> None:
         c = self.controls
         for name in _SETTINGS:
-            c[name].layout.width = "350px"
-        settings = widgets.VBox([c[name] for name in _SETTINGS], layout=widgets.Layout(min_width="360px"))
+            c[name].layout.width = "292px"
+        settings = widgets.VBox([c[name] for name in _SETTINGS], layout=widgets.Layout(min_width="300px"))
         buttons = widgets.HBox([c["play"], c["pause"], c["step"], c["reset"]])
         right = widgets.VBox([buttons, self.status, self.figure.widget, self.rule_line, self.last_roll,
                               widgets.HBox([self.xp_bar, self.xp_label]), self.battle_log])
