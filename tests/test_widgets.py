@@ -203,6 +203,25 @@ def test_play_trains_on_the_event_loop_and_pause_stops_it():
     asyncio.run(scenario())
 
 
+def test_pause_then_play_at_once_keeps_playing():
+    panel = TrainingPanel(figures="static", experience=False)
+
+    async def scenario():
+        panel.controls["play"].click()
+        await asyncio.sleep(0)
+        panel.controls["pause"].click()
+        panel.controls["play"].click()                  # before the paused task has finished
+        for _ in range(4):
+            await asyncio.sleep(0)
+        assert panel.running and panel.playing
+        before = panel.steps
+        await asyncio.sleep(0)
+        assert panel.steps > before
+        panel.pause()
+
+    asyncio.run(scenario())
+
+
 def test_play_stops_by_itself_at_max_steps():
     panel = TrainingPanel(figures="static", experience=False)
     panel.max_steps, panel.steps_per_frame = 6, 4
@@ -246,6 +265,7 @@ def test_close_cancels_play_and_unregisters_callbacks():
     panel.controls["dataset"].value = "xor"           # nothing listens any more
     assert panel.config()["dataset"] == "moons" and panel.error_text == ""
     assert panel.widget.comm is None and panel.controls["step"].comm is None
+    assert not panel.run.dice_optimizer._optimizer_step_pre_hooks            # the dice hooks are gone
 
 
 def test_training_panel_draws_on_an_ipympl_canvas():

@@ -214,6 +214,11 @@ class TrainingPanel(Panel):
         """Both runs back to step 0 with the current settings (same seed: the same run again)."""
         self._new_run()
 
+    def close(self) -> None:
+        """Stop playing, remove the dice hooks and every callback, close the widgets."""
+        super().close()
+        self._run.close()
+
     # --- play and pause ---------------------------------------------------------------------------
     def play(self) -> None:
         """Train step by step on the kernel's event loop until Pause (or ``max_steps``)."""
@@ -234,7 +239,7 @@ class TrainingPanel(Panel):
         self.refresh()
 
     async def _play_loop(self) -> None:
-        last = 0.0
+        me, last = asyncio.current_task(), 0.0
         try:
             while self.playing and self.steps < self.max_steps:
                 self._run.step(min(self.steps_per_frame, self.max_steps - self.steps))
@@ -244,10 +249,11 @@ class TrainingPanel(Panel):
                     last = now
                 await asyncio.sleep(0)          # the kernel handles widget messages here
         finally:
-            self.playing = False
-            self._task = None
-            self._buttons()
-            self.refresh()
+            if self._task is me:                # not when Pause (or Play again) already took over
+                self._task, self.playing = None, False
+                self._buttons()
+                if not self.closed:
+                    self.refresh()
 
     def _buttons(self) -> None:
         self.controls["play"].disabled = self.playing
