@@ -12,7 +12,7 @@ t and bootstrap intervals (see ``rtt_edu.experiments``). Writes to OUT:
 and prints one JSON line of figures (wall time per task, the mean difference of each arm to plain).
 
     .venv/bin/python experiments/run_experiments.py OUT                       # 30 seeds, every task
-    .venv/bin/python experiments/run_experiments.py OUT --seeds 10 --tasks quadrants rings
+    .venv/bin/python experiments/run_experiments.py OUT --seeds 10 --tasks moons xor
     .venv/bin/python experiments/run_experiments.py OUT --tasks bert --seeds 12 --steps 300
 
 The lesson's own numbers are ``--seeds 10`` for the toy tasks and ``--seeds 4`` for ``bert``

@@ -1,6 +1,6 @@
 """Many seeds of dice against plain training, compared honestly, with confidence intervals.
 
-    comparison = run_comparison("quadrants", seeds=10, steps=300)
+    comparison = run_comparison("moons", seeds=10, steps=300)
     comparison.summary("loss")        # one row per arm: mean, and the paired difference to plain
     print(comparison.conclusion("loss"))
     comparison.to_csv("results.csv"); comparison.plot("loss")
@@ -38,12 +38,15 @@ effects, so the default arms (``default_arms``) separate them:
 Dice against an arm with the same mean step (``Arm.mean_lr_scale``) isolates the noise; the
 conclusion reports those pairs as "the noise alone".
 
-**Tasks** (``TASKS``; ``register_task`` adds one): ``quadrants`` (an MLP on the checkerboard of
-lessons 5-7, SGD), ``rings`` (a disk inside a ring, Adam) and ``bert`` (the tiny BERT on the
-fantasy grammar, AdamW, scored by its exact expected accuracy over the Bayes optimum). Their
-learning rates were chosen for plain training: ``bert``'s 4e-3 was the best plain rate of
-2e-3, 4e-3, 6e-3, 1e-2 and 1.5e-2 at 150 steps (mean ratios 0.89, 0.95, 0.95, 0.90, 0.74 over
-4 seeds), so plain is not handicapped.
+**Tasks** (``TASKS``; ``register_task`` adds one): ``moons`` (lesson 3's run: an MLP on the two
+moons, full-batch SGD), ``xor`` (the four quadrants, full-batch Adam) and ``bert`` (the tiny BERT
+on the fantasy grammar, AdamW, scored by its exact expected accuracy over the Bayes optimum).
+Their learning rates were chosen for plain training, by the mean test metric over seeds 0-5 (4 for
+bert) at the default steps, so plain is not handicapped:
+
+    moons  SGD    lr 0.1, 0.3, 0.5, 1, 2          test loss 0.251, 0.122, 0.126, 0.134, 0.145   (0.5: lesson 3's)
+    xor    Adam   lr 1e-3, 2e-3, 3e-3, 5e-3, 1e-2  test loss 0.258, 0.219, 0.228, 0.242, 0.270
+    bert   AdamW  lr 2e-3, 4e-3, 6e-3, 1e-2, 1.5e-2  ratio 0.89, 0.95, 0.95, 0.90, 0.74
 
 **What a verdict may say** (``verdict``): an interval entirely on the better side of 0 supports
 "better" at that confidence; entirely on the worse side, "worse"; an interval containing 0 says
@@ -63,7 +66,7 @@ from dataclasses import dataclass, field
 from .errors import RollToTrainError, bad_value, check_type
 
 __all__ = ["t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "verdict",
-           "Arm", "default_arms", "Task", "TASKS", "register_task", "quadrants_run", "rings_run", "bert_run", "Comparison", "run_comparison"]
+           "Arm", "default_arms", "Task", "TASKS", "register_task", "toy_run", "moons_run", "xor_run", "bert_run", "Comparison", "run_comparison"]
 
 
 # --- Student's t quantile, with no SciPy ---------------------------------------------------
@@ -340,76 +343,48 @@ register_task(Task("bert", bert_run, {"ratio": "higher", "accuracy": "higher", "
                    "ratio = exact expected accuracy / Bayes optimum"))
 
 
-def _quadrants(n: int, generator):
-    """Points x ~ N(0, I) in the plane, label 1 where x₁·x₂ > 0: a checkerboard of four quadrants."""
-    import torch
-    x = torch.randn(n, 2, generator=generator)
-    return x, (x[:, 0] * x[:, 1] > 0).float()
+def toy_run(arm: Arm, seed: int, steps: int, dataset: str = "moons", optimizer: str = "sgd", lr: float = 0.5,
+            noise: float = 0.2, points: int = 400, hidden=(16, 16), activation: str = "relu") -> dict:
+    """A seeded MLP on a seeded toy dataset, full batch, as a ``TrainingPanel`` trains it (lesson 3).
 
-
-def _rings(n: int, generator):
-    """Points x ~ N(0, I), label 1 outside the circle |x| = sqrt(2 ln 2), the median radius: balanced classes."""
-    import torch
-    x = torch.randn(n, 2, generator=generator)
-    return x, (x.norm(dim=1) > math.sqrt(2 * math.log(2))).float()
-
-
-def _mlp(hidden: int, generator):
-    """2 → hidden → 1 with tanh, initialised like ``nn.Linear`` (U(±1/sqrt(fan_in))) from ``generator``."""
-    import torch
-    from torch import nn
-    model = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 1), nn.Flatten(0))
-    with torch.no_grad():
-        for layer in (model[0], model[2]):
-            bound = 1 / math.sqrt(layer.in_features)
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            layer.bias.uniform_(-bound, bound, generator=generator)
-    return model
-
-
-def _toy_run(make_data, optimizer: str, arm: Arm, seed: int, steps: int, lr: float, batch_size: int = 32,
-             hidden: int = 16, n_train: int = 512, n_test: int = 4096) -> dict:
-    """Train the MLP for ``steps`` mini-batches (reshuffled each epoch); test loss and accuracy on fresh points.
-
-    Seed s: data and initial weights from ``torch.Generator().manual_seed(s)``, the order of the
-    batches from a second generator seeded 10000 + s, the dice from ``RollToTrain(seed=s)``.
+    Seed s: the data ``make_dataset(dataset, points, noise, seed=s)`` (a quarter held out), the
+    weights ``mlp(..., seed=s)`` and the dice ``RollToTrain(seed=s)``; every step is one full-batch
+    step on the training points. Metrics: the test loss (cross-entropy on the held-out points),
+    the test accuracy, and the final training loss.
     """
     import torch
     from torch import nn
-    g = torch.Generator().manual_seed(seed)
-    x, y = make_data(n_train, g)
-    x_test, y_test = make_data(n_test, g)
-    model = _mlp(hidden, g)
-    order = torch.Generator().manual_seed(10_000 + seed)
-    batches = []
-    while len(batches) < steps:
-        perm = torch.randperm(n_train, generator=order)
-        batches += [(x[perm[i:i + batch_size]], y[perm[i:i + batch_size]])
-                    for i in range(0, n_train - batch_size + 1, batch_size)]
+
+    from .data.toy import make_dataset
+    from .models.mlp import mlp
+    data = make_dataset(dataset, n=points, noise=noise, seed=seed)
+    model = mlp(2, hidden, data.classes, activation, seed=seed)
     opt_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.CrossEntropyLoss()
     trainer = _trainer(model, opt_class(model.parameters(), lr=lr * arm.lr_scale), arm, seed, loss_fn=loss_fn)
-    trainer.train(batches[:steps])
+    trainer.train([(data.X_train, data.y_train)] * steps)
     with torch.no_grad():
-        logits = model(x_test)
-        return {"loss": float(loss_fn(logits, y_test)), "accuracy": float(((logits > 0).float() == y_test).float().mean())}
+        logits = model(data.X_test)
+        return {"loss": float(loss_fn(logits, data.y_test)),
+                "accuracy": float((logits.argmax(1) == data.y_test).double().mean()),
+                "train_loss": float(loss_fn(model(data.X_train), data.y_train))}
 
 
-def quadrants_run(arm: Arm, seed: int, steps: int, lr: float = 0.5, **kwargs) -> dict:
-    """The four-quadrant checkerboard (lessons 5-7) with SGD: test loss and accuracy."""
-    return _toy_run(_quadrants, "sgd", arm, seed, steps, lr, **kwargs)
+def moons_run(arm: Arm, seed: int, steps: int, **kwargs) -> dict:
+    """Lesson 3's run: two moons (noise 0.2, 400 points), MLP 2-16-16-2 ReLU, full-batch SGD at lr 0.5."""
+    return toy_run(arm, seed, steps, **{"dataset": "moons", "optimizer": "sgd", "lr": 0.5, "noise": 0.2, **kwargs})
 
 
-def rings_run(arm: Arm, seed: int, steps: int, lr: float = 0.01, **kwargs) -> dict:
-    """A disk inside a ring with Adam: test loss and accuracy."""
-    return _toy_run(_rings, "adam", arm, seed, steps, lr, **kwargs)
+def xor_run(arm: Arm, seed: int, steps: int, **kwargs) -> dict:
+    """Four quadrants (xor, noise 0.1, 400 points), MLP 2-16-16-2 ReLU, full-batch Adam at lr 0.002."""
+    return toy_run(arm, seed, steps, **{"dataset": "xor", "optimizer": "adam", "lr": 0.002, "noise": 0.1, **kwargs})
 
 
-_TOY_METRICS = {"loss": "lower", "accuracy": "higher"}
-register_task(Task("quadrants", quadrants_run, _TOY_METRICS, "loss", 300,
-                   "MLP 2-16-1 on the four-quadrant checkerboard, SGD lr 0.5, batches of 32; test loss on 4096 points"))
-register_task(Task("rings", rings_run, _TOY_METRICS, "loss", 300,
-                   "MLP 2-16-1 on a disk inside a ring, Adam lr 0.01, batches of 32; test loss on 4096 points"))
+_TOY_METRICS = {"loss": "lower", "accuracy": "higher", "train_loss": "lower"}
+register_task(Task("moons", moons_run, _TOY_METRICS, "loss", 300,
+                   "lesson 3's moons: MLP 2-16-16-2, full-batch SGD lr 0.5, 300 training and 100 test points"))
+register_task(Task("xor", xor_run, _TOY_METRICS, "loss", 300,
+                   "xor quadrants: MLP 2-16-16-2, full-batch Adam lr 0.002, 300 training and 100 test points"))
 
 
 # --- running a comparison ------------------------------------------------------------------------
@@ -428,7 +403,7 @@ def _seeds(seeds) -> list:
     return out
 
 
-def run_comparison(task="quadrants", seeds=10, steps: int | None = None, arms=None, progress: bool = False,
+def run_comparison(task="moons", seeds=10, steps: int | None = None, arms=None, progress: bool = False,
                    **task_kwargs) -> "Comparison":
     """Run every arm once per seed on ``task`` (a name in :data:`TASKS` or a :class:`Task`)."""
     if isinstance(task, str):

@@ -173,8 +173,8 @@ def test_default_arms_share_mean_steps_as_documented():
 
 
 def test_run_comparison_validates_its_arguments():
-    with pytest.raises(RollToTrainError, match="task='moons'"):
-        run_comparison("moons")
+    with pytest.raises(RollToTrainError, match="task='spirals'"):
+        run_comparison("spirals")
     with pytest.raises(RollToTrainError, match="seeds=1"):
         run_comparison(_synthetic(), seeds=1)
     with pytest.raises(RollToTrainError, match="distinct names"):
@@ -199,18 +199,35 @@ def _without_seconds(rows):
 
 
 def test_toy_runs_are_deterministic_and_the_matched_arm_is_plain_at_a_smaller_lr():
-    task = TASKS["quadrants"]
-    a = run_comparison(task, seeds=2, steps=30)
-    b = run_comparison(task, seeds=2, steps=30)
+    task = TASKS["xor"]
+    a = run_comparison(task, seeds=2, steps=12)
+    b = run_comparison(task, seeds=2, steps=12)
     assert _without_seconds(a.rows) == _without_seconds(b.rows)
     mean = SavingThrow.preset("classroom").expected_multiplier()
-    assert a.values("plain, lr x 0.475") == [task.run(Arm("plain"), s, 30, lr=0.5 * mean)["loss"] for s in (0, 1)]
+    assert a.values("plain, lr x 0.475") == [task.run(Arm("plain"), s, 12, lr=0.002 * mean)["loss"] for s in (0, 1)]
     assert a.values("classroom") != a.values("plain")                       # the dice did act
     assert all(0.0 <= v <= 1.0 for v in a.values("plain", "accuracy"))
 
 
+def test_the_moons_task_is_lesson_3s_training_panel_run():
+    """Seed s of the moons task trains exactly the TrainingPanel run with seed s (dice and plain)."""
+    import torch
+
+    from rtt_edu.widgets import ToyRun, TrainingConfig
+    run = ToyRun(TrainingConfig(dataset="moons", noise=0.2, lr=0.5, rules="classroom", experience=False, seed=3))
+    run.step(25)
+    dice = TASKS["moons"].run(Arm.dice("classroom"), 3, 25)
+    plain = TASKS["moons"].run(Arm("plain"), 3, 25)
+    X, y = run.data.X_test, run.data.y_test
+    with torch.no_grad():
+        assert dice["loss"] == float(torch.nn.functional.cross_entropy(run.dice_model(X), y))
+        assert plain["loss"] == float(torch.nn.functional.cross_entropy(run.plain_model(X), y))
+    assert dice["accuracy"] == run.accuracy()["dice"] and plain["accuracy"] == run.accuracy()["plain"]
+    run.close()
+
+
 def test_the_seed_changes_data_weights_and_dice():
-    run = TASKS["rings"].run
+    run = TASKS["xor"].run
     assert run(Arm("plain"), 0, 20) != run(Arm("plain"), 1, 20)
     assert run(Arm.dice("classroom"), 0, 20) == run(Arm.dice("classroom"), 0, 20)
 
@@ -244,17 +261,17 @@ def test_csv_markdown_and_plot(tmp_path):
 def test_the_script_writes_its_tables_and_plots(tmp_path):
     out = tmp_path / "results"
     proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "run_experiments.py"), str(out),
-                           "--tasks", "rings", "--seeds", "2", "--steps", "10"],
+                           "--tasks", "xor", "--seeds", "2", "--steps", "10"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert figures["tasks"]["rings"]["steps"] == 10
-    assert set(figures["tasks"]["rings"]["diff_to_plain"]) == {a.name for a in default_arms()[1:]}
-    for name in ("runs.csv", "summary.csv", "summary.md", "rings.png"):
+    assert figures["tasks"]["xor"]["steps"] == 10
+    assert set(figures["tasks"]["xor"]["diff_to_plain"]) == {a.name for a in default_arms()[1:]}
+    for name in ("runs.csv", "summary.csv", "summary.md", "xor.png"):
         assert (out / name).stat().st_size > 0
     with open(out / "runs.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 2 * 4
-    assert "## rings" in (out / "summary.md").read_text()
+    assert "## xor" in (out / "summary.md").read_text()
 
 
 def test_comparison_rejects_unknown_arms_and_metrics():
