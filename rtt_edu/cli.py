@@ -306,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train the toy MLP plain and with dice; a table and a plot",
                           description="Train the same small MLP on the same toy data from the same seed, once "
                                       "plain and once with a saving throw on every step; print a table and "
-                                      "save the two loss curves side by side.")
+                                      "save a plot of both loss curves and the dice run's decision regions.")
     demo.add_argument("--out", type=_image_path, default=Path("demo.png"), metavar="FILE.png",
                       help="where to save the comparison plot (default: demo.png)")
     demo.add_argument("--steps", type=_positive_int, default=300, metavar="N",
