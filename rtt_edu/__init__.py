@@ -5,11 +5,13 @@ mechanic is a real training technique in costume: a dice multiplier is a random
 multiplicative learning rate (its mean is the drift, its variance the temperature).
 """
 from .dice import DiceRoller, Roll, ability_modifier
-from .errors import (DiceError, NegativeDriftWarning, NonFiniteTrainingError, RollToTrainError,
-                     RulesError)
+from .errors import (CheckpointError, DiceError, NegativeDriftWarning, NonFiniteTrainingError,
+                     RollToTrainError, RulesError)
 from .history import EvalRecord, History, StepRecord
 from .hook import AttachHandle, attach
+from .monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
 from .rules import Margin, SavingThrow
+from .safety import DeathSaves, RaiseGuard
 from .trainer import RollToTrain
 from .turns import GameMaster, Participant, Turn
 from .xp import ExperienceSystem, level_for_xp, proficiency_bonus
@@ -18,8 +20,9 @@ from .classes import __all__ as _class_names
 
 __version__ = "0.1.0"
 
-__all__ = ["DiceRoller", "Roll", "ability_modifier", "DiceError", "NegativeDriftWarning",
+__all__ = ["DiceRoller", "Roll", "ability_modifier", "CheckpointError", "DiceError", "NegativeDriftWarning",
            "NonFiniteTrainingError", "RollToTrainError", "RulesError", "EvalRecord", "History",
-           "StepRecord", "AttachHandle", "attach", "Margin", "SavingThrow", "RollToTrain",
+           "StepRecord", "AttachHandle", "attach", "Monster", "LossDragon", "GradientOoze", "WeightWraith",
+           "EncounterTable", "Margin", "SavingThrow", "DeathSaves", "RaiseGuard", "RollToTrain",
            "GameMaster", "Participant", "Turn", "ExperienceSystem", "level_for_xp",
            "proficiency_bonus", *_class_names]

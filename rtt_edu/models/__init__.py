@@ -1,3 +1,5 @@
 """Models for the lessons: a small MLP builder and a BERT-style encoder in pure PyTorch."""
-from .mlp import *   # noqa: F401,F403
-from .bert import *  # noqa: F401,F403
+from .bert import BertConfig, BertMLM, MaskedLMOutput
+from .mlp import ACTIVATIONS, mlp
+
+__all__ = ["mlp", "ACTIVATIONS", "BertConfig", "BertMLM", "MaskedLMOutput"]
