@@ -2,12 +2,12 @@
 import pytest
 import torch
 
+from helpers import linear_model, one_thread_fixture
+
+one_thread = pytest.fixture(one_thread_fixture)
+
 
 @pytest.fixture
 def tiny_sgd():
-    g = torch.Generator().manual_seed(0)
-    model = torch.nn.Linear(3, 1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
+    model = linear_model()
     return model, torch.optim.SGD(model.parameters(), lr=0.1)

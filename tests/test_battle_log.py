@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from rtt_edu import ExperienceSystem, History, NegativeDriftWarning, RollToTrain, attach
 from rtt_edu.classes import Barbarian, Cleric
 from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
+from helpers import linear_model
 
 N = 96          # samples
 
@@ -20,13 +21,7 @@ def data(batch_size):
     return DataLoader(TensorDataset(x, y), batch_size=batch_size)
 
 
-def make_model():
-    g = torch.Generator().manual_seed(0)
-    model = torch.nn.Linear(3, 1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return model
+make_model = linear_model
 
 
 def game(seed=0):

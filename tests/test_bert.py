@@ -108,14 +108,6 @@ def test_seeded_init_is_reproducible_and_leaves_global_rng_alone(grammar):
     assert (ln.weight == 1).all() and (ln.bias == 0).all() and (a.head_bias == 0).all()
 
 
-@pytest.fixture
-def one_thread():
-    """Small matrices run fastest on one thread, and do not stall when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_a_short_plain_run_lowers_the_exact_mlm_loss(grammar, one_thread):
     model = tiny(grammar)

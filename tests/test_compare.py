@@ -14,12 +14,7 @@ from rtt_edu.models.mlp import mlp
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sequential(seed, optimizer, steps, rules="classroom", dataset="moons", hidden=16, layers=2, intelligence=10):

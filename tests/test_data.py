@@ -11,13 +11,7 @@ from rtt_edu.errors import RollToTrainError
 from rtt_edu.models.mlp import ACTIVATIONS, mlp
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Training tests on one thread: toy models gain nothing from more, and shared cores spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def global_rng_states():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rtt_edu import NegativeDriftWarning, SavingThrow, attach
+from helpers import seeded
 
 
 def constant_rule(m):
@@ -25,12 +26,7 @@ OPTIMIZERS = {
 
 
 def make_model(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    return model
+    return seeded(torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)), seed, scale=0.5)
 
 
 def batch(step):

@@ -11,6 +11,7 @@ from rtt_edu import ExperienceSystem, NegativeDriftWarning, RollToTrain, SavingT
 from rtt_edu.classes import Fighter, Paladin
 from rtt_edu.monsters import (CR_XP, MONSTERS, EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith,
                               check_chance)
+from helpers import linear_model
 
 LR = 0.1
 NEVER_SAVES = 30      # d20 + a small bonus never reaches armour class 30
@@ -21,13 +22,7 @@ def constant_rule(m):
     return SavingThrow(dc=11, crit_success=m, success=m, fail=m, crit_fail=m)
 
 
-def make_model():
-    g = torch.Generator().manual_seed(0)
-    model = torch.nn.Linear(3, 1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return model
+make_model = linear_model
 
 
 def batch(step):

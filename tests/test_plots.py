@@ -14,12 +14,7 @@ from rtt_edu.plots import (BandView, DistributionView, LossCurveView, band_stats
 from rtt_edu.xp import ExperienceSystem
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained_history(steps=60, **kwargs):

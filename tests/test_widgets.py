@@ -11,12 +11,7 @@ from rtt_edu.errors import RollToTrainError
 from rtt_edu.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel, figure_mode, verdict
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def line(ax, label):

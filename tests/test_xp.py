@@ -11,6 +11,7 @@ from rtt_edu import ExperienceSystem, NegativeDriftWarning, RollToTrain, SavingT
 from rtt_edu.classes import CharacterClass
 from rtt_edu.monsters import GradientOoze
 from rtt_edu.xp import MAX_LEVEL, XP_THRESHOLDS, as_experience
+from helpers import linear_model
 
 # 5e SRD "Character Advancement": (XP, level, proficiency bonus), a few rows written out
 SRD_ROWS = [(0, 1, 2), (300, 2, 2), (900, 3, 2), (2700, 4, 2), (6500, 5, 3), (14000, 6, 3), (48000, 9, 4),
@@ -42,13 +43,7 @@ def test_bad_arguments_name_themselves(call, needle):
         call()
 
 
-def make_model():
-    g = torch.Generator().manual_seed(0)
-    model = torch.nn.Linear(3, 1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g))
-    return model
+make_model = linear_model
 
 
 def batch(step):
