@@ -52,29 +52,60 @@ DEATH_SAVE_DC = 10      # 5e: a death saving throw of 10 or more succeeds
 def find_nonfinite(turn) -> str | None:
     """``None`` when the step is finite, else what is not (``"the loss is nan"``, ...).
 
-    The max-norm ``max |x|`` of a tensor is finite exactly when every element is (a sum of
-    squares could overflow for large finite values). One host sync when all is well.
+    One host sync when all is well (:func:`all_finite`); only a bad step pays for a second pass
+    that says which tensor went wrong, using max-norms ``max |x|``, finite exactly when every
+    element is (a sum of squares could overflow for large finite values).
     """
     if not math.isfinite(turn.multiplier):
         return f"the multiplier is {turn.multiplier}"
     params = _params(turn.optimizer)
     which = [i for i, p in enumerate(params) if p.grad is not None]   # parameter indices, then the loss
-    tensors = [params[i].grad.detach() for i in which]
-    if turn.loss is not None:
-        tensors.append(turn.loss.detach())
-    if not tensors:
+    grads = [params[i].grad.detach() for i in which]
+    loss = None if turn.loss is None else turn.loss.detach()
+    if all_finite(grads, loss):
         return None
-    norms = torch.stack([n.float() for n in torch._foreach_norm(tensors, ord=math.inf)])
-    if bool(torch.isfinite(norms).all()):
-        return None
-    values = norms.tolist()   # the rare bad path: a second sync to say what went wrong
+    tensors = grads + ([] if loss is None else [loss])
+    values = [n.item() for n in torch._foreach_norm(tensors, ord=math.inf)]   # the rare bad path
     kind = ["nan" if math.isnan(v) else "inf" for v in values]
-    parts = [f"the loss is {kind[-1]}"] if turn.loss is not None and not math.isfinite(values[-1]) else []
-    grads = [(i, k) for i, k, v in zip(which, kind, values) if not math.isfinite(v)]
-    if grads:
-        first = f"the gradient of parameter {grads[0][0]} is {grads[0][1]}"
-        parts.append(first if len(grads) == 1 else f"{len(grads)} gradients are not finite ({first}, ...)")
+    parts = [f"the loss is {kind[-1]}"] if loss is not None and not math.isfinite(values[-1]) else []
+    bad = [(i, k) for i, k, v in zip(which, kind, values) if not math.isfinite(v)]
+    if bad:
+        first = f"the gradient of parameter {bad[0][0]} is {bad[0][1]}"
+        parts.append(first if len(bad) == 1 else f"{len(bad)} gradients are not finite ({first}, ...)")
     return " and ".join(parts)
+
+
+def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
+    """True when every element of ``grads`` and ``loss`` is finite; one host sync.
+
+    Gradients are checked as AMP's ``GradScaler`` checks them, with its fused kernel
+    ``torch._amp_foreach_non_finite_check_and_unscale_`` at scale 1: one call per (device,
+    dtype) group, and ``g × 1`` leaves every value bit-identical (−0.0 and subnormals included).
+    On a CPU it costs about a fifth of one norm per tensor (20 µs against 95 µs for the 21
+    gradients of ``BertConfig.tiny()``). Gradients the kernel does not take (sparse, complex,
+    or part of a graph from ``create_graph=True``) are checked with max-norms instead.
+    """
+    groups, others = {}, []
+    for g in grads:
+        if not (g.is_floating_point() or g.is_complex()):
+            continue                                    # integers are always finite
+        fused = g.is_floating_point() and g.layout == torch.strided and not g.requires_grad
+        (groups.setdefault((g.device, g.dtype), []) if fused else others).append(g)
+    flags = []     # one float flag per check, 1.0 where something is not finite
+    with torch.no_grad():
+        for (device, _), group in groups.items():
+            found, scale = torch.zeros(1, device=device), torch.ones(1, device=device)
+            torch._amp_foreach_non_finite_check_and_unscale_(group, found, scale)
+            flags.append(found)
+        for t in others:
+            t = t.to_dense() if t.layout != torch.strided else t
+            flags.append((~torch.isfinite(torch.linalg.vector_norm(t, ord=math.inf))).reshape(1).float())
+        if loss is not None:
+            flags.append((~torch.isfinite(loss)).any().reshape(1).float())
+    if not flags:
+        return True
+    device = flags[0].device
+    return not bool(torch.cat([f.to(device) for f in flags]).any())
 
 
 class RaiseGuard:

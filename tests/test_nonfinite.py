@@ -417,3 +417,51 @@ def test_a_wizards_spell_on_a_revival_step_ends_with_the_lowered_rate():
     assert rates == pytest.approx([0.2, 0.2, 0.1, 0.1])   # Haste doubles the rate; the revival halves the spell's
     assert [r.lr for r in handle.records] == pytest.approx([0.1, 0.1, 0.05, 0.05])   # after: the base rate, halved once
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+# --- the check itself: GradScaler's fused kernel, and the tensors it does not take -------------------
+FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bits(t):
+    return t.view(BITS[t.element_size()]).clone()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_the_check_leaves_every_gradient_bit_identical(dtype):
+    from rtt_edu.safety import all_finite as check
+    tiny = torch.finfo(dtype).tiny / 4                  # a subnormal
+    grads = [torch.tensor([1.5, -0.0, 0.0, tiny, -tiny, torch.finfo(dtype).max], dtype=dtype),
+             torch.randn(3, 4, generator=torch.Generator().manual_seed(0)).to(dtype).t()]   # not contiguous
+    before, pointers = [_bits(g.contiguous()) for g in grads], [g.data_ptr() for g in grads]
+    assert check(grads, torch.tensor(0.5))
+    assert [g.data_ptr() for g in grads] == pointers
+    for g, bits in zip(grads, before):
+        assert torch.equal(_bits(g.contiguous()), bits)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
+@pytest.mark.parametrize("where", ["first", "last", "loss"])
+def test_the_check_finds_one_bad_element_anywhere(dtype, value, where):
+    from rtt_edu.safety import all_finite as check
+    grads = [torch.ones(5, dtype=dtype), torch.ones(2, 3, dtype=torch.float32), torch.ones(7, dtype=dtype)]
+    loss = torch.tensor(1.0)
+    if where == "loss":
+        loss = torch.tensor(value)
+    else:
+        grads[0 if where == "first" else -1][-1] = value
+    assert not check(grads, loss)
+    assert check(grads[1:2], torch.tensor(1.0))           # the finite tensors alone pass
+
+
+def test_gradients_the_kernel_does_not_take_are_checked_too():
+    from rtt_edu.safety import all_finite as check
+    sparse = torch.sparse_coo_tensor([[0, 3]], [1.0, NAN], (5,))
+    in_graph = torch.tensor([1.0, INF], requires_grad=True) * 1.0      # a grad from create_graph=True
+    integer = torch.tensor([1, 2])
+    assert not check([sparse])
+    assert not check([in_graph])
+    assert check([torch.sparse_coo_tensor([[0]], [2.0], (5,)), torch.ones(2, requires_grad=True) * 1.0, integer])
+    assert check([]) and check([], None)
