@@ -90,20 +90,21 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
     for g in grads:
         if not (g.is_floating_point() or g.is_complex()):
             continue                                    # integers are always finite
-        fused = g.is_floating_point() and g.layout == torch.strided and not g.requires_grad
+        fused = (_FUSED_CHECK is not None and g.is_floating_point() and g.layout == torch.strided
+                 and not g.requires_grad)
         (groups.setdefault((g.device, g.dtype), []) if fused else others).append(g)
     with torch.no_grad():
         if loss is not None:
             copy = loss.detach().reshape(1).clone()
-            if copy.is_floating_point():
+            if copy.is_floating_point() and _FUSED_CHECK is not None:
                 groups.setdefault((copy.device, copy.dtype), []).append(copy)
-            elif copy.is_complex():
+            elif copy.is_floating_point() or copy.is_complex():
                 others.append(copy)
         found = {}
         for (device, _), group in groups.items():
             if device not in found:
                 found[device] = torch.zeros(1, device=device)
-            torch._amp_foreach_non_finite_check_and_unscale_(group, found[device], _unit_scale(device))
+            _FUSED_CHECK(group, found[device], _unit_scale(device))
         flags = list(found.values()) + [
             (~torch.isfinite(torch.linalg.vector_norm(t.to_dense() if t.layout != torch.strided else t,
                                                       ord=math.inf))).reshape(1).float()
@@ -116,6 +117,8 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
 
 
 _UNIT_SCALES: dict = {}
+#: GradScaler's kernel; where a torch build lacks it, every tensor takes the max-norm path.
+_FUSED_CHECK = getattr(torch, "_amp_foreach_non_finite_check_and_unscale_", None)
 
 
 def _unit_scale(device) -> torch.Tensor:

@@ -465,3 +465,13 @@ def test_gradients_the_kernel_does_not_take_are_checked_too():
     assert not check([in_graph])
     assert check([torch.sparse_coo_tensor([[0]], [2.0], (5,)), torch.ones(2, requires_grad=True) * 1.0, integer])
     assert check([]) and check([], None)
+
+
+def test_without_the_fused_kernel_every_tensor_takes_the_max_norm_path(monkeypatch):
+    from rtt_edu import safety
+    monkeypatch.setattr(safety, "_FUSED_CHECK", None)
+    grads = [torch.ones(3), torch.ones(2, dtype=torch.float64)]
+    assert safety.all_finite(grads, torch.tensor(1.0))
+    grads[1][0] = INF
+    assert not safety.all_finite(grads, torch.tensor(1.0))
+    assert not safety.all_finite(grads[:1], torch.tensor(NAN))
