@@ -101,7 +101,7 @@ def _check_adv(advantage, disadvantage):
     check_type("advantage", advantage, bool, "True or False")
     check_type("disadvantage", disadvantage, bool, "True or False")
     if advantage and disadvantage:
-        raise DiceError(f"advantage=True together with disadvantage=True: choose one "
+        raise DiceError("advantage=True together with disadvantage=True: choose one "
                         "(in 5e they cancel; pass neither for a straight roll)")
 
 

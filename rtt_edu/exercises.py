@@ -13,11 +13,10 @@ of failing instead of succeeding, E[m²] instead of the variance, ...) and names
 from __future__ import annotations
 
 import math
-import numbers
 from fractions import Fraction
 
 from .dice import ability_modifier, natural_distribution
-from .exercises_advanced import Feedback
+from .exercises_advanced import Feedback, _number
 from .rules import as_rules
 
 __all__ = ["Feedback", "judge",
@@ -29,15 +28,6 @@ __all__ = ["Feedback", "judge",
            "check_effective_lr", "check_expected_count",
            # lesson 4: character classes
            "TECHNIQUES", "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean"]
-
-
-def _number(answer, what: str):
-    """The answer as a float, or a Feedback saying what to write instead."""
-    if answer is None:
-        return Feedback(False, f"replace `None` with {what}, then run the cell again.")
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real) or not math.isfinite(float(answer)):
-        return Feedback(False, f"answer={answer!r}: expected {what}.")
-    return float(answer)
 
 
 def judge(answer, expected: float, what: str, right: str, hint: str, mistakes=(), tol: float = 1e-3) -> Feedback:

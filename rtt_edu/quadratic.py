@@ -37,12 +37,11 @@ bisection on λ its two ends, to the last bit of a float. On (0, first pole) λ(
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
 from .errors import RollToTrainError, bad_value, check_type
-from .rules import SavingThrow, as_rules
+from .rules import as_rules
 
 __all__ = ["step_factor", "lyapunov_exponent", "lyapunov_grid", "mean_rate", "mean_square_rate",
            "mean_square_limit", "convergence_intervals", "converges", "roll_naturals", "simulate_log_errors"]

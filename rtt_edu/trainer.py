@@ -25,7 +25,6 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint
-from .checkpoint import CHECKPOINT_FORMAT  # noqa: F401  (re-exported for older imports)
 from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_participants
