@@ -22,3 +22,35 @@ def one_thread_fixture():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def regression_batch(step: int, noise: float = 0.0) -> tuple:
+    """Batch ``step`` of a seeded linear regression in 3 features: 16 rows, y = x·(1, −2, 0.5) + noise."""
+    g = torch.Generator().manual_seed(100 + step)
+    x = torch.randn(16, 3, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    return x, (y + noise * torch.randn(16, 1, generator=g)) if noise else y
+
+
+def train_attached(steps: int, rules, make_opt, observe: bool = True, seed: int = 0, noise: float = 0.0,
+                   **attach_kwargs) -> tuple:
+    """Train :func:`linear_model` on :func:`regression_batch` with the dice attached; (model, handle).
+
+    A rule that climbs the loss is what some tests want, so its ``NegativeDriftWarning`` is silenced.
+    """
+    import warnings
+    from rtt_edu import NegativeDriftWarning, attach
+    model = linear_model()
+    opt = make_opt(model.parameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeDriftWarning)
+        handle = attach(opt, rules, seed=seed, **attach_kwargs)
+    for t in range(steps):
+        opt.zero_grad()
+        x, y = regression_batch(t, noise)
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        if observe:
+            handle.observe_loss(loss)
+        opt.step()
+    return model, handle

@@ -1,17 +1,16 @@
 """Monsters: each failure mode changes a tiny model's training exactly as its docstring says."""
 import copy
 import math
-import warnings
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rtt_edu import ExperienceSystem, NegativeDriftWarning, RollToTrain, SavingThrow, attach
+from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach
 from rtt_edu.classes import Fighter, Paladin
 from rtt_edu.monsters import (CR_XP, MONSTERS, EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith,
                               check_chance)
-from helpers import linear_model
+from helpers import linear_model, regression_batch, train_attached
 
 LR = 0.1
 NEVER_SAVES = 30      # d20 + a small bonus never reaches armour class 30
@@ -26,9 +25,7 @@ make_model = linear_model
 
 
 def batch(step):
-    g = torch.Generator().manual_seed(100 + step)
-    x = torch.randn(16, 3, generator=g)
-    return x, x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.1 * torch.randn(16, 1, generator=g)
+    return regression_batch(step, noise=0.1)
 
 
 def sgd(params):
@@ -44,20 +41,7 @@ def adam(params):
 
 
 def train(steps, rules="plain", make_opt=sgd, observe=True, seed=0, **game):
-    model = make_model()
-    opt = make_opt(model.parameters())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeDriftWarning)
-        handle = attach(opt, rules, seed=seed, **game)
-    for t in range(steps):
-        opt.zero_grad()
-        x, y = batch(t)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        if observe:
-            handle.observe_loss(loss)
-        opt.step()
-    return model, handle
+    return train_attached(steps, rules, make_opt, observe=observe, seed=seed, noise=0.1, **game)
 
 
 def replay(steps, make_opt=sgd, grad_scale=None, lr_scale=None, clip=None):

@@ -1,17 +1,16 @@
 """Experience and levels: the 5e tables, XP per event, and the proficiency bonus on every save."""
 import io
 import math
-import warnings
 
 import pytest
 import torch
 
-from rtt_edu import ExperienceSystem, NegativeDriftWarning, RollToTrain, SavingThrow, attach, level_for_xp, \
+from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach, level_for_xp, \
     proficiency_bonus
 from rtt_edu.classes import CharacterClass
 from rtt_edu.monsters import GradientOoze
 from rtt_edu.xp import MAX_LEVEL, XP_THRESHOLDS, as_experience
-from helpers import linear_model
+from helpers import linear_model, regression_batch, train_attached
 
 # 5e SRD "Character Advancement": (XP, level, proficiency bonus), a few rows written out
 SRD_ROWS = [(0, 1, 2), (300, 2, 2), (900, 3, 2), (2700, 4, 2), (6500, 5, 3), (14000, 6, 3), (48000, 9, 4),
@@ -46,27 +45,12 @@ def test_bad_arguments_name_themselves(call, needle):
 make_model = linear_model
 
 
-def batch(step):
-    g = torch.Generator().manual_seed(100 + step)
-    x = torch.randn(16, 3, generator=g)
-    return x, x @ torch.tensor([[1.0], [-2.0], [0.5]])
+batch = regression_batch
 
 
 def run(experience, steps, rules="classroom", intelligence=10, observe=False, seed=0, **game):
-    model = make_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NegativeDriftWarning)
-        handle = attach(opt, rules, seed=seed, experience=experience, intelligence=intelligence, **game)
-    for t in range(steps):
-        opt.zero_grad()
-        x, y = batch(t)
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        if observe:
-            handle.observe_loss(loss)
-        opt.step()
-    return model, handle
+    return train_attached(steps, rules, lambda params: torch.optim.SGD(params, lr=0.05), observe=observe, seed=seed,
+                          experience=experience, intelligence=intelligence, **game)
 
 
 def test_xp_per_outcome_and_the_bonus_of_the_current_level_on_every_save():
