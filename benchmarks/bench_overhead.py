@@ -85,9 +85,15 @@ def plain_loop(work, model, optimizer):
         optimizer.step()
 
 
-def dice_loop(on_nonfinite):
+def dice_loop(on_nonfinite, spent: list | None = None):
+    """The plain loop with the dice attached. With ``spent``, timers around the dice's own calls
+    append each call's seconds to it."""
     def run(work, model, optimizer):
         handle = attach(optimizer, RULES, seed=0, on_nonfinite=on_nonfinite)
+        if spent is not None:
+            master = handle.master
+            for name in ("begin", "end", "observe_loss"):    # the hooks look these up on the master
+                setattr(master, name, _timer(getattr(master, name), spent))
         loss_of = work["loss"]
         for batch in work["batches"]:
             optimizer.zero_grad(set_to_none=True)
@@ -102,24 +108,6 @@ def dice_loop(on_nonfinite):
 def trainer_loop(work, model, optimizer):
     RollToTrain(model, optimizer, rules=RULES, seed=0, loss_fn=work["loss_fn"], progress=False,
                 on_nonfinite="off").train(work["batches"])
-
-
-def timed_dice_loop(spent: list):
-    """The dice loop with timers around the dice's own calls; appends each call's seconds to ``spent``."""
-    def run(work, model, optimizer):
-        handle = attach(optimizer, RULES, seed=0, on_nonfinite="off")
-        master = handle.master
-        for name in ("begin", "end", "observe_loss"):    # the hooks look these up on the master
-            setattr(master, name, _timer(getattr(master, name), spent))
-        loss_of = work["loss"]
-        for batch in work["batches"]:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_of(model, batch)
-            loss.backward()
-            handle.observe_loss(loss)
-            optimizer.step()
-        handle.remove()
-    return run
 
 
 def _timer(call, spent):
@@ -162,7 +150,7 @@ def measure(name: str, work: dict, device, rounds: int) -> dict:
             wall[loop_name].append(timed(LOOPS[loop_name], work, device))
     spent = []                                    # observe_loss, begin, end: three calls per step
     for _ in range(max(3, rounds // 5)):
-        timed(timed_dice_loop(spent), work, device)
+        timed(dice_loop("off", spent), work, device)
     per_step = [sum(spent[i:i + 3]) for i in range(0, len(spent), 3)]
     steps = len(work["batches"])
     fastest = {n: min(t) for n, t in wall.items()}
