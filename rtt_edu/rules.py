@@ -13,6 +13,11 @@ exact: sum P(natural = k) over faces, with P from :func:`rtt_edu.dice.natural_di
 
     E[m]   = Σ_k P(k) m(k)
     Var[m] = Σ_k P(k) m(k)² - E[m]²
+
+Rolling is :meth:`SavingThrow.roll`: the one way a roll becomes a multiplier, used by the game
+master of every training loop, the batched many-seed trainer and the straight-line simulations.
+A rule is immutable once built (``rule.replace(dc=12)`` makes a new one), so the multiplier of
+each face under a bonus is worked out once and looked up on every later roll.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .dice import MAX_SIDES, natural_distribution
+from .dice import MAX_SIDES, DiceRoller, Roll, natural_distribution
 from .errors import NegativeDriftWarning, RulesError, bad_value, check_type
 
 OUTCOMES = ("critical_success", "success", "fail", "critical_fail")
@@ -100,13 +105,73 @@ class SavingThrow:
         natural_distribution(sides, advantage, disadvantage)  # validates advantage/disadvantage
         if name is not None:
             check_type("name", name, str, "a rule name (str) or None")
-        self.dc, self.sides, self.modifier = dc, sides, modifier
-        self.advantage, self.disadvantage = advantage, disadvantage
-        self.bands = {"critical_success": _check_band("crit_success", crit_success),
-                      "success": _check_band("success", success),
-                      "fail": _check_band("fail", fail),
-                      "critical_fail": _check_band("crit_fail", crit_fail)}
-        self.name = name
+        bands = {"critical_success": _check_band("crit_success", crit_success),
+                 "success": _check_band("success", success),
+                 "fail": _check_band("fail", fail),
+                 "critical_fail": _check_band("crit_fail", crit_fail)}
+        for attr, value in (("dc", dc), ("sides", sides), ("modifier", modifier), ("advantage", advantage),
+                            ("disadvantage", disadvantage), ("bands", bands), ("name", name),
+                            ("_faces", {})):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"SavingThrow is immutable: use rule.replace({name}=...) for a changed copy")
+
+    def __hash__(self):
+        return hash(repr(self))
+
+    # --- rolling: the one path from a die to a multiplier -----------------------------------
+    def faces(self, bonus: int = 0) -> tuple:
+        """``(outcome, m)`` of every natural face under ``bonus``, indexed by the face (index 0 unused).
+
+        Worked out once per bonus: face k → (self.outcome(k, bonus), self.multiplier(k, bonus)).
+        """
+        table = self._faces.get(bonus)
+        if table is None:
+            check_type("bonus", bonus, int, "an integer bonus")
+            table = (None,) + tuple((self.outcome(k, bonus), self.multiplier(k, bonus))
+                                    for k in range(1, self.sides + 1))
+            self._faces[bonus] = table
+        return table
+
+    def roll(self, roller: DiceRoller, bonus: int = 0, advantage: bool = False,
+             disadvantage: bool = False) -> tuple:
+        """Roll this saving throw once: ``(Roll, outcome, m)``.
+
+        The die is d{sides}; advantage (two dice, keep the higher) or disadvantage (keep the
+        lower) comes from the rule or the arguments, and the two cancel, as in 5e. The roll's
+        modifier is ``rule.modifier + bonus``; the outcome and m are read off the natural face::
+
+            natural ~ d{sides} (kept die)      total = natural + modifier + bonus
+            outcome, m = faces(bonus)[natural]
+        """
+        adv = self.advantage or advantage
+        dis = self.disadvantage or disadvantage
+        if adv and dis:
+            adv = dis = False
+        die = roller.die
+        if adv or dis:
+            faces = (die(self.sides), die(self.sides))
+            kept = (max(faces) if adv else min(faces),)
+        else:
+            faces = kept = (die(self.sides),)
+        natural = kept[0]
+        modifier = self.modifier + bonus
+        outcome, m = self.faces(bonus)[natural]
+        return (Roll(f"d{self.sides}", faces, kept, natural, modifier, natural + modifier, self.sides, adv, dis),
+                outcome, m)
+
+    def roll_batch(self, rollers, bonus: int = 0, advantage: bool = False, disadvantage: bool = False) -> tuple:
+        """One roll from each roller of a batch (one roller per seed): ``(naturals, multipliers)`` lists.
+
+        Each entry is exactly what ``self.roll(roller, bonus, advantage, disadvantage)`` gives.
+        """
+        naturals, multipliers = [], []
+        for roller in rollers:
+            roll, _, m = self.roll(roller, bonus, advantage, disadvantage)
+            naturals.append(roll.natural)
+            multipliers.append(m)
+        return naturals, multipliers
 
     # --- one roll -------------------------------------------------------------------------
     def outcome(self, natural: int, bonus: int = 0) -> str:
