@@ -1,6 +1,7 @@
 """The ``rtt-edu`` command (also ``python -m rtt_edu``): the course on your own machine.
 
     rtt-edu lab [DIR]      copy the lessons into DIR if missing there, open JupyterLab on the first one
+                           (as any user: as root it passes --allow-root) and print its URL with the token
     rtt-edu lessons DIR    copy the lessons into DIR (a file already there is kept unless --force)
     rtt-edu demo           train the toy MLP plain and with dice in the terminal, print a table,
                            save the comparison plot
@@ -16,9 +17,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import os
 import re
+import secrets
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,25 +85,106 @@ def copy_lessons(directory, force: bool = False) -> dict:
     return actions
 
 
-def _report_copy(directory, actions: dict) -> None:
-    counts = {a: sum(v == a for v in actions.values()) for a in ("copied", "replaced", "kept", "same")}
-    said = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
-    print(f"lessons in {directory}: {said}")
+def _lessons(n: int) -> str:
+    return f"{n} lesson" + ("" if n == 1 else "s")
+
+
+def describe_copy(directory, actions: dict) -> str:
+    """What ``copy_lessons`` did, in words, e.g. "copied the 10 lessons and the course map into week1/".
+
+    Lessons are counted; the course map is named only when it was copied."""
+    folder = str(directory).rstrip("/") + "/"
+    lessons = [action for name, action in actions.items() if LESSON_NAME.match(name)]
+    counts = {action: lessons.count(action) for action in ("same", "copied", "replaced", "kept")}
+    everyone = len(lessons)
+    if counts["same"] == everyone:
+        return (f"the {_lessons(everyone)} are already in {folder} (this is a source checkout: "
+                f"the package's lessons are these same files)")
+    parts = []
+    if counts["copied"]:
+        what = f"the {_lessons(everyone)}" if counts["copied"] == everyone else f"{_lessons(counts['copied'])}"
+        if actions.get(COURSE_MAP) == "copied":
+            what += f" and the course map ({COURSE_MAP})"
+        parts.append(f"copied {what} into {folder}")
+    if counts["replaced"]:
+        parts.append(f"replaced {_lessons(counts['replaced'])} in {folder} with fresh copies from the package")
     if counts["kept"]:
-        print("  files already there were kept; --force replaces them with the packaged lessons")
+        parts.append(f"kept the {_lessons(counts['kept'])} already in {folder} as they were (your edits stay; "
+                     f"`{PROG} lessons {folder} --force` replaces them with fresh copies)")
+    return "; ".join(parts)
 
 
 def cmd_lessons(args) -> int:
     actions = copy_lessons(args.dir, force=args.force)
-    _report_copy(args.dir, actions)
+    print(describe_copy(args.dir, actions))
     return 0
 
 
 # --- lab --------------------------------------------------------------------------------------
-def jupyterlab_command(directory, first_lesson: str, no_browser: bool = False, port: int | None = None) -> list:
-    """The command line that serves ``directory`` in JupyterLab and opens ``first_lesson``."""
+JUPYTER_PORT = 8888         # JupyterLab's own first choice; the next free port above it otherwise
+PORT_TRIES = 50             # ports tried from JUPYTER_PORT on (JupyterLab's ServerApp.port_retries)
+READY_TIMEOUT = 120.0       # seconds to wait for the server's first answer before printing the URL anyway
+STOP_TIMEOUT = 20.0         # seconds JupyterLab gets to shut its kernels down before it is killed
+ROOT_NOTE = "running as root (as in most containers): passing --allow-root, without which JupyterLab refuses to start"
+
+
+@dataclass(frozen=True)
+class LabAddress:
+    """Where ``rtt-edu lab``'s JupyterLab answers, and the token that opens it.
+
+    The port and the token are chosen before JupyterLab starts (the token reaches it as the
+    ``JUPYTER_TOKEN`` environment variable, out of ``ps`` listings), so the URL printed for the
+    learner is the one the server really has."""
+    port: int
+    token: str
+    host: str = "localhost"
+
+    def url(self, path: str = "/lab") -> str:
+        """``path`` on the server with the token: what a browser opens without a login page."""
+        return f"http://{self.host}:{self.port}{path}?token={self.token}"
+
+    def answers(self) -> bool:
+        """True once the server answers HTTP on its port (any status: it is serving)."""
+        request = urllib.request.Request(f"http://{self.host}:{self.port}/api/status",
+                                         headers={"Authorization": f"token {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except (OSError, ValueError):
+            return False
+
+
+def is_root() -> bool:
+    """Whether this process runs as root (never on Windows, which has no ``geteuid``)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def free_port(first: int = JUPYTER_PORT, tries: int = PORT_TRIES) -> int:
+    """The first port from ``first`` on that nothing on this machine listens on."""
+    for port in range(first, first + tries):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise UsageError(f"no free port from {first} to {first + tries - 1}: choose one with --port")
+
+
+def jupyterlab_command(directory, first_lesson: str, no_browser: bool = False, port: int | None = None,
+                       allow_root: bool = False) -> list:
+    """The command line that serves ``directory`` in JupyterLab and opens ``first_lesson``.
+
+    With ``port``, JupyterLab takes exactly that port or stops (``port_retries=0``), so the URL
+    printed for it is right."""
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={Path(directory).resolve()}",
            f"--LabApp.default_url=/lab/tree/{first_lesson}"]
+    if port is not None:
+        cmd.append("--ServerApp.port_retries=0")
+    if allow_root:
+        cmd.append("--allow-root")
     if no_browser:
         cmd.append("--no-browser")
     if port is not None:
@@ -101,12 +192,56 @@ def jupyterlab_command(directory, first_lesson: str, no_browser: bool = False, p
     return cmd
 
 
-def run_command(cmd: list) -> int:
-    """Run ``cmd`` in the foreground until it ends (Ctrl+C stops JupyterLab); its exit status."""
+def _stop(process: subprocess.Popen) -> int:
+    """Ask JupyterLab to shut down (SIGTERM: it stops its kernels), kill it if it does not; its status."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            process.kill()
+    return process.wait()
+
+
+def run_command(cmd: list, env: dict | None = None, address: LabAddress | None = None,
+                lesson: str | None = None) -> int:
+    """Run JupyterLab's ``cmd`` in the foreground until it ends; its exit status (130 after Ctrl+C).
+
+    Once the server answers at ``address``, the URL of ``lesson`` (with the token) is printed on a
+    line of its own, for a machine without a browser or one reached over SSH. Ctrl+C, or SIGTERM
+    sent to this process, shuts JupyterLab down with its kernels."""
+    process = subprocess.Popen(cmd, env=env)
+    forwarding = threading.current_thread() is threading.main_thread()
+    if forwarding:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())
     try:
-        return subprocess.call(cmd)
+        if address is not None:
+            _announce_when_serving(process, address, lesson)
+        return process.wait()
     except KeyboardInterrupt:
+        _stop(process)
         return 130
+    finally:
+        if forwarding:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _announce_when_serving(process: subprocess.Popen, address: LabAddress, lesson: str | None) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while process.poll() is None and not address.answers():
+        if time.monotonic() > deadline:
+            print(f"JupyterLab has not answered for {READY_TIMEOUT:.0f} s; once it does, open:", flush=True)
+            break
+        time.sleep(0.2)
+    else:
+        if process.poll() is not None:
+            print(f"{PROG} lab: JupyterLab stopped (exit status {process.returncode}) before it served the "
+                  f"lessons; its messages above say why", file=sys.stderr, flush=True)
+            return
+        print(f"JupyterLab is serving the lessons. Open this address in a browser (from another machine, "
+              f"forward the port first: ssh -L {address.port}:localhost:{address.port} THIS-MACHINE):", flush=True)
+    print(address.url(f"/lab/tree/{urllib.parse.quote(lesson)}" if lesson else "/lab"), flush=True)
+    print("Ctrl+C here stops JupyterLab.", flush=True)
 
 
 def cmd_lab(args) -> int:
@@ -119,9 +254,16 @@ def cmd_lab(args) -> int:
     if not lessons:
         print(f"{PROG} lab: this installation has no lessons (rtt_edu.lessons is empty)", file=sys.stderr)
         return 1
+    first = lessons[0].name
     actions = copy_lessons(args.dir)
-    _report_copy(args.dir, actions)
-    return run_command(jupyterlab_command(args.dir, lessons[0].name, args.no_browser, args.port))
+    print(f"{describe_copy(args.dir, actions)}: opening JupyterLab on {first}")
+    root = is_root()
+    if root:
+        print(ROOT_NOTE)
+    address = LabAddress(args.port or free_port(), os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24))
+    cmd = jupyterlab_command(args.dir, first, args.no_browser, address.port, allow_root=root)
+    sys.stdout.flush()
+    return run_command(cmd, env=dict(os.environ, JUPYTER_TOKEN=address.token), address=address, lesson=first)
 
 
 # --- demo -------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """The ``rtt-edu`` command: lessons from the installed package, JupyterLab's command line, errors.
 
 Commands run in-process through ``main(argv)``; one real subprocess checks ``python -m rtt_edu``.
-JupyterLab is never started: ``cli.run_command`` is replaced by a recorder.
+JupyterLab is not started here: ``cli.run_command`` is replaced by a recorder, and small stand-in
+servers check how it waits and reports. tests/test_lab_server.py starts the real JupyterLab.
 """
 import importlib.metadata
 import importlib.resources
 import os
+import socket
 import subprocess
 import sys
 import zipfile
@@ -46,16 +48,31 @@ def assert_one_line_error(code, err, command):
 @pytest.fixture
 def launcher(monkeypatch):
     """Records the commands ``rtt-edu lab`` would run instead of starting JupyterLab."""
-    calls = []
+    calls, runs = [], []
 
-    def fake(cmd):
+    def fake(cmd, env=None, address=None, lesson=None):
         calls.append(list(cmd))
+        runs.append({"env": env, "address": address, "lesson": lesson})
         return fake.status
 
     fake.status = 0
     monkeypatch.setattr(cli, "run_command", fake)
-    fake.calls = calls
+    fake.calls, fake.runs = calls, runs
     return fake
+
+
+@pytest.fixture
+def as_user(monkeypatch):
+    """``as_user(0)`` makes ``rtt-edu lab`` see root, ``as_user(1000)`` an ordinary user."""
+    def become(uid):
+        monkeypatch.setattr(cli.os, "geteuid", lambda: uid)
+    return become
+
+
+def expected_command(folder, first, port, root, no_browser=False):
+    return ([sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder.resolve()}",
+             f"--LabApp.default_url=/lab/tree/{first}", "--ServerApp.port_retries=0"]
+            + ["--allow-root"] * root + ["--no-browser"] * no_browser + [f"--port={port}"])
 
 
 # --- the lessons in the package ----------------------------------------------------------------
@@ -76,7 +93,7 @@ def test_lessons_copies_every_lesson_and_the_course_map(tmp_path, capsys):
     assert copied == sorted(repo_lessons() + ["README.md"])
     for name in copied:
         assert (target / name).read_bytes() == (NOTEBOOKS / name).read_bytes()
-    assert f"{len(copied)} copied" in out
+    assert out == f"copied the {len(repo_lessons())} lessons and the course map (README.md) into {target}/\n"
 
 
 def test_lessons_keeps_a_learners_edits_unless_forced(tmp_path, capsys):
@@ -86,9 +103,23 @@ def test_lessons_keeps_a_learners_edits_unless_forced(tmp_path, capsys):
     code, out, _ = run_main(["lessons", str(tmp_path)], capsys)
     assert code == 0 and (tmp_path / first).read_text() == "my answers"
     assert "kept" in out and "--force" in out
+    assert out.startswith(f"kept the {len(repo_lessons())} lessons already in {tmp_path}/ as they were")
     code, out, _ = run_main(["lessons", str(tmp_path), "--force"], capsys)
     assert code == 0 and (tmp_path / first).read_bytes() == (NOTEBOOKS / first).read_bytes()
     assert "replaced" in out
+    assert out == f"replaced {len(repo_lessons())} lessons in {tmp_path}/ with fresh copies from the package\n"
+
+
+def test_the_copy_report_counts_lessons_copied_and_kept_in_one_sentence(tmp_path, capsys):
+    lessons = repo_lessons()
+    run_main(["lessons", str(tmp_path)], capsys)
+    (tmp_path / lessons[0]).unlink()                 # one lesson missing, the others (and the map) there
+    code, out, _ = run_main(["lessons", str(tmp_path)], capsys)
+    assert code == 0
+    kept = len(lessons) - 1
+    assert out == (f"copied 1 lesson into {tmp_path}/; kept the {kept} lesson{'s' * (kept != 1)} already in "
+                   f"{tmp_path}/ as they were (your edits stay; `rtt-edu lessons {tmp_path}/ --force` replaces "
+                   f"them with fresh copies)\n")
 
 
 def test_lessons_into_a_file_is_a_one_line_error(tmp_path, capsys):
@@ -101,14 +132,44 @@ def test_lessons_into_a_file_is_a_one_line_error(tmp_path, capsys):
 
 
 # --- lab ------------------------------------------------------------------------------------
-def test_lab_copies_the_lessons_and_opens_jupyterlab_on_the_first(tmp_path, capsys, launcher):
+def test_lab_copies_the_lessons_and_opens_jupyterlab_on_the_first(tmp_path, capsys, launcher, as_user):
+    as_user(1000)
     target = tmp_path / "class"
-    code, _, _ = run_main(["lab", str(target)], capsys)
+    code, out, _ = run_main(["lab", str(target)], capsys)
     assert code == 0
-    first = repo_lessons()[0]
+    first = repo_lessons()[0]                        # the first by name, whatever the course starts with
     assert (target / first).read_bytes() == (NOTEBOOKS / first).read_bytes()
-    assert launcher.calls == [[sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={target.resolve()}",
-                               f"--LabApp.default_url=/lab/tree/{first}"]]
+    (run,) = launcher.runs
+    port = run["address"].port
+    assert launcher.calls == [expected_command(target, first, port, root=False)]
+    assert out == (f"copied the {len(repo_lessons())} lessons and the course map (README.md) into {target}/: "
+                   f"opening JupyterLab on {first}\n")
+    assert run["lesson"] == first
+
+
+def test_lab_as_root_passes_allow_root_and_says_so_in_one_line(tmp_path, capsys, launcher, as_user):
+    as_user(0)
+    code, out, _ = run_main(["lab", str(tmp_path), "--port", "9124"], capsys)
+    assert code == 0
+    assert launcher.calls == [expected_command(tmp_path, repo_lessons()[0], 9124, root=True)]
+    lines = out.splitlines()
+    assert lines[1] == cli.ROOT_NOTE and "--allow-root" in lines[1] and len(lines) == 2
+
+
+def test_lab_hands_jupyterlab_its_token_through_the_environment(tmp_path, capsys, launcher, monkeypatch):
+    monkeypatch.delenv("JUPYTER_TOKEN", raising=False)
+    run_main(["lab", str(tmp_path), "--port", "9125"], capsys)
+    run_main(["lab", str(tmp_path), "--port", "9125"], capsys)
+    first, second = launcher.runs
+    token = first["address"].token
+    assert len(token) >= 32 and token != second["address"].token          # a new secret each time
+    assert first["env"]["JUPYTER_TOKEN"] == token
+    assert {k: v for k, v in first["env"].items() if k != "JUPYTER_TOKEN"} == dict(os.environ)
+    assert not any(token in arg for arg in launcher.calls[0])              # never on the command line (ps)
+    assert first["address"].url("/lab/tree/x.ipynb") == f"http://localhost:9125/lab/tree/x.ipynb?token={token}"
+    monkeypatch.setenv("JUPYTER_TOKEN", "my-own-token")                  # a token the user chose is kept
+    run_main(["lab", str(tmp_path), "--port", "9125"], capsys)
+    assert launcher.runs[-1]["address"].token == "my-own-token"
 
 
 def test_lab_keeps_edited_lessons_and_passes_browser_and_port(tmp_path, capsys, launcher):
@@ -117,6 +178,18 @@ def test_lab_keeps_edited_lessons_and_passes_browser_and_port(tmp_path, capsys, 
     code, _, _ = run_main(["lab", str(tmp_path), "--no-browser", "--port", "9123"], capsys)
     assert code == 0 and tmp_path.joinpath(first).read_text() == "edited"
     assert launcher.calls[0][-2:] == ["--no-browser", "--port=9123"]
+    assert launcher.runs[0]["address"].port == 9123
+
+
+def test_lab_without_a_port_takes_the_first_free_one_from_8888(tmp_path, capsys, launcher):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", cli.free_port()))    # whatever JupyterLab would have had is taken
+        busy.listen()
+        taken = busy.getsockname()[1]
+        run_main(["lab", str(tmp_path)], capsys)
+    port = launcher.runs[0]["address"].port
+    assert cli.JUPYTER_PORT <= port < cli.JUPYTER_PORT + cli.PORT_TRIES and port != taken
+    assert launcher.calls[0][-1] == f"--port={port}"
 
 
 def test_lab_default_folder_is_created_in_the_working_directory(tmp_path, capsys, launcher, monkeypatch):
@@ -134,6 +207,8 @@ def test_lab_in_the_lessons_own_folder_copies_nothing(capsys, launcher):
     before = {p.name: p.stat().st_mtime_ns for p in NOTEBOOKS.iterdir()}
     code, out, _ = run_main(["lab", str(NOTEBOOKS)], capsys)      # what `make lab` runs
     assert code == 0 and "same" in out and "copied" not in out
+    assert out.startswith(f"the {len(repo_lessons())} lessons are already in {NOTEBOOKS}/ (this is a source checkout")
+    assert out.splitlines()[0].endswith(f": opening JupyterLab on {repo_lessons()[0]}")
     assert {p.name: p.stat().st_mtime_ns for p in NOTEBOOKS.iterdir()} == before
     assert launcher.calls[0][3] == f"--ServerApp.root_dir={NOTEBOOKS.resolve()}"
 
@@ -141,6 +216,51 @@ def test_lab_in_the_lessons_own_folder_copies_nothing(capsys, launcher):
 def test_lab_returns_jupyterlabs_exit_status(tmp_path, capsys, launcher):
     launcher.status = 3
     assert run_main(["lab", str(tmp_path)], capsys)[0] == 3
+
+
+# A stand-in for JupyterLab: answers one HTTP request on the port it is given, then exits 0.
+ONE_ANSWER_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(403 if self.headers.get("Authorization") != "token " + sys.argv[2] else 200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+HTTPServer(("localhost", int(sys.argv[1])), Handler).handle_request()
+"""
+
+
+def test_run_command_prints_the_lesson_url_on_a_line_of_its_own_once_the_server_answers(capsys):
+    address = cli.LabAddress(cli.free_port(20000), "s3cret")
+    code = cli.run_command([sys.executable, "-c", ONE_ANSWER_SERVER, str(address.port), "s3cret"],
+                           address=address, lesson="01_roll the dice.ipynb")
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    url = f"http://localhost:{address.port}/lab/tree/01_roll%20the%20dice.ipynb?token=s3cret"
+    lines = out.splitlines()
+    assert url in lines and lines[lines.index(url) - 1].startswith("JupyterLab is serving the lessons")
+    assert f"ssh -L {address.port}:localhost:{address.port}" in out
+
+
+def test_run_command_says_when_jupyterlab_stops_before_serving(capsys):
+    address = cli.LabAddress(cli.free_port(20000), "s3cret")
+    code = cli.run_command([sys.executable, "-c", "import sys; sys.exit(3)"], address=address, lesson="a.ipynb")
+    out, err = capsys.readouterr()
+    assert code == 3 and "token" not in out
+    assert err == "rtt-edu lab: JupyterLab stopped (exit status 3) before it served the lessons; its messages above say why\n"
+
+
+def test_an_address_nothing_listens_on_does_not_answer():
+    port = cli.free_port(20000)
+    assert not cli.LabAddress(port, "x").answers()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        assert cli.free_port(port, tries=3) > port                     # the busy one is skipped
+        with pytest.raises(cli.UsageError, match=f"no free port from {port} to {port}: choose one with --port"):
+            cli.free_port(port, tries=1)
 
 
 # --- help and errors ------------------------------------------------------------------------------
@@ -210,6 +330,16 @@ def _source_files() -> list:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout
     return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    folders = {str(Path(name).parent).replace("/", ".") for name in _source_files()
+               if name.startswith("rtt_edu/") and name.endswith(".py")}
+    assert sorted(set(listed) - {"rtt_edu.lessons"}) == sorted(folders), \
+        "[tool.setuptools] packages in pyproject.toml must list every folder of rtt_edu/ with modules"
+    assert len(listed) == len(set(listed)) and "rtt_edu.lessons" in listed
 
 
 @pytest.mark.slow
