@@ -31,7 +31,7 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu import attach
-from rtt_edu.compare import SeedBatch
+from rtt_edu.batched import SeedBatch
 from rtt_edu.data import make_dataset
 from rtt_edu.models import mlp
 from rtt_edu.widgets import DicePanel, TrainingPanel

@@ -26,9 +26,9 @@ with no graph to build): for the mean cross-entropy of each model over its n poi
 
 and the tests check them against autograd and against PyTorch's optimizers, seed by seed.
 
-**The multiplier.** Each step, seed s rolls its d20 from its own ``DiceRoller(s)`` (the rule's
-die, advantage, modifier and intelligence bonus, read exactly as :class:`~rtt_edu.turns.GameMaster`
-reads them) and its dice model's update is exactly m_s times the plain update, as
+**The multiplier.** Each step, seed s rolls its save from its own ``DiceRoller(s)`` through
+:meth:`~rtt_edu.rules.SavingThrow.roll_batch` (one :meth:`~rtt_edu.rules.SavingThrow.roll` per seed:
+the rule's die, advantage, modifier and intelligence bonus, the path every training loop uses) and its dice model's update is exactly m_s times the plain update, as
 ``target="update"`` makes it: the learning rate of that model, for that step, is lr·m_s. The
 plain models use m = 1. The optimizers below are PyTorch's, written for stacked parameters:
 
@@ -158,13 +158,9 @@ BATCHED_OPTIMIZERS = {
 def roll_multiplier(rules, roller: DiceRoller, intelligence: int = 10) -> float:
     """One roll of ``rules`` from ``roller`` → its multiplier, as a GameMaster with no participants rolls it.
 
-    bonus = the intelligence modifier;  natural from d{sides} (advantage/disadvantage of the rule),
-    modifier = rules.modifier + bonus;  m = rules.multiplier(natural, bonus)
+    bonus = the intelligence modifier;  (Roll, outcome, m) = rules.roll(roller, bonus)
     """
-    bonus = ability_modifier(intelligence)
-    roll = roller.roll(f"d{rules.sides}", advantage=rules.advantage, disadvantage=rules.disadvantage,
-                       modifier=rules.modifier + bonus)
-    return rules.multiplier(roll.natural, bonus)
+    return rules.roll(roller, ability_modifier(intelligence))[2]
 
 
 def _seed_list(seeds) -> list:
@@ -207,7 +203,7 @@ class SeedBatch:
         if not 0 <= layers <= 8:
             raise RollToTrainError(bad_value("layers", layers, "a number of hidden layers from 0 to 8"))
         self.rules = as_rules(rules)
-        ability_modifier(intelligence)
+        self.bonus = ability_modifier(intelligence)     # added to every seed's save
         self.intelligence = intelligence
         datasets = [make_dataset(dataset, n=points, noise=noise, seed=s) for s in self.seeds]
         models = [mlp(2, (hidden,) * layers, datasets[0].classes, activation, seed=s) for s in self.seeds]
@@ -310,7 +306,7 @@ class SeedBatch:
 
     def _step(self, n: int, plain: list) -> None:
         for _ in range(n):
-            m = [roll_multiplier(self.rules, r, self.intelligence) for r in self.rollers]
+            m = self.rules.roll_batch(self.rollers, self.bonus)[1]      # one roll per seed, as roll_multiplier
             scales = m + plain
             losses = []
             for group in self.groups:

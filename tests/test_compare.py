@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu import DiceRoller, SavingThrow, attach
-from rtt_edu.compare import ACTIVATION_GRADS, OPTIMIZERS, SeedBatch, roll_multiplier
+from rtt_edu.batched import ACTIVATION_GRADS, OPTIMIZERS, SeedBatch, roll_multiplier
 from rtt_edu.data.toy import make_dataset
 from rtt_edu.errors import RollToTrainError
 from rtt_edu.models.mlp import mlp
@@ -132,3 +132,9 @@ def test_the_thread_count_is_restored():
     torch.set_num_threads(2)
     SeedBatch(seeds=2).step(2)
     assert torch.get_num_threads() == 2
+
+
+def test_the_old_module_name_still_imports_the_batched_trainer():
+    from rtt_edu import batched, compare
+    assert compare.SeedBatch is batched.SeedBatch and compare.roll_multiplier is batched.roll_multiplier
+    assert set(compare.__all__) == set(batched.__all__)

@@ -7,7 +7,7 @@
 
 Seed s here is the run a :class:`TrainingPanel` with ``seed=s`` (and no class, monsters or
 experience) would train: the same data, initial weights and dice. All seeds train together in
-:class:`rtt_edu.compare.SeedBatch` (batched matmuls over stacked parameters; see that module for
+:class:`rtt_edu.batched.SeedBatch` (batched matmuls over stacked parameters; see that module for
 the batched SGD, momentum and Adam and why each dice update is exactly m times the plain one).
 The Run button trains on the kernel's event loop in slices, redrawing the bands as they grow.
 """
@@ -19,7 +19,7 @@ import time
 
 import ipywidgets as widgets
 
-from ..compare import SeedBatch
+from ..batched import SeedBatch
 from ..errors import RollToTrainError, bad_value
 from ..plots import BandView
 from ..rules import PRESETS

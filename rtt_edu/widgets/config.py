@@ -15,7 +15,7 @@ import importlib
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from ..compare import OPTIMIZERS
+from ..batched import OPTIMIZERS
 from ..data.toy import DATASETS
 from ..errors import RollToTrainError, bad_value
 from ..models.mlp import ACTIVATIONS
@@ -172,7 +172,7 @@ class TrainingConfig(_Config):
     hidden: int = 16                  # width of every hidden layer
     layers: int = 2                   # hidden layers (0: a linear model)
     activation: str = "relu"          # a name in rtt_edu.models.ACTIVATIONS
-    optimizer: str = "sgd"            # a name in rtt_edu.compare.OPTIMIZERS (sgd, momentum, adam)
+    optimizer: str = "sgd"            # a name in rtt_edu.batched.OPTIMIZERS (sgd, momentum, adam)
     lr: float = 0.1                   # learning rate of both runs; the dice scale it each step
     rules: object = "classroom"       # a SavingThrow preset name, or SavingThrow.to_dict()
     intelligence: int = 10            # ability score 1..30; its modifier adds to every save
@@ -194,7 +194,7 @@ class CompareConfig(_Config):
     hidden: int = 16                  # width of every hidden layer
     layers: int = 2                   # hidden layers (0: a linear model)
     activation: str = "relu"          # a name in rtt_edu.models.ACTIVATIONS
-    optimizer: str = "sgd"            # sgd, momentum or adam (rtt_edu.compare.BATCHED_OPTIMIZERS)
+    optimizer: str = "sgd"            # sgd, momentum or adam (rtt_edu.batched.BATCHED_OPTIMIZERS)
     lr: float = 0.1                   # learning rate of every run
     rules: object = "classroom"       # a SavingThrow preset name, or SavingThrow.to_dict()
     intelligence: int = 10            # ability score 1..30; its modifier adds to every save

@@ -19,7 +19,7 @@ import warnings
 import torch
 from torch.nn import functional as F
 
-from ..compare import OPTIMIZERS, one_thread
+from ..batched import OPTIMIZERS, one_thread
 from ..data.toy import make_dataset
 from ..hook import attach
 from ..models.mlp import mlp

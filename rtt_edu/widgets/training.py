@@ -28,7 +28,7 @@ import time
 
 import ipywidgets as widgets
 
-from ..compare import one_thread
+from ..batched import one_thread
 from ..errors import RollToTrainError, bad_value
 from ..plots import BoundaryView, LossCurveView
 from ..rules import PRESETS
@@ -342,5 +342,5 @@ def _activations():
 
 
 def _optimizers():
-    from ..compare import OPTIMIZERS
+    from ..batched import OPTIMIZERS
     return OPTIMIZERS
