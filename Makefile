@@ -1,34 +1,69 @@
-# One command for each job; each makes the virtual environment it needs.
+# One command for each job; each makes the virtual environment it needs, and no more than that.
+#   make lab    open the lessons in JupyterLab (installs the package with its `lab` extra only)
 #   make demo   train plain vs dice in the terminal and save a comparison plot
-#   make lab    open the lessons in JupyterLab
-#   make test   the whole test suite: unit tests and every lesson notebook under nbval
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+#   make test   the whole test suite: unit tests and every lesson notebook under nbval (adds `dev`, `hf`)
+#   make bench  the overhead benchmark's figures as JSON lines
+#   make setup  everything `make test` needs, without running it (CI runs this first)
+#
+# PyTorch comes first, the CPU build from PyTorch's CPU index (a bare `torch` from PyPI is, on
+# Linux, the CUDA build: several GB). Where that index cannot be reached, the plain requirement
+# comes from the default index instead. Other builds, on a fresh clone or after `make clean`:
+#   make lab TORCH_INDEX=https://download.pytorch.org/whl/cu126    a CUDA build from PyTorch's index
+#   make lab TORCH_INDEX=                                           whatever the default index has
+#   make lab TORCH=torch==2.6.0                                     another version (any 2.x >= 2.2)
+PYTHON      ?= python3
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+VENV        := .venv
+BIN         := $(VENV)/bin
+PIP         := $(BIN)/python -m pip --quiet
+# Exits 0 when the index in argv[1] answers within 5 s (a HEAD request for its torch page).
+PROBE       := import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1].rstrip("/") + "/torch/", method="HEAD"), timeout=5)
 
 .PHONY: setup demo lab test bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# A CPU build of PyTorch first: a bare `torch` requirement would pull a CUDA build of several GB.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,hf]"
-	touch $(STAMP)
+	$(PIP) install --upgrade pip
 
-setup: $(STAMP)
+# A failed or unreachable index costs one line and a few seconds, never a long retry.
+$(VENV)/.torch: | $(BIN)/python
+	@if [ -z "$(TORCH_INDEX)" ]; then \
+	    echo "PyTorch: $(TORCH) from the default package index (TORCH_INDEX is empty)"; \
+	    $(PIP) install "$(TORCH)"; \
+	elif $(BIN)/python -c '$(PROBE)' "$(TORCH_INDEX)" 2>/dev/null; then \
+	    echo "PyTorch: $(TORCH) from $(TORCH_INDEX)"; \
+	    $(PIP) install --timeout 30 --retries 2 --index-url "$(TORCH_INDEX)" "$(TORCH)" || { \
+	        echo "PyTorch: $(TORCH_INDEX) failed; installing $(TORCH) from the default package index instead"; \
+	        $(PIP) install "$(TORCH)"; }; \
+	else \
+	    echo "PyTorch: $(TORCH_INDEX) cannot be reached; installing $(TORCH) from the default package index instead"; \
+	    $(PIP) install "$(TORCH)"; \
+	fi
+	touch $@
 
-demo: $(STAMP)
-	$(BIN)/python -m rtt_edu demo --out demo.png
+# The lessons' set-up: the package, JupyterLab and ipympl.
+$(VENV)/.lab: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[lab]"
+	touch $@
 
-lab: $(STAMP)
-	$(BIN)/python -m rtt_edu lab notebooks
+# The tests' set-up: the lab's, plus pytest, nbval, hypothesis, transformers and accelerate.
+$(VENV)/.dev: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[lab,dev,hf]"
+	touch $@ $(VENV)/.lab
 
-test: $(STAMP)
+setup: $(VENV)/.dev
+
+lab: $(VENV)/.lab
+	$(BIN)/rtt-edu lab notebooks
+
+demo: $(VENV)/.lab
+	$(BIN)/rtt-edu demo --out demo.png
+
+test: $(VENV)/.dev
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -q
 
-bench: $(STAMP)
+bench: $(VENV)/.lab
 	$(BIN)/python benchmarks/bench_overhead.py
 
 clean:
