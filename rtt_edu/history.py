@@ -1,8 +1,10 @@
 """What happened during training: one record per optimizer step, one per evaluation.
 
-Losses are kept as device tensors while training runs and read back to the host in one batch
-when the history is read (``history.steps``, ``history.losses``, plots, JSON): the training
-step itself never waits for the device.
+Steps are stored as columns (one list per :class:`StepRecord` field), so recording a step is a
+dozen list appends. Losses are kept as device tensors while training runs and read back to the
+host in one batch when the history is read (``history.steps``, ``history.losses``, plots, JSON):
+the training step itself never waits for the device (every 1024 steps the waiting tensors are
+stacked into one, on the device, so they cost 8 bytes a step).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import math
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+from .atomic import atomic_write
 from .errors import RollToTrainError, bad_value, check_type
 
 FORMAT = "rtt_edu.history/1"
@@ -49,75 +52,215 @@ class EvalRecord:
 
 
 _STEP_FIELDS = {f.name for f in fields(StepRecord)}
-
-
-class LazyRecords:
-    """A list of records whose tensor-valued fields are read back in one batch on access."""
-
-    def __init__(self):
-        self._items: list = []
-        self._pending: list = []   # (record, field name, 0-dim tensor)
-
-    def append(self, record, **tensors):
-        """Add ``record``; each keyword is a field whose value is still a device tensor."""
-        for name, value in tensors.items():
-            if value is not None:
-                self._pending.append((record, name, value.detach() if value.requires_grad else value))
-        self._items.append(record)
-
-    def flush(self):
-        """Read every pending tensor with one host transfer per device."""
-        if not self._pending:
-            return
-        import torch
-        by_device: dict = {}
-        for entry in self._pending:
-            by_device.setdefault(entry[2].device, []).append(entry)
-        for entries in by_device.values():
-            values = torch.stack([t.reshape(()).to(torch.float64) for _, _, t in entries]).tolist()
-            for (record, name, _), value in zip(entries, values):
-                setattr(record, name, value)
-        self._pending.clear()
-
-    def list(self) -> list:
-        self.flush()
-        return self._items
-
-    def __len__(self):
-        return len(self._items)
+COLUMNS = tuple(f.name for f in fields(StepRecord))        # the order of a StepRecord's fields
+_DEFAULTS = {f.name: f.default for f in fields(StepRecord) if f.default is not MISSING}
+_TENSOR_FIELDS = ("loss", "lr")                             # may arrive as device tensors
+_CHUNK = 1024                                               # pending tensors stacked (no sync) in chunks this long
 
 
 class History:
-    """The training history: ``steps`` (a :class:`StepRecord` per optimizer step) and ``evals``."""
+    """The training history: ``steps`` (a :class:`StepRecord` per optimizer step) and ``evals``.
 
-    def __init__(self, steps=None, evals=None, meta=None):
-        self._steps = LazyRecords()
-        for record in steps or []:
-            self._steps.append(record)
+    Steps are kept column-wise (one list per field, a cheap append per step) and read back as
+    :class:`StepRecord` objects, made when first read and cached.
+
+    A long run can bound what is kept::
+
+        History()                      every step record (the default, ``keep="all"``)
+        History(max_steps=10_000)      the last 10,000 records (``keep="last:10000"``)
+        History(keep="summary")        no records, only the running totals
+
+    Whatever is kept, the running totals cover every step exactly: :meth:`outcome_counts`,
+    :meth:`mean_multiplier`, :meth:`event_counts` and :attr:`total_steps`. Everything that reads
+    records (``steps``, :meth:`column`, :meth:`events`, :meth:`battle_log`, plots) reads the kept
+    ones, and ``len(history)`` counts them.
+    """
+
+    def __init__(self, steps=None, evals=None, meta=None, *, max_steps: int | None = None, keep: str | None = None):
+        self.max_steps = _bound(max_steps, keep)
+        self._cols = {name: [] for name in COLUMNS}
+        self._start = 0                 # index (over the whole run) of the first stored row
+        self._count = 0                 # steps recorded over the whole run
+        self._pending: list = []        # (index, field, 0-dim tensor) not yet read back
+        self._chunks: list = []         # (indices, fields, stacked float64 tensor): read back on access
+        self._records: list = []        # StepRecords made so far, rows [_records_start, ...)
+        self._records_start = 0
+        self._tail = None               # (index, events list, given StepRecord) of the newest step
+        self._outcomes: dict = {}
+        self._event_kinds: dict = {}
+        self._sum, self._carry = 0.0, 0.0   # Σ multiplier, compensated (Neumaier)
         self.evals: list = list(evals or [])
         self.meta: dict = dict(meta or {})
+        for record in steps or []:
+            self.add_step(record)
 
     # --- recording --------------------------------------------------------------------------
     def add_step(self, record: StepRecord, loss=None, lr=None) -> None:
         """Append a step; ``loss``/``lr`` may be device tensors, read back later in one batch."""
-        self._steps.append(record, loss=loss, lr=lr)
+        r = record
+        self.append_step(step=r.step, epoch=r.epoch, natural=r.natural, total=r.total, multiplier=r.multiplier,
+                         outcome=r.outcome, lr=r.lr if lr is None else lr, loss=r.loss if loss is None else loss,
+                         rule_multiplier=r.rule_multiplier, modifier=r.modifier, dc=r.dc, events=r.events)
+        self._tail = (self._tail[0], self._tail[1], record)
+
+    def append_step(self, step, epoch, natural, total, multiplier, outcome, lr=None, loss=None,
+                    rule_multiplier=None, modifier=0, dc=None, events=None) -> None:
+        """Append a step from its fields (no :class:`StepRecord` is made). ``loss``/``lr`` may be
+        device tensors (read back later, in one batch); ``events`` is kept as the very list given,
+        so events added to it until the next step still belong to this one."""
+        index = self._count
+        self._fold_tail()
+        c = self._cols
+        if self.max_steps != 0:
+            if lr is not None and not isinstance(lr, float) and hasattr(lr, "detach"):
+                self._pending.append((index, "lr", lr.detach()))
+                lr = None
+            if loss is not None and not isinstance(loss, float) and hasattr(loss, "detach"):
+                self._pending.append((index, "loss", loss.detach()))
+                loss = None
+            c["step"].append(step)
+            c["epoch"].append(epoch)
+            c["natural"].append(natural)
+            c["total"].append(total)
+            c["multiplier"].append(multiplier)
+            c["outcome"].append(outcome)
+            c["lr"].append(lr)
+            c["loss"].append(loss)
+            c["rule_multiplier"].append(rule_multiplier)
+            c["modifier"].append(modifier)
+            c["dc"].append(dc)
+            c["events"].append(events or None)        # an empty list is stored as None (folded in later)
+            if len(self._pending) >= _CHUNK:
+                self._stack_pending()
+            if self.max_steps is not None and len(c["step"]) >= 2 * self.max_steps + _CHUNK:
+                self._trim()
+        self._count = index + 1
+        self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
+        s = self._sum + multiplier                   # Neumaier: Σ exact to about one rounding
+        if abs(self._sum) >= abs(multiplier):
+            self._carry += (self._sum - s) + multiplier
+        else:
+            self._carry += (multiplier - s) + self._sum
+        self._sum = s
+        self._tail = (index, events, None)
 
     def add_eval(self, record: EvalRecord) -> None:
         self.evals.append(record)
 
+    def _fold_tail(self) -> None:
+        """The newest step's events are final once the next step comes: count them, store them."""
+        if self._tail is None:
+            return
+        index, events, _ = self._tail
+        if events:
+            for e in events:
+                kind = e.get("kind")
+                self._event_kinds[kind] = self._event_kinds.get(kind, 0) + 1
+            if index >= self._start and self.max_steps != 0:
+                self._cols["events"][index - self._start] = events
+        self._tail = None
+
+    def _stack_pending(self) -> None:
+        """Stack the pending tensors per device into one float64 tensor each: memory, no host sync."""
+        by_device: dict = {}
+        for entry in self._pending:
+            by_device.setdefault(entry[2].device, []).append(entry)
+        import torch
+        for entries in by_device.values():
+            values = torch.stack([t.reshape(()).to(torch.float64) for _, _, t in entries])
+            self._chunks.append(([i for i, _, _ in entries], [f for _, f, _ in entries], values))
+        self._pending.clear()
+
+    def _trim(self) -> None:
+        """Drop the stored rows beyond the last ``max_steps`` (amortised: done once per ``max_steps`` steps)."""
+        drop = len(self._cols["step"]) - self.max_steps
+        for col in self._cols.values():
+            del col[:drop]
+        self._start += drop
+        self._chunks = [ch for ch in self._chunks if ch[0][-1] >= self._start]
+        self._pending = [e for e in self._pending if e[0] >= self._start]
+
+    def _flush(self) -> None:
+        """Read every pending tensor back with one host transfer per device and chunk."""
+        if self._pending:
+            self._stack_pending()
+        if not self._chunks:
+            return
+        start, tail = self._start, self._tail
+        for indices, names, values in self._chunks:
+            for i, name, value in zip(indices, names, values.tolist()):
+                if i >= start:
+                    self._cols[name][i - start] = value
+                if tail is not None and tail[2] is not None and i == tail[0]:
+                    setattr(tail[2], name, value)        # the record the caller holds sees it too
+        self._chunks.clear()
+
     # --- reading ----------------------------------------------------------------------------
     @property
+    def bounded(self) -> bool:
+        """True when only some step records are kept (``max_steps`` or ``keep``)."""
+        return self.max_steps is not None
+
+    @property
+    def keep(self) -> str:
+        """``"all"``, ``"last:N"`` or ``"summary"``."""
+        return "all" if self.max_steps is None else "summary" if self.max_steps == 0 else f"last:{self.max_steps}"
+
+    @property
+    def total_steps(self) -> int:
+        """Steps recorded over the whole run, kept or not."""
+        return self._count
+
+    @property
+    def first_kept(self) -> int:
+        """The position (over the whole run) of the first kept record: ``steps[0]`` is that step."""
+        return self._count - len(self)
+
+    @property
     def steps(self) -> list:
-        return self._steps.list()
+        """The kept step records, oldest first (made on first read and cached)."""
+        self._flush()
+        first, records = self.first_kept, self._records
+        if self._records_start < first:
+            del records[:first - self._records_start]
+        if self._records_start < first or not records:
+            self._records_start = first
+        made = self._records_start + len(records)
+        if made < self._count:
+            c, offset, tail = self._cols, self._start, self._tail
+            last_row = self._count - 1 - offset
+            for row in range(made - offset, self._count - offset):
+                record = StepRecord(*(c[n][row] for n in COLUMNS))
+                if record.events is None:
+                    is_tail = tail is not None and tail[0] == row + offset and tail[1] is not None
+                    record.events = tail[1] if is_tail else []
+                    if row == last_row:            # the newest: events may still be added to it
+                        c["events"][row] = record.events
+                records.append(record)
+        return records
+
+    def last(self) -> StepRecord | None:
+        """The newest kept step record, or ``None``."""
+        steps = self.steps
+        return steps[-1] if steps else None
 
     def __len__(self):
-        return len(self._steps)
+        if self.max_steps is None:
+            return self._count
+        return min(self._count, self.max_steps)
+
+    def _kept(self, name: str) -> list:
+        self._flush()
+        col = self._cols[name]
+        return col[len(col) - len(self):]
 
     def column(self, name: str) -> list:
-        """One field of every step record, as a list (``history.column("multiplier")``)."""
+        """One field of every kept step record, as a list (``history.column("multiplier")``)."""
         if not isinstance(name, str) or name not in _STEP_FIELDS:
             raise RollToTrainError(bad_value("name", name, f"a StepRecord field, one of {sorted(_STEP_FIELDS)}"))
-        return [getattr(r, name) for r in self.steps]
+        if name == "events":
+            return [r.events for r in self.steps]
+        return list(self._kept(name))
 
     @property
     def losses(self) -> list:
@@ -128,41 +271,109 @@ class History:
         return self.column("multiplier")
 
     def outcome_counts(self) -> dict:
-        counts: dict = {}
-        for r in self.steps:
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+        """How many steps had each outcome, over the whole run (kept records or not)."""
+        return dict(self._outcomes)
+
+    def mean_multiplier(self) -> float | None:
+        """The mean applied multiplier over the whole run, ``Σ m / steps`` (``None`` before any step)."""
+        return (self._sum + self._carry) / self._count if self._count else None
+
+    def event_counts(self) -> dict:
+        """How many events of each kind were logged, over the whole run."""
+        counts = dict(self._event_kinds)
+        if self._tail is not None and self._tail[1]:
+            for e in self._tail[1]:
+                counts[e.get("kind")] = counts.get(e.get("kind"), 0) + 1
         return counts
 
+    def summary(self) -> dict:
+        """The running totals of the whole run: steps, outcomes, mean multiplier, event kinds."""
+        return {"steps": self._count, "outcomes": self.outcome_counts(), "mean_multiplier": self.mean_multiplier(),
+                "events": self.event_counts(), "kept": len(self), "keep": self.keep}
+
     def events(self, kind: str | None = None) -> list:
-        """``(step, event)`` pairs, optionally only those of one ``kind``."""
+        """``(step, event)`` pairs of the kept records, optionally only those of one ``kind``."""
         return [(r.step, e) for r in self.steps for e in r.events if kind is None or e.get("kind") == kind]
 
     def battle_log(self) -> list:
-        """Readable lines, one per event: ``"step 42: the Loss Dragon appears ..."``."""
+        """Readable lines, one per event of the kept records: ``"step 42: the Loss Dragon appears ..."``."""
         return [f"step {step}: {event['message']}" for step, event in self.events()]
 
     def plot(self, ax=None, **kwargs):
         """The loss curve coloured by outcome (see :func:`rtt_edu.plots.plot_history`)."""
-        from .plots import plot_history
+        from .plots import plot_history      # the one deliberate lazy import: matplotlib only when plotting
         return plot_history(self, ax=ax, **kwargs)
 
+    def rebound(self, other: "History") -> "History":
+        """``other``'s records and totals under this history's bound (``keep``)."""
+        data = other.to_dict(columns=True)
+        data["keep"] = self.keep
+        return History.from_dict(data)
+
     # --- JSON ------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return {"format": FORMAT, "meta": self.meta, "steps": [r.to_dict() for r in self.steps],
-                "evals": [r.to_dict() for r in self.evals]}
+    def to_dict(self, columns: bool = False) -> dict:
+        """Plain data: the kept records as rows (``format`` /1), or ``columns=True``: one list per field
+        (``format`` /2, far faster to save and load). A bounded history adds its bound and totals."""
+        data = {"format": FORMAT_COLUMNS if columns else FORMAT, "meta": self.meta}
+        if columns:
+            steps = self.steps        # flushes, and puts the newest step's events in place
+            data["columns"] = {name: self._kept(name) for name in COLUMNS if name != "events"}
+            data["columns"]["events"] = [r.events or None for r in steps]
+        else:
+            data["steps"] = [r.to_dict() for r in self.steps]
+        data["evals"] = [r.to_dict() for r in self.evals]
+        if self.bounded or columns:
+            data["keep"] = self.keep
+            data["totals"] = {"steps": self._count, "outcomes": dict(self._outcomes),
+                              "multiplier_sum": [self._sum, self._carry], "events": dict(self._event_kinds)}
+        return data
 
     @classmethod
     def from_dict(cls, data) -> "History":
         """Rebuild a history from :meth:`to_dict`; every field is checked (``steps[3].natural='x'``)."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in (FORMAT, FORMAT_COLUMNS):
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise RollToTrainError(bad_value("format", got, f"a history saved by rtt_edu ({FORMAT!r})"))
-        for key, kind in (("steps", list), ("evals", list), ("meta", dict)):
+        for key, kind in (("steps", list), ("evals", list), ("meta", dict), ("columns", dict), ("totals", dict)):
             if key in data and not isinstance(data[key], kind):
                 raise RollToTrainError(bad_value(key, data[key], f"a {kind.__name__}"))
-        steps = [StepRecord(**_checked(s, f"steps[{i}]", _STEP_CHECKS, StepRecord)) for i, s in enumerate(data.get("steps", []))]
-        evals = [EvalRecord(**_checked(e, f"evals[{i}]", _EVAL_CHECKS, EvalRecord)) for i, e in enumerate(data.get("evals", []))]
-        return cls(steps, evals, data.get("meta", {}))
+        keep = data.get("keep", "all")
+        if not isinstance(keep, str):
+            raise RollToTrainError(bad_value("keep", keep, "'all', 'last:N' or 'summary'"))
+        history = cls(meta=data.get("meta", {}), keep=keep)
+        history.evals = [EvalRecord(**_checked(e, f"evals[{i}]", _EVAL_CHECKS, EvalRecord))
+                         for i, e in enumerate(data.get("evals", []))]
+        if data["format"] == FORMAT_COLUMNS:
+            cols = _checked_columns(data.get("columns", {}))
+        else:
+            rows = [_checked(s, f"steps[{i}]", _STEP_CHECKS, StepRecord) for i, s in enumerate(data.get("steps", []))]
+            cols = {n: [r.get(n, _DEFAULTS.get(n)) for r in rows] for n in COLUMNS}
+            cols["events"] = [r.get("events") or None for r in rows]
+        history._load_columns(cols, data.get("totals"))
+        return history
+
+    def _load_columns(self, cols: dict, totals) -> None:
+        """Take checked columns (and the run's totals, or work them out from the columns)."""
+        n = len(cols["step"])
+        if totals is None:
+            kinds: dict = {}
+            for events in cols["events"]:
+                for e in events or ():
+                    kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+            outcomes: dict = {}
+            for o in cols["outcome"]:
+                outcomes[o] = outcomes.get(o, 0) + 1
+            totals = {"steps": n, "outcomes": outcomes, "multiplier_sum": list(_neumaier(cols["multiplier"])),
+                      "events": kinds}
+        else:
+            _check_totals(totals, n)
+        kept = n if self.max_steps is None else min(n, self.max_steps)
+        self._cols = {name: list(col[n - kept:]) for name, col in cols.items()}
+        self._count = totals["steps"]
+        self._start = self._records_start = self._count - kept
+        self._outcomes = dict(totals["outcomes"])
+        self._sum, self._carry = (float(x) for x in totals["multiplier_sum"])
+        self._event_kinds = dict(totals["events"])
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), allow_nan=True)
@@ -179,7 +390,6 @@ class History:
 
     def save(self, path) -> None:
         """Write JSON atomically: a temporary file in the same folder, fsync, then a rename."""
-        from .checkpoint import atomic_write
         data = self.to_json().encode("utf-8")
         atomic_write(path, lambda fh: fh.write(data), "history")
 
@@ -205,7 +415,40 @@ class History:
         return isinstance(other, History) and _nan_equal(self.to_dict(), other.to_dict())
 
     def __repr__(self):
-        return f"History({len(self)} steps, {len(self.evals)} evals)"
+        kept = "" if self.max_steps is None else f" of {self._count}, keep={self.keep!r}"
+        return f"History({len(self)} steps{kept}, {len(self.evals)} evals)"
+
+
+def _bound(max_steps, keep):
+    """``max_steps`` from ``max_steps=`` or ``keep=`` (``None``: keep everything; 0: the totals only)."""
+    if max_steps is not None:
+        check_type("max_steps", max_steps, int, "a number of step records to keep (>= 1), or None")
+        if max_steps < 1:
+            raise RollToTrainError(bad_value("max_steps", max_steps, "a number of step records to keep (>= 1), "
+                                                                     "or None (keep='summary' keeps none)"))
+        if keep not in (None, f"last:{max_steps}"):
+            raise RollToTrainError(f"max_steps={max_steps!r} and keep={keep!r}: pass one or the other")
+        return max_steps
+    if keep is None or keep == "all":
+        return None
+    if keep == "summary":
+        return 0
+    if isinstance(keep, str) and keep.startswith("last:") and keep[5:].isdigit() and int(keep[5:]) >= 1:
+        return int(keep[5:])
+    raise RollToTrainError(bad_value("keep", keep, "'all', 'last:N' (N >= 1) or 'summary'"))
+
+
+FORMAT_COLUMNS = "rtt_edu.history/2"
+
+
+def _neumaier(values) -> tuple:
+    """(sum, carry) of ``values``, compensated: the sum is ``sum + carry`` to about one rounding."""
+    total, carry = 0.0, 0.0
+    for v in values:
+        t = total + v
+        carry += (total - t) + v if abs(total) >= abs(v) else (v - t) + total
+        total = t
+    return total, carry
 
 
 def _is_int(v):
@@ -258,3 +501,37 @@ def _nan_equal(a, b):
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_nan_equal(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def _checked_columns(cols) -> dict:
+    """Columns of equal length, each value of its field's type (one pass per column)."""
+    missing = [n for n in COLUMNS if n not in cols]
+    unknown = sorted(set(cols) - set(COLUMNS))
+    if missing or unknown:
+        raise RollToTrainError(bad_value("columns", sorted(cols), f"the columns {list(COLUMNS)}"))
+    lengths = {n: len(c) if isinstance(c, list) else None for n, c in cols.items()}
+    if None in lengths.values() or len(set(lengths.values())) > 1:
+        raise RollToTrainError(bad_value("columns", lengths, "lists of one length"))
+    events_ok = (lambda v: v is None or _is_events(v), "null or a list of events")
+    for name in COLUMNS:
+        test, expected = events_ok if name == "events" else _STEP_CHECKS[name]
+        col = cols[name]
+        if name in ("step", "epoch", "natural", "total", "modifier") and all(type(v) is int for v in col):
+            continue                                   # the common case, checked at C speed
+        if name in ("multiplier",) and all(type(v) is float for v in col):
+            continue
+        for i, v in enumerate(col):
+            if not test(v):
+                raise RollToTrainError(bad_value(f"steps[{i}].{name}", v, expected))
+    return cols
+
+
+def _check_totals(totals, rows: int) -> None:
+    ok = (_is_int(totals.get("steps")) and totals["steps"] >= rows
+          and isinstance(totals.get("outcomes"), dict)
+          and all(isinstance(k, str) and _is_int(v) for k, v in totals["outcomes"].items())
+          and isinstance(totals.get("multiplier_sum"), list) and len(totals["multiplier_sum"]) == 2
+          and all(_is_number(x) for x in totals["multiplier_sum"])
+          and isinstance(totals.get("events"), dict) and all(_is_int(v) for v in totals["events"].values()))
+    if not ok:
+        raise RollToTrainError(bad_value("totals", totals, f"the running totals of a history of at least {rows} steps"))

@@ -16,15 +16,29 @@ Modes (how many mini-batches one roll decides):
 ``per_accumulation_step``  gradients of ``accumulation_steps`` mini-batches are averaged and one
                            roll decides the whole update; a last, shorter window is stepped too
                            (its gradients averaged over the batches it has).
+
+Checkpoints (:meth:`RollToTrain.save_checkpoint`, ``train(..., save_every=N, checkpoint_path=...)``)
+hold everything a run needs to go on exactly as if it had never stopped, mid-epoch included: the
+model, optimizer, scheduler, dice, participants, history, the position within the epoch and
+torch's global RNG. A load is checked against this trainer in full before anything changes
+(:func:`check_state`), so a refused file leaves the trainer bit-identical.
+
+torch's global RNG: dropout and ``DataLoader(shuffle=True)`` draw from it, so a checkpoint saves it
+and a load restores it (and a resumed epoch restores it once more, to replay the epoch's shuffle).
+That is the one place rtt_edu touches global RNG state; the dice never do.
 """
 from __future__ import annotations
 
+import copy
+import math
+import threading
 from collections.abc import Mapping
 
 import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint
+from .atomic import check_path
 from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_participants
@@ -37,19 +51,36 @@ MODES = ("per_mini_batch", "per_accumulation_step")
 
 
 class RollToTrain:
-    """Train ``model`` with ``optimizer``; a saving throw decides how much of each update lands."""
+    """Train ``model`` with ``optimizer``; a saving throw decides how much of each update lands.
+
+    ``history``: the :class:`~rtt_edu.history.History` to record into, e.g.
+    ``History(max_steps=10_000)`` to keep the last 10,000 step records of a long run (the running
+    totals still cover every step). ``None``: a history that keeps every step.
+    """
 
     def __init__(self, model, optimizer, scheduler=None, intelligence: int = 10, character_class=None,
                  use_xp_system=False, rules=None, mode: str = "per_mini_batch", accumulation_steps: int = 1,
                  loss_fn=None, seed: int | None = None, device=None, progress: bool = True,
                  target: str = "update", monsters=None, encounter_chance: float = 0.0,
-                 encounter_schedule=None, on_nonfinite: str = "death-save", roller=None):
+                 encounter_schedule=None, on_nonfinite: str = "death-save", roller=None, history=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(bad_value("model", model, "a torch.nn.Module"))
+        if next(model.parameters(), None) is None:
+            raise RollToTrainError(bad_value("model", model, "a model with parameters to train (this one has none)"))
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer"))
+        if not any(g["params"] for g in optimizer.param_groups):
+            raise RollToTrainError(bad_value("optimizer", optimizer, "an optimizer with parameters (its param groups "
+                                                                    "are empty)"))
         if scheduler is not None and not hasattr(scheduler, "step"):
             raise TypeError(bad_value("scheduler", scheduler, "a torch.optim.lr_scheduler scheduler or None"))
+        if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
+            raise RollToTrainError(f"scheduler={scheduler!r}: expected a scheduler of this trainer's optimizer, but it "
+                                   f"was built on another one ({type(scheduler.optimizer).__name__} at "
+                                   f"{id(scheduler.optimizer):#x}); build it with scheduler = "
+                                   f"{type(scheduler).__name__}(optimizer, ...) on the optimizer passed here")
+        if history is not None and not isinstance(history, History):
+            raise TypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) or None"))
         check_type("mode", mode, str, f"one of {list(MODES)}")
         if mode not in MODES:
             raise RollToTrainError(bad_value("mode", mode, f"one of {list(MODES)}"))
@@ -84,8 +115,13 @@ class RollToTrain:
                                                                  experience_arg="use_xp_system"),
                                  guard=make_guard(on_nonfinite))
         self.master.scheduler = scheduler
+        if history is not None:
+            self.master.history = history
         self.character_class = character_class
         warn_if_negative_drift(self.rules, self.master.intelligence_modifier)
+        self._running = threading.Lock()   # one train() at a time
+        self._position = None              # inside an epoch: {"epoch", "batches", "rng_epoch_start"}
+        self._resume = None                # a loaded mid-epoch position, replayed by the next train()
 
     # --- what a lesson reads ----------------------------------------------------------------
     @property
@@ -132,38 +168,82 @@ class RollToTrain:
                                          "an (inputs, targets) pair or a mapping for model(**batch)"))
 
     # --- training ---------------------------------------------------------------------------
-    def train(self, train_dataloader, eval_dataloader=None, epochs: int = 1) -> History:
-        """Train ``epochs`` more epochs; evaluate after each one if ``eval_dataloader`` is given."""
+    def train(self, train_dataloader, eval_dataloader=None, epochs: int = 1, *, save_every: int | None = None,
+              checkpoint_path=None, on_step=None) -> History:
+        """Train ``epochs`` more epochs; evaluate after each one if ``eval_dataloader`` is given.
+
+        ``save_every=N`` with ``checkpoint_path``: save a checkpoint there after every N-th optimizer
+        step (counted over the whole run), mid-epoch too. ``on_step(trainer)``: called after every
+        optimizer step, where ``trainer.save_checkpoint(...)`` saves the exact position.
+        After a mid-epoch checkpoint is loaded, the first epoch of ``train`` finishes that epoch (it
+        counts as one of ``epochs``) with the very batches, dropout masks and dice the unbroken run
+        had; ``train_dataloader`` must be built as it was (same data, batch size and shuffle).
+        Only one ``train`` runs at a time on a trainer: a second, from another thread, raises at once.
+        """
         check_type("epochs", epochs, int, "an integer >= 1")
         if epochs < 1:
             raise RollToTrainError(bad_value("epochs", epochs, "an integer >= 1"))
-        if train_dataloader is None or not hasattr(train_dataloader, "__iter__") or isinstance(train_dataloader, (str, bytes)):
-            raise TypeError(bad_value("train_dataloader", train_dataloader, "an iterable of batches"))
-        if eval_dataloader is not None and (not hasattr(eval_dataloader, "__iter__")
-                                            or isinstance(eval_dataloader, (str, bytes))):
-            raise TypeError(bad_value("eval_dataloader", eval_dataloader, "an iterable of batches or None"))
-        handle = AttachHandle(self.optimizer, self.master)
+        _check_loader("train_dataloader", train_dataloader, "an iterable of batches")
+        if eval_dataloader is not None:
+            _check_loader("eval_dataloader", eval_dataloader, "an iterable of batches or None")
+        if save_every is not None:
+            check_type("save_every", save_every, int, "a number of optimizer steps >= 1, or None")
+            if save_every < 1:
+                raise RollToTrainError(bad_value("save_every", save_every, "a number of optimizer steps >= 1, or None"))
+            if checkpoint_path is None:
+                raise RollToTrainError(bad_value("checkpoint_path", None, "the file to save to every "
+                                                                          f"save_every={save_every} steps"))
+        if checkpoint_path is not None:
+            checkpoint_path = check_path(checkpoint_path, "checkpoint_path")
+        if on_step is not None and not callable(on_step):
+            raise TypeError(bad_value("on_step", on_step, "a callable on_step(trainer) or None"))
+        if not self._running.acquire(blocking=False):
+            raise RollToTrainError("train() is already running on this trainer (in another thread, or called from "
+                                   "inside its own loop); wait for it to finish, or build a second trainer with "
+                                   "its own model and optimizer")
         try:
-            for _ in range(epochs):
-                self._train_epoch(train_dataloader)
-                if eval_dataloader is not None:
-                    self.evaluate(eval_dataloader)
-                self.master.end_epoch()
+            handle = AttachHandle(self.optimizer, self.master)
+            try:
+                for _ in range(epochs):
+                    self._train_epoch(train_dataloader, save_every, checkpoint_path, on_step)
+                    if eval_dataloader is not None:
+                        self.evaluate(eval_dataloader)
+                    self.master.end_epoch()
+            finally:
+                handle.remove()
         finally:
-            handle.remove()
+            self._position = None
+            self._running.release()
         return self.history
 
-    def _train_epoch(self, loader) -> None:
+    def _train_epoch(self, loader, save_every=None, checkpoint_path=None, on_step=None) -> None:
         self.model.train()
         _set_epoch(loader, self.master.epoch)
         try:
             total = len(loader)
         except TypeError:
             total = None
-        bar = tqdm(loader, total=total, desc=f"epoch {self.master.epoch}", disable=not self.progress, leave=False)
+        resume, self._resume = self._resume, None
+        if resume is not None:                       # replay this epoch's shuffle, then go on from the checkpoint
+            torch.set_rng_state(resume["rng_epoch_start"])
+        rng_epoch_start = torch.get_rng_state()
+        batches = iter(loader)
+        done = 0
+        if resume is not None:
+            for done in range(resume["batches"]):
+                if next(batches, _END) is _END:
+                    raise RollToTrainError(bad_value("train_dataloader", loader, f"the loader of the checkpoint, "
+                                                     f"which had {resume['batches']} batches of epoch "
+                                                     f"{self.master.epoch} done (this one has only {done})"))
+            done = resume["batches"]
+            _set_rng(resume["rng"])
+        self._position = {"epoch": self.master.epoch, "batches": done, "rng_epoch_start": rng_epoch_start}
+        bar = tqdm(batches, total=total, initial=done, desc=f"epoch {self.master.epoch}",
+                   disable=not self.progress, leave=False)
         self.optimizer.zero_grad(set_to_none=True)
-        window_loss, seen = None, 0
+        window_loss, seen, yielded = None, 0, done
         for batch in bar:
+            yielded += 1
             loss, _, _ = self._forward(batch)
             _check_loss(loss)
             (loss / self.window if self.window != 1 else loss).backward()   # x / 1 is exact: skip it
@@ -171,10 +251,24 @@ class RollToTrain:
             seen += 1
             if seen == self.window:
                 self._step(window_loss, seen, bar)
+                self._after_step(seen, save_every, checkpoint_path, on_step)
                 window_loss, seen = None, 0
         if seen:
             self._step(window_loss, seen, bar)
+            self._after_step(seen, save_every, checkpoint_path, on_step)
         bar.close()
+        self._position = None
+        if yielded == 0:
+            raise RollToTrainError(bad_value("train_dataloader", loader, "a loader that yields batches (it yielded "
+                                                                         "none this epoch)"))
+
+    def _after_step(self, seen: int, save_every, checkpoint_path, on_step) -> None:
+        """The position moves on by ``seen`` batches; then save and call back, where asked."""
+        self._position["batches"] += seen
+        if save_every is not None and self.master.step % save_every == 0:
+            self.save_checkpoint(checkpoint_path)
+        if on_step is not None:
+            on_step(self)
 
     def _step(self, window_loss, seen: int, bar) -> None:
         """One optimizer step for a window of ``seen`` mini-batches (the hooks roll and scale)."""
@@ -194,8 +288,7 @@ class RollToTrain:
     @torch.no_grad()
     def evaluate(self, eval_dataloader) -> EvalRecord:
         """Mean loss (weighted by batch size) and accuracy where outputs are class scores."""
-        if eval_dataloader is None or not hasattr(eval_dataloader, "__iter__") or isinstance(eval_dataloader, (str, bytes)):
-            raise TypeError(bad_value("eval_dataloader", eval_dataloader, "an iterable of batches"))
+        _check_loader("eval_dataloader", eval_dataloader, "an iterable of batches")
         was_training = self.model.training
         self.model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -214,37 +307,74 @@ class RollToTrain:
                 scored = True
         self.model.train(was_training)
         if count == 0:
-            raise RollToTrainError("eval_dataloader yielded no batches")
+            raise RollToTrainError(bad_value("eval_dataloader", eval_dataloader, "a loader that yields batches "
+                                                                                 "(it yielded none)"))
         loss, correct, counted = torch.stack([loss_sum / count, correct, counted]).tolist()  # one sync
         record = EvalRecord(step=self.master.step, epoch=self.master.epoch, loss=loss,
                             accuracy=correct / counted if scored and counted else None)
         self.history.add_eval(record)
         return record
 
-    # --- checkpoints (see rtt_edu.checkpoint) ---------------------------------------------------
+    # --- checkpoints (the file format: rtt_edu.checkpoint) --------------------------------------
     def state_dict(self) -> dict:
-        """Model, optimizer, scheduler, dice, class, monsters, experience, guard and history."""
-        return checkpoint.trainer_state(self)
+        """Model, optimizer, scheduler, dice, class, monsters, experience, guard, history, the position
+        within the epoch and torch's global RNG (see :mod:`rtt_edu.checkpoint` for the layout)."""
+        master, scheduler = self.master, self.scheduler
+        position = None
+        if self._position is not None:
+            position = {**self._position, "rng_epoch_start": self._position["rng_epoch_start"].clone()}
+        return {"format": checkpoint.CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "optimizer_type": type(self.optimizer).__name__,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scheduler_type": type(scheduler).__name__ if scheduler is not None else None,
+                "master": master.state_dict(), "participants": [type(p).__name__ for p in master.participants],
+                "setup": [_setup(p) for p in master.participants],
+                "history": self.history.to_dict(), "rng": _rng_state(), "position": position}
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume from :meth:`state_dict`; a state that does not fit this trainer changes nothing."""
-        checkpoint.load_trainer_state(self, state)
+        """Resume from :meth:`state_dict`. The whole state is checked against this trainer first
+        (:func:`check_state`); one that does not fit raises :class:`CheckpointError` and changes nothing."""
+        if self._running.locked():
+            raise RollToTrainError("load_state_dict() while train() runs on this trainer: wait for it to finish")
+        plan = check_state(self, state)
+        _apply_state(self, state, plan)
 
     def save_checkpoint(self, path) -> None:
-        """Save everything needed to resume exactly, atomically (temporary file, fsync, rename)."""
+        """Save everything needed to resume exactly, atomically (temporary file, fsync, rename).
+
+        Called during ``train`` (``save_every``, ``on_step``) it saves the position within the epoch.
+        A failed write is a :class:`CheckpointError` naming ``path``; the previous file stays intact.
+        """
         checkpoint.save_state(self.state_dict(), path)
 
     def load_checkpoint(self, path) -> None:
         """Load a checkpoint written by :meth:`save_checkpoint`. Never runs code from the file.
 
-        Then ``train(..., epochs=n)`` trains n more epochs, exactly as an unbroken run would.
+        Then ``train(..., epochs=n)`` trains n more epochs, exactly as an unbroken run would (a
+        checkpoint taken mid-epoch finishes that epoch first). A file that does not fit this trainer
+        raises :class:`CheckpointError` naming ``path``, and the trainer is left exactly as it was.
         """
-        path = checkpoint.check_path(path)
+        path = check_path(path)
         state = checkpoint.load_state(path, map_location=self.device)
         try:
             self.load_state_dict(state)
         except RollToTrainError as exc:
             raise CheckpointError(f"path={path!r}: {exc}") from None
+
+
+_END = object()
+
+
+def _check_loader(name: str, loader, expected: str) -> None:
+    """An iterable of batches, and not an empty one where its length says so."""
+    if loader is None or not hasattr(loader, "__iter__") or isinstance(loader, (str, bytes)):
+        raise TypeError(bad_value(name, loader, expected))
+    try:
+        size = len(loader)
+    except TypeError:
+        return                    # an iterable without a length: an empty one is caught as it runs
+    if size == 0:
+        raise RollToTrainError(bad_value(name, loader, "a loader with at least one batch (this one is empty)"))
 
 
 def _set_epoch(loader, epoch: int) -> None:
@@ -286,3 +416,297 @@ def _correct(outputs, targets):
         hits = (outputs > 0).to(targets.dtype) == targets   # logits against 0/1 labels
         return hits.sum().double(), torch.tensor(float(targets.numel()), dtype=torch.float64, device=targets.device)
     return None
+
+
+# --- loading a checkpoint: check all of it, then apply it -------------------------------------
+
+#: optimizer flags that newer torch versions added to every param group; a file may lack them
+_OPTIONAL_GROUP_KEYS = {"foreach", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay"}
+#: optimizers whose state holds tensors shaped unlike their parameter (factored second moments)
+_FACTORED = {"Adafactor"}
+_REQUIRED = ("model", "optimizer", "scheduler", "master", "history")
+
+
+def check_state(trainer, state) -> dict:
+    """Check a whole checkpoint ``state`` against ``trainer`` without changing anything.
+
+    The model's entries and shapes; the optimizer's type, param groups (their sizes and settings)
+    and per-parameter state; the scheduler's presence, type and settings; the game master's step,
+    epoch, rules, roller, every participant (loaded into copies) and the guard; the history; the
+    RNG states and the position within an epoch; and that every floating tensor is finite.
+    Every problem found is reported in one :class:`CheckpointError`. Returns what to apply
+    (the rebuilt history), for :func:`_apply_state`.
+    """
+    if not isinstance(state, dict) or state.get("format") != checkpoint.CHECKPOINT_FORMAT:
+        raise CheckpointError(f"not an rtt_edu checkpoint: {checkpoint._describe(state)}; "
+                              f"expected format {checkpoint.CHECKPOINT_FORMAT!r}")
+    missing = [k for k in _REQUIRED if k not in state]
+    if missing:
+        raise CheckpointError(bad_value("checkpoint", sorted(state), f"the keys {missing} as well"))
+    problems = (_model_problems(trainer.model, state["model"])
+                + _optimizer_problems(trainer.optimizer, state["optimizer"], state.get("optimizer_type"))
+                + _scheduler_problems(trainer.scheduler, state["scheduler"], state.get("scheduler_type"),
+                                      len(trainer.optimizer.param_groups))
+                + _master_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
+                + _rng_problems(state.get("rng"), state.get("position"))
+                + _nonfinite_problems(trainer.model, state))
+    history = None
+    try:
+        history = History.from_dict(state["history"])
+    except (RollToTrainError, TypeError, KeyError) as exc:
+        problems.append(f"the history is malformed ({exc})")
+    if problems:
+        raise CheckpointError("the checkpoint does not fit this trainer: " + "; ".join(problems))
+    if trainer.history.bounded:           # keep this trainer's bound on the history it resumes
+        history = trainer.history.rebound(history)
+    return {"history": history}
+
+
+def _apply_state(trainer, state, plan) -> None:
+    """Apply a state that :func:`check_state` accepted: nothing here can fail half-way."""
+    master = state["master"]
+    if not master.get("guard"):        # saved under another on_nonfinite policy: fresh tallies
+        master = {**master, "guard": None}
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    if trainer.scheduler is not None:
+        trainer.scheduler.load_state_dict(state["scheduler"])
+    trainer.master.load_state_dict(master)
+    trainer.master.history = plan["history"]
+    trainer.master.last_record = plan["history"].last()
+    trainer.rules = trainer.master.rules
+    if state.get("rng") is not None:
+        _set_rng(state["rng"])
+    position = state.get("position")
+    trainer._resume = None if position is None else {**position, "rng": state["rng"]}
+
+
+def _model_problems(model, saved) -> list:
+    if not isinstance(saved, Mapping):
+        return [f"the model state is a {type(saved).__name__}, not a state_dict"]
+    own = model.state_dict()
+    problems = []
+    missing, unexpected = sorted(own.keys() - saved.keys()), sorted(saved.keys() - own.keys())
+    if missing:
+        problems.append(f"the model's {missing[:5]}{'...' if len(missing) > 5 else ''} are missing from the file")
+    if unexpected:
+        problems.append(f"the file has model entries {unexpected[:5]}{'...' if len(unexpected) > 5 else ''} "
+                        "this model lacks")
+    for key in sorted(own.keys() & saved.keys()):
+        theirs = saved[key]
+        if not isinstance(theirs, torch.Tensor):
+            problems.append(f"model[{key!r}] is a {type(theirs).__name__} in the file")
+        elif theirs.shape != own[key].shape:
+            problems.append(f"model[{key!r}] has shape {tuple(own[key].shape)} here and {tuple(theirs.shape)} in the file")
+    return problems
+
+
+def _optimizer_problems(optimizer, saved, saved_type) -> list:
+    here_type = type(optimizer).__name__
+    if saved_type is not None and saved_type != here_type:
+        return [f"the optimizer is a {here_type} here and a {saved_type} in the file (build the trainer with the "
+                "optimizer the checkpoint was trained with)"]
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("param_groups"), list) \
+            or not isinstance(saved.get("state"), Mapping):
+        return ["the optimizer state is not an optimizer.state_dict()"]
+    groups = saved["param_groups"]
+    if not all(isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups):
+        return ["the optimizer's param_groups are malformed"]
+    here = [len(g["params"]) for g in optimizer.param_groups]
+    there = [len(g["params"]) for g in groups]
+    if here != there:
+        return [f"the optimizer has param groups of sizes {here} here and {there} in the file"]
+    problems = []
+    for i, (own, theirs) in enumerate(zip(optimizer.param_groups, groups)):
+        lacking = sorted(set(own) - set(theirs) - _OPTIONAL_GROUP_KEYS - {"params", "initial_lr"})
+        foreign = sorted(set(theirs) - set(own) - {"params", "initial_lr"})
+        if lacking or foreign:
+            problems.append(f"param group {i} of the file {'lacks ' + str(lacking) if lacking else ''}"
+                            f"{' and ' if lacking and foreign else ''}{'has ' + str(foreign) if foreign else ''}, "
+                            f"so it is not a {here_type}'s state")
+        lr = theirs.get("lr")
+        if not isinstance(lr, (int, float, torch.Tensor)) or isinstance(lr, bool):
+            problems.append(f"param group {i} of the file has lr={lr!r}")
+    if problems:
+        return problems
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    ids = [i for g in groups for i in g["params"]]
+    if len(ids) != len(set(ids)):
+        return ["the optimizer's param_groups name a parameter twice"]
+    index = {saved_id: p for saved_id, p in zip(ids, params)}
+    for key, entry in saved["state"].items():
+        if key not in index:
+            problems.append(f"the optimizer state has an entry for parameter {key!r}, which no param group holds")
+            continue
+        if not isinstance(entry, Mapping):
+            problems.append(f"the optimizer state of parameter {key!r} is a {type(entry).__name__}")
+            continue
+        param = index[key]
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.ndim > 0 and here_type not in _FACTORED \
+                    and value.shape != param.shape:
+                problems.append(f"the optimizer's {name!r} of parameter {key!r} has shape {tuple(value.shape)} "
+                                f"in the file, the parameter {tuple(param.shape)}")
+    return problems
+
+
+def _scheduler_problems(scheduler, saved, saved_type, n_groups) -> list:
+    has = scheduler is not None
+    if has != (saved is not None):
+        return [f"this trainer has scheduler={'a scheduler' if has else 'None'} but the checkpoint "
+                f"{'has none' if has else 'holds a scheduler state'}"]
+    if not has:
+        return []
+    here_type = type(scheduler).__name__
+    if saved_type is not None and saved_type != here_type:
+        return [f"the scheduler is a {here_type} here and a {saved_type} in the file"]
+    if not isinstance(saved, Mapping):
+        return [f"the scheduler state is a {type(saved).__name__}, not a scheduler.state_dict()"]
+    own = scheduler.state_dict()
+    lacking = sorted(set(own) - set(saved) - {"verbose", "_is_initial", "_get_lr_called_within_step"})
+    if lacking:
+        return [f"the scheduler state lacks {lacking}, so it is not a {here_type}'s state"]
+    foreign = sorted(set(saved) - set(own) - {"verbose", "_is_initial", "_get_lr_called_within_step"})
+    if foreign:
+        return [f"the scheduler state has {foreign}, which a {here_type} does not"]
+    base = saved.get("base_lrs")
+    if base is not None and (not isinstance(base, list) or len(base) != n_groups):
+        return [f"the scheduler's base_lrs={base!r} do not match the optimizer's {n_groups} param group(s)"]
+    last = saved.get("last_epoch")
+    if last is not None and not (isinstance(last, int) and not isinstance(last, bool)):
+        return [f"the scheduler's last_epoch={last!r} is not an integer"]
+    return []
+
+
+def _setup(participant) -> dict:
+    """What a participant is built with and its state does not hold: an encounter table's monsters,
+    schedule and chance. Two trainers whose setups differ cannot share a checkpoint."""
+    setup = {"type": type(participant).__name__}
+    if hasattr(participant, "monsters"):
+        setup["monsters"] = [type(m).__name__ for m in participant.monsters]
+    if isinstance(getattr(participant, "schedule", None), Mapping):
+        setup["schedule"] = [[k, type(m).__name__] for k, m in sorted(participant.schedule.items(), key=repr)]
+    if isinstance(getattr(participant, "chance", None), (int, float)):
+        setup["chance"] = float(participant.chance)
+    return setup
+
+
+def _master_problems(master, saved, names, setup=None) -> list:
+    """Load the game state into copies of the master's roller, participants and guard: a dry run."""
+    here = [type(p).__name__ for p in master.participants]
+    if not isinstance(saved, Mapping):
+        return [f"the game master's state is a {type(saved).__name__}"]
+    missing = [k for k in ("step", "epoch", "rules", "roller", "participants") if k not in saved]
+    if missing:
+        return [f"the game master's state lacks {missing}"]
+    problems = []
+    for key in ("step", "epoch"):
+        value = saved[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(f"the game's {key}={value!r} is not a count >= 0")
+    if not isinstance(saved["participants"], list):
+        return problems + ["the game master's participants are not a list"]
+    if names is not None and names != here:
+        return problems + [f"the checkpoint's participants are {names} but this trainer has {here} "
+                           "(build it with the same character_class, monsters and use_xp_system)"]
+    if len(saved["participants"]) != len(here):
+        return problems + [f"the checkpoint has {len(saved['participants'])} participant states, this trainer {len(here)}"]
+    own_setup = [_setup(p) for p in master.participants]
+    if setup is not None and setup != own_setup:
+        differ = [f"{o['type']}: {s!r} in the file, {o!r} here" for s, o in zip(setup, own_setup) if s != o]
+        return problems + [f"the participants were built differently ({'; '.join(differ) or setup}); build this "
+                           "trainer with the same monsters, encounter_chance and encounter_schedule"]
+    if problems:
+        return problems
+    scratch = copy.copy(master)                 # the same master, with copies of all it loads into
+    scratch.roller = copy.deepcopy(master.roller)
+    scratch.participants = copy.deepcopy(master.participants)
+    guard_state = saved.get("guard")
+    scratch.guard = copy.deepcopy(master.guard) if guard_state else None
+    try:
+        type(master).load_state_dict(scratch, {**saved, "guard": guard_state or None})
+    except Exception as exc:    # noqa: BLE001  (any failure of a participant's loader refuses the file)
+        where = _which_participant(master, saved)
+        return [f"the game state{where} does not load ({type(exc).__name__}: {exc})"]
+    return []
+
+
+def _which_participant(master, saved) -> str:
+    """`` (participant 1, Wizard)``: the first participant whose state fails to load, if one does."""
+    for i, (p, s) in enumerate(zip(master.participants, saved["participants"])):
+        try:
+            copy.deepcopy(p).load_state_dict(s)
+        except Exception:     # noqa: BLE001
+            return f" of participant {i} ({type(p).__name__})"
+    return ""
+
+
+def _rng_problems(rng, position) -> list:
+    problems = []
+    if rng is not None:
+        cpu = rng.get("cpu") if isinstance(rng, Mapping) else None
+        if not _is_rng(cpu):
+            problems.append("the saved RNG state is not torch.get_rng_state()'s")
+        cuda = rng.get("cuda") if isinstance(rng, Mapping) else None
+        if cuda is not None and not (isinstance(cuda, list) and all(isinstance(t, torch.Tensor) for t in cuda)):
+            problems.append("the saved CUDA RNG states are not torch.cuda.get_rng_state_all()'s")
+    if position is not None:
+        if not isinstance(position, Mapping) or not _is_rng(position.get("rng_epoch_start")) \
+                or not isinstance(position.get("batches"), int) or position["batches"] < 0:
+            problems.append(f"the position within the epoch is malformed ({_shown(position)})")
+        elif rng is None:
+            problems.append("the checkpoint has a position within an epoch but no RNG state")
+    return problems
+
+
+def _is_rng(value) -> bool:
+    own = torch.get_rng_state()
+    return isinstance(value, torch.Tensor) and value.dtype == own.dtype and value.shape == own.shape
+
+
+def _shown(value):
+    return sorted(value) if isinstance(value, Mapping) else type(value).__name__
+
+
+def _nonfinite_problems(model, state) -> list:
+    """The model's parameters, the optimizer's state (and a guard's snapshot) must be finite: NaN
+    weights never load. Buffers may hold inf on purpose (an attention mask), so they are not checked."""
+    names = {name for name, _ in model.named_parameters()}
+    params = {k: v for k, v in state["model"].items() if k in names} if isinstance(state["model"], Mapping) else None
+    found = []
+    for where, tree in (("model", params), ("optimizer", state["optimizer"]),
+                        ("guard snapshot", (state["master"] or {}).get("guard") if isinstance(state["master"], Mapping)
+                         else None)):
+        bad = _first_nonfinite(tree, where)
+        if bad:
+            found.append(f"{bad} is not finite (NaN or inf): a checkpoint of a run that already diverged")
+    return found
+
+
+def _first_nonfinite(value, where):
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex():
+            return None if bool(torch.isfinite(value).all()) else where
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, Mapping):
+        return next((b for k, v in value.items() if (b := _first_nonfinite(v, f"{where}[{k!r}]"))), None)
+    if isinstance(value, (list, tuple)):
+        return next((b for i, v in enumerate(value) if (b := _first_nonfinite(v, f"{where}[{i}]"))), None)
+    return None
+
+
+def _rng_state() -> dict:
+    """torch's global RNG: the CPU's, and every CUDA device's where CUDA is already in use."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def _set_rng(rng) -> None:
+    torch.set_rng_state(rng["cpu"])
+    cuda = rng.get("cuda")
+    if cuda and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        for device, value in enumerate(cuda[:count]):
+            torch.cuda.set_rng_state(value, device)

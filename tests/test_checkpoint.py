@@ -402,9 +402,9 @@ def other_trainer(kind):
     if kind == "wider-model":
         model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
                                     torch.nn.Linear(16, 1))
-        return RollToTrain(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                           torch.optim.lr_scheduler.StepLR(torch.optim.SGD(model.parameters(), lr=0.1), 3),
-                           loss_fn=torch.nn.MSELoss(), progress=False)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        return RollToTrain(model, opt, torch.optim.lr_scheduler.StepLR(opt, 3), loss_fn=torch.nn.MSELoss(),
+                           progress=False)
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     if kind == "no-scheduler":
