@@ -325,7 +325,7 @@ class History:
         if self.bounded or columns:
             data["keep"] = self.keep
             data["totals"] = {"steps": self._count, "outcomes": dict(self._outcomes),
-                              "multiplier_sum": [self._sum, self._carry], "events": dict(self._event_kinds)}
+                              "multiplier_sum": [self._sum, self._carry], "events": self.event_counts()}
         return data
 
     @classmethod
@@ -374,6 +374,15 @@ class History:
         self._outcomes = dict(totals["outcomes"])
         self._sum, self._carry = (float(x) for x in totals["multiplier_sum"])
         self._event_kinds = dict(totals["events"])
+        if kept:                  # the newest step takes events until the next one: it is the tail again
+            events = self._cols["events"][-1]
+            if events is None:
+                events = self._cols["events"][-1] = []
+            for e in events:
+                self._event_kinds[e["kind"]] -= 1
+                if not self._event_kinds[e["kind"]]:
+                    del self._event_kinds[e["kind"]]
+            self._tail = (self._count - 1, events, None)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), allow_nan=True)

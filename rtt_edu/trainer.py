@@ -329,7 +329,7 @@ class RollToTrain:
                 "scheduler_type": type(scheduler).__name__ if scheduler is not None else None,
                 "master": master.state_dict(), "participants": [type(p).__name__ for p in master.participants],
                 "setup": [_setup(p) for p in master.participants],
-                "history": self.history.to_dict(), "rng": _rng_state(), "position": position}
+                "history": self.history.to_dict(columns=True), "rng": _rng_state(), "position": position}
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`. The whole state is checked against this trainer first

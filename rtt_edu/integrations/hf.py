@@ -36,7 +36,7 @@ import torch
 
 from ..dice import DiceRoller
 from ..distributed import is_distributed, shared_seed
-from ..errors import check_type
+from ..errors import CheckpointError, RollToTrainError, bad_value, check_type
 from ..history import History
 from ..hook import build_participants, unwrap_optimizer
 from ..rules import OUTCOMES, as_rules, warn_if_negative_drift
@@ -64,12 +64,14 @@ class RollToTrainCallback(TrainerCallback):
     ``experience`` (``True`` or an :class:`~rtt_edu.xp.ExperienceSystem`), ``target``
     (``"update"``, ``"gradient"`` or ``"delta"``), monsters, ``intelligence`` and ``on_nonfinite``.
     ``capture_loss=False`` leaves the model's forward alone (no loss in the records).
+    ``history``: the :class:`~rtt_edu.history.History` to record into, e.g. ``History(max_steps=10_000)``
+    for a long run (the ``rtt/...`` log figures then cover the kept records of each logging window).
     """
 
     def __init__(self, rules=None, seed: int | None = None, character_class=None, experience=None,
                  target: str = "update", *, roller: DiceRoller | None = None, monsters=None,
                  encounter_chance: float = 0.0, encounter_schedule=None, intelligence: int = 10,
-                 on_nonfinite: str = "death-save", capture_loss: bool = True):
+                 on_nonfinite: str = "death-save", capture_loss: bool = True, history: History | None = None):
         if not HF_AVAILABLE:
             raise ImportError("RollToTrainCallback needs transformers and accelerate: "
                               "pip install 'rtt_edu[hf]' (or pip install transformers accelerate)")
@@ -79,6 +81,11 @@ class RollToTrainCallback(TrainerCallback):
                                                                  encounter_chance, encounter_schedule),
                                  guard=make_guard(on_nonfinite))
         warn_if_negative_drift(rules, self.master.intelligence_modifier)
+        if history is not None:
+            if not isinstance(history, History):
+                raise TypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) "
+                                                              "or None"))
+            self.master.history = history
         # seed=None before torch.distributed is up: share a seed once training starts (on_train_begin)
         self._share_seed = roller is None and seed is None and not is_distributed()
         check_type("capture_loss", capture_loss, bool, "True or False")
@@ -149,10 +156,14 @@ class RollToTrainCallback(TrainerCallback):
         learning-rate scale of those steps); ``rtt/<outcome>``: how many steps had each outcome;
         ``rtt/events``: how many events were logged; ``rtt/level``, ``rtt/xp`` with experience.
         """
-        if logs is None or len(self.master.history) == self._logged:
+        history = self.master.history
+        if logs is None or history.total_steps == self._logged:
             return
-        new = self.records[self._logged:]
-        self._logged += len(new)
+        fresh = history.total_steps - self._logged       # steps since the last log; a bound may keep fewer
+        self._logged = history.total_steps
+        new = self.records[-fresh:] if fresh <= len(history) else self.records
+        if not new:
+            return
         figures = {f"{PREFIX}natural": new[-1].natural, f"{PREFIX}multiplier": new[-1].multiplier,
                    f"{PREFIX}multiplier_mean": sum(r.multiplier for r in new) / len(new),
                    **{f"{PREFIX}{o}": sum(r.outcome == o for r in new) for o in LOGGED_OUTCOMES},
@@ -173,10 +184,27 @@ class RollToTrainCallback(TrainerCallback):
     # --- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """The game (roller, step, participants, guard) and the history: resume exactly."""
-        return {"master": self.master.state_dict(), "history": self.history.to_dict(), "logged": self._logged}
+        return {"master": self.master.state_dict(), "history": self.history.to_dict(columns=True),
+                "logged": self._logged}
 
     def load_state_dict(self, state: dict) -> None:
+        """Resume from :meth:`state_dict`; the whole state is checked first, and a state that does not
+        fit this callback (another class, monsters, a malformed history) changes nothing."""
+        from ..trainer import _master_problems
+        if not isinstance(state, Mapping) or any(k not in state for k in ("master", "history", "logged")):
+            shown = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+            raise CheckpointError(bad_value("state", shown, "a RollToTrainCallback state_dict with keys "
+                                                            "['history', 'logged', 'master']"))
+        problems = _master_problems(self.master, state["master"], None)
+        try:
+            history = History.from_dict(state["history"])
+        except (RollToTrainError, TypeError, KeyError) as exc:
+            problems.append(f"the history is malformed ({exc})")
+        if problems:
+            raise CheckpointError("the state does not fit this callback: " + "; ".join(problems))
+        if self.master.history.bounded:
+            history = self.master.history.rebound(history)
         self.master.load_state_dict(state["master"])
-        self.master.history = History.from_dict(state["history"])
+        self.master.history = history
         self._logged = state["logged"]
         self._share_seed = False           # the loaded roller is the shared one
