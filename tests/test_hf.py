@@ -158,6 +158,48 @@ def test_callback_state_dict_resumes_the_same_rolls(classifier, tmp_path):
     assert resumed.master.step == 3
 
 
+def test_the_callback_keeps_a_bounded_history_and_still_logs_every_step(classifier, tmp_path):
+    from rtt_edu import History
+    steps, seed = 6, 7
+    full = RollToTrainCallback(rules=RULES, seed=seed, on_nonfinite="off")
+    train_with_trainer(copy.deepcopy(classifier), tmp_path, examples(4), callbacks=[full], steps=steps)
+    dice = RollToTrainCallback(rules=RULES, seed=seed, on_nonfinite="off", history=History(max_steps=2))
+    trainer = train_with_trainer(copy.deepcopy(classifier), tmp_path, examples(4), callbacks=[dice], steps=steps)
+    assert dice.records == full.records[-2:] and dice.history.total_steps == steps
+    assert dice.history.outcome_counts() == full.history.outcome_counts()
+    logged = [e for e in trainer.state.log_history if "rtt/multiplier" in e]
+    assert [e["rtt/multiplier"] for e in logged] == [r.multiplier for r in full.records]
+    resumed = RollToTrainCallback(rules=RULES, seed=1, on_nonfinite="off", history=History(max_steps=2))
+    resumed.load_state_dict(torch.load(_saved(dice.state_dict(), tmp_path), weights_only=True))
+    assert resumed.records == dice.records and resumed.history.summary() == dice.history.summary()
+    with pytest.raises(TypeError, match="history='last:2'"):
+        RollToTrainCallback(history="last:2")
+
+
+def _saved(state, tmp_path):
+    torch.save(state, tmp_path / "dice.pt")
+    return tmp_path / "dice.pt"
+
+
+def test_a_callback_state_that_does_not_fit_changes_nothing(classifier, tmp_path):
+    from rtt_edu import CheckpointError
+    from rtt_edu.classes import Wizard
+    source = RollToTrainCallback(rules=RULES, seed=5, on_nonfinite="off", experience=True)
+    train_with_trainer(copy.deepcopy(classifier), tmp_path, examples(4), callbacks=[source], steps=2)
+    state = source.state_dict()
+    target = RollToTrainCallback(rules=RULES, seed=9, on_nonfinite="off", character_class=Wizard(level=3))
+    before = copy.deepcopy(target.state_dict())
+    with pytest.raises(CheckpointError, match=r"participants are \['ExperienceSystem'\] but this trainer has \['Wizard'\]"):
+        target.load_state_dict(state)
+    broken = copy.deepcopy(state)
+    broken["master"]["participants"][0].pop("xp")
+    other = RollToTrainCallback(rules=RULES, seed=9, on_nonfinite="off", experience=True)
+    other_before = copy.deepcopy(other.state_dict())
+    with pytest.raises(CheckpointError, match="participant 0"):
+        other.load_state_dict(broken)
+    assert target.state_dict() == before and other.state_dict() == other_before
+
+
 @pytest.fixture
 def accelerator():
     """accelerate's wrappers need its process state (the Trainer makes the same one: CPU)."""

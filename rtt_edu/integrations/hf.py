@@ -185,7 +185,7 @@ class RollToTrainCallback(TrainerCallback):
     def state_dict(self) -> dict:
         """The game (roller, step, participants, guard) and the history: resume exactly."""
         return {"master": self.master.state_dict(), "history": self.history.to_dict(columns=True),
-                "logged": self._logged}
+                "logged": self._logged, "participants": [type(p).__name__ for p in self.master.participants]}
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`; the whole state is checked first, and a state that does not
@@ -195,7 +195,7 @@ class RollToTrainCallback(TrainerCallback):
             shown = sorted(state) if isinstance(state, Mapping) else type(state).__name__
             raise CheckpointError(bad_value("state", shown, "a RollToTrainCallback state_dict with keys "
                                                             "['history', 'logged', 'master']"))
-        problems = _master_problems(self.master, state["master"], None)
+        problems = _master_problems(self.master, state["master"], state.get("participants"))
         try:
             history = History.from_dict(state["history"])
         except (RollToTrainError, TypeError, KeyError) as exc:
