@@ -24,20 +24,36 @@ __all__ = ["plot_history", "plot_distribution", "plot_band", "plot_decision_boun
            "DistributionView", "BandView", "BoundaryView", "encounter_spans", "level_ups", "band_stats",
            "decision_grid", "OUTCOME_STYLE"]
 
-#: outcome → how its steps are marked (colour, marker, size, legend label).
+#: Okabe and Ito's colour-blind-safe palette (Color Universal Design, 2008): name → colour.
+PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
+           "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+           "grey": "#777777"}
+
+#: outcome → how its steps are marked (colour, marker, size, legend label). Every outcome has its
+#: own marker shape as well as its own colour, so no two differ by colour alone.
 OUTCOME_STYLE = {
-    "critical_success": dict(color="#1b7837", marker="*", markersize=9, label="critical success"),
-    "success": dict(color="#5aae61", marker="o", markersize=3.5, label="success"),
-    "fail": dict(color="#f1a340", marker="o", markersize=3.5, label="fail"),
-    "critical_fail": dict(color="#b2182b", marker="X", markersize=7, label="critical failure"),
-    "skipped": dict(color="#555555", marker="x", markersize=6, label="skipped"),
+    "critical_success": dict(color=PALETTE["green"], marker="*", markersize=9, label="critical success"),
+    "success": dict(color=PALETTE["sky_blue"], marker="o", markersize=3.5, label="success"),
+    "fail": dict(color=PALETTE["orange"], marker="v", markersize=4.5, label="fail"),
+    "critical_fail": dict(color=PALETTE["vermillion"], marker="X", markersize=7, label="critical failure"),
+    "skipped": dict(color=PALETTE["grey"], marker="s", markersize=4, label="skipped", markerfacecolor="none"),
 }
 _OTHER = dict(color="#999999", marker=".", markersize=4, label="other")
+
+#: the two runs of a panel and a faded copy of the dice run before the last change.
+RUN_STYLE = {"dice": dict(color=PALETTE["blue"], lw=1.2, label="dice"),
+             "plain": dict(color=PALETTE["black"], lw=1.2, ls="--", label="plain"),
+             "before": dict(color=PALETTE["blue"], lw=2.4, ls="-", alpha=0.25, label="dice, before the change")}
+
+#: the y-axis shows finite losses up to this many times the first loss: a diverging run leaves
+#: through the top instead of flattening every other curve against the bottom.
+Y_CAP = 10.0
 
 # Event kinds that open and close a monster encounter. The monsters log kind "encounter" both when
 # one appears (with "turns") and when it leaves (with "hit_points_left"), and "defeat" when beaten.
 _ENCOUNTER_END = {"defeat", "monster_defeated", "monster_leaves"}
-_MONSTER_SHADE = "#7b3294"
+_MONSTER_SHADE = PALETTE["purple"]
+_LEVEL_COLOUR = PALETTE["orange"]
 
 
 class PngFigure(Figure):
@@ -67,6 +83,12 @@ def _axes(ax, figsize):
     if not hasattr(ax, "figure") or not hasattr(ax, "plot"):
         raise TypeError(bad_value("ax", ax, "a matplotlib Axes or None"))
     return ax
+
+
+def _round_up(value: float) -> float:
+    """``value`` rounded up to a quarter of its decade: 0.7277 → 0.75, 3.2 → 3.25, 41 → 42.5."""
+    step = 10 ** math.floor(math.log10(value)) / 4
+    return math.ceil(value / step - 1e-9) * step
 
 
 def _floats(values) -> np.ndarray:
@@ -111,24 +133,24 @@ def level_ups(events) -> list:
 
 
 class LossCurveView:
-    """The loss of a run by step, a marker per step in its outcome's colour, encounters shaded,
-    level-ups marked, and optionally the plain run's loss beside it.
+    """The loss of a run by step, a marker per step in its outcome's colour and shape, encounters
+    shaded, level-ups marked, and optionally the plain run's loss and a faded "before" curve.
 
-    ``lines["dice"]``, ``lines["plain"]`` and ``markers[outcome]`` are Line2D artists; ``update``
-    appends only the steps added since the last call (a new History starts over).
+    ``lines["dice"]``, ``lines["plain"]``, ``lines["before"]`` and ``markers[outcome]`` are Line2D
+    artists; ``update`` appends only the steps added since the last call (a new History starts
+    over). The y-limits come from finite losses only, at most :data:`Y_CAP` × the first loss.
     """
 
-    def __init__(self, ax, title: str | None = None, log_scale: bool = False):
-        self.ax = ax
-        self.lines = {"dice": ax.plot([], [], color="#2166ac", lw=1.2, label="dice")[0],
-                      "plain": ax.plot([], [], color="#444444", lw=1.2, ls="--", label="plain")[0]}
+    def __init__(self, ax, title: str | None = None, log_scale: bool = False, full_legend: bool = False):
+        self.ax, self.full_legend = ax, full_legend       # full_legend: every entry from the start (a live panel)
+        self.lines = {name: ax.plot([], [], **style)[0] for name, style in RUN_STYLE.items()}
         self.markers = {name: ax.plot([], [], ls="", zorder=3, **style)[0] for name, style in OUTCOME_STYLE.items()}
         self.markers["other"] = ax.plot([], [], ls="", zorder=3, **_OTHER)[0]
         self._decorations: list = []
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("training loss")
-        if log_scale:
-            ax.set_yscale("log")
+        self.log_scale = False
+        self.set_log_scale(log_scale)
         if title:
             ax.set_title(title)
         self._clear_cache()
@@ -140,8 +162,13 @@ class LossCurveView:
         self._events: list = []
         self._drawn = None
 
-    def update(self, history, plain=None) -> None:
-        """Show ``history`` (a :class:`~rtt_edu.history.History`) and ``plain`` losses (or ``None``)."""
+    def set_log_scale(self, on: bool) -> None:
+        """A logarithmic loss axis (``True``) or a linear one."""
+        self.log_scale = bool(on)
+        self.ax.set_yscale("log" if self.log_scale else "linear")
+
+    def update(self, history, plain=None, before=None) -> None:
+        """Show ``history`` (a :class:`~rtt_edu.history.History`), ``plain`` losses and ``before`` (or ``None``)."""
         if history is not self._history or len(history) < self._n:
             self._clear_cache()
             self._history = history
@@ -155,17 +182,47 @@ class LossCurveView:
             self._events.extend((record.step, event) for event in record.events)
         self._n = len(history)
         self.lines["dice"].set_data(self._x, self._loss)
-        plain = [] if plain is None else _floats(plain)
-        self.lines["plain"].set_data(np.arange(len(plain)), plain)
+        for name, values in (("plain", plain), ("before", before)):
+            values = np.empty(0) if values is None else _floats(values)
+            self.lines[name].set_data(np.arange(len(values)), values)
         for name, (xs, ys) in self._by_outcome.items():
             self.markers[name].set_data(xs, ys)
         self._decorate()
-        self.ax.relim()
-        self.ax.autoscale_view()
+        self._limits()
         self._legend()
 
+    def _limits(self):
+        """x from 0 to the longest curve; y over finite losses <= Y_CAP × the first (positive ones on a log axis)."""
+        curves = [np.asarray(line.get_ydata(), dtype=float) for line in self.lines.values()]
+        length = max((len(c) for c in curves), default=0)
+        values = np.concatenate(curves) if curves else np.empty(0)
+        values = values[np.isfinite(values)]
+        firsts = [c[0] for c in curves if len(c) and np.isfinite(c[0])]
+        if firsts:
+            values = values[values <= Y_CAP * max(firsts)]
+        if self.log_scale:
+            values = values[values > 0]
+        self.ax.set_xlim(-0.5, max(length, 2) - 0.5)
+        if not len(values):
+            self.ax.set_ylim(*((0.1, 1.0) if self.log_scale else (0.0, 1.0)))
+            return
+        lo, hi = float(values.min()), float(values.max())
+        if self.log_scale:       # to the half-decade: a small change of the curves keeps the axis
+            self.ax.set_ylim(10 ** (math.floor(2 * math.log10(lo)) / 2), 10 ** (math.ceil(2 * math.log10(hi)) / 2))
+        else:                    # from 0 (a loss is >= 0) to a round number above the top
+            top = _round_up(hi + 0.04 * (hi - min(lo, 0.0)) if hi > 0 else 1.0)
+            self.ax.set_ylim(0.0 if lo >= 0 else lo - 0.05 * (top - lo), top)
+
+    def dynamic_artists(self) -> list:
+        """The artists that change with the data (a live figure redraws only these when it can)."""
+        return [*self.lines.values(), *self.markers.values(), *self._decorations]
+
     def _decorate(self):
-        """Shade encounters and mark level-ups; redrawn only when they changed."""
+        """Shade encounters and mark level-ups; redrawn only when they changed.
+
+        Monster names sit at the top and level labels at the bottom; a label closer than 4% of the
+        x-range to the previous one of its kind is left out (its shading or line still shows).
+        """
         spans, levels = encounter_spans(self._events), level_ups(self._events)
         if (spans, levels) == self._drawn:
             return
@@ -173,23 +230,37 @@ class LossCurveView:
             artist.remove()
         self._decorations = []
         transform = self.ax.get_xaxis_transform()       # x in steps, y in axes fraction
+        gap = 0.04 * max(len(self._x), 1)
+        last = -math.inf
         for start, end, name in spans:
             self._decorations.append(self.ax.axvspan(start - 0.5, end + 0.5, color=_MONSTER_SHADE, alpha=0.12, lw=0))
-            self._decorations.append(self.ax.text(start, 0.98, name, transform=transform, fontsize=6, va="top",
-                                                  rotation=90, color=_MONSTER_SHADE))
+            if start - last >= gap:
+                self._decorations.append(self.ax.text(start, 0.98, name, transform=transform, fontsize=6, va="top",
+                                                      rotation=90, color=_MONSTER_SHADE))
+                last = start
+        last = -math.inf
         for step, level in levels:
-            self._decorations.append(self.ax.axvline(step, color="#e08214", lw=1, ls=":"))
-            self._decorations.append(self.ax.text(step, 0.02, f" Lv {level}", transform=transform, fontsize=7,
-                                                  color="#e08214"))
+            self._decorations.append(self.ax.axvline(step, color=_LEVEL_COLOUR, lw=1, ls=":"))
+            if step - last >= gap:
+                self._decorations.append(self.ax.text(step, 0.02, f" Lv {level}", transform=transform, fontsize=7,
+                                                      color=_LEVEL_COLOUR))
+                last = step
         self._drawn = (spans, levels)
 
     def _legend(self):
-        shown = [a for a in (*self.lines.values(), *self.markers.values()) if len(a.get_xdata())]
+        artists = (*self.lines.values(), *(a for name, a in self.markers.items() if name != "other"))
+        shown = list(artists) if self.full_legend else [a for a in artists if len(a.get_xdata())]
+        if not self.full_legend and len(self.markers["other"].get_xdata()):
+            shown.append(self.markers["other"])
         key = tuple(a.get_label() for a in shown)
         if key != getattr(self, "_legend_key", None):
             self._legend_key = key
-            if shown:
-                self.ax.legend(handles=shown, fontsize=7, loc="upper right", ncols=2)
+            legend = self.ax.get_legend()
+            if legend is not None:
+                legend.remove()
+            if shown:     # beside the axes, so it never covers data or tick labels
+                self.ax.legend(handles=shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                               borderaxespad=0.0, frameon=False)
 
 
 def plot_history(history, ax=None, plain=None, title: str | None = None, log_scale: bool = False):
@@ -210,8 +281,9 @@ def plot_history(history, ax=None, plain=None, title: str | None = None, log_sca
 
 # --- the exact distribution of a rule ----------------------------------------------------------
 
-_SIGN_STYLE = {"ascent": ("#b2182b", "m < 0: uphill"), "skip": ("#777777", "m = 0: skipped"),
-               "descent": ("#1b7837", "m > 0: downhill")}
+#: sign of m → (colour, marker, legend label): each sign has its own shape as well as its own colour.
+_SIGN_STYLE = {"ascent": (PALETTE["vermillion"], "v", "m < 0: uphill"), "skip": (PALETTE["grey"], "s", "m = 0: skipped"),
+               "descent": (PALETTE["green"], "^", "m > 0: downhill")}
 
 
 class DistributionView:
@@ -227,10 +299,10 @@ class DistributionView:
         self.ax, self.title = ax, title
         self.stems = LineCollection([], linewidths=2)
         ax.add_collection(self.stems)
-        self.points = {sign: ax.plot([], [], ls="", marker="o", color=color, label=label)[0]
-                       for sign, (color, label) in _SIGN_STYLE.items()}
-        self.mean_line = ax.axvline(0.0, color="#2166ac", ls="--", lw=1.2, label="E[m]")
-        ax.axvline(1.0, color="#999999", ls=":", lw=1)      # the plain step, m = 1
+        self.points = {sign: ax.plot([], [], ls="", marker=marker, color=color, label=label)[0]
+                       for sign, (color, marker, label) in _SIGN_STYLE.items()}
+        self.mean_line = ax.axvline(0.0, color=PALETTE["blue"], ls="--", lw=1.2, label="E[m]")
+        ax.axvline(1.0, color="#999999", ls=":", lw=1, label="m = 1, a plain step")
         ax.set_xlabel("update multiplier m (1 = the plain step)")
         ax.set_ylabel("P(m), exact")
         ax.legend(fontsize=7, loc="upper left")
@@ -300,7 +372,7 @@ class BandView:
 
     ``lines["dice"]``/``lines["plain"]`` hold the medians; ``bands[...]`` the fill between quantiles.
     """
-    colors = {"dice": "#2166ac", "plain": "#444444"}
+    colors = {"dice": PALETTE["blue"], "plain": PALETTE["black"]}
 
     def __init__(self, ax, quantiles=(0.1, 0.9), title: str | None = None):
         self.ax, self.quantiles = ax, quantiles
@@ -339,9 +411,9 @@ def plot_band(dice, plain=None, ax=None, quantiles=(0.1, 0.9), title: str | None
 
 # --- the decision boundary of a 2-D classifier -------------------------------------------------
 
-_CLASS_COLORS = np.array([[0.13, 0.40, 0.67], [0.84, 0.38, 0.30], [0.35, 0.68, 0.38], [0.60, 0.44, 0.70],
-                          [0.99, 0.68, 0.38], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.5, 0.5, 0.5],
-                          [0.74, 0.74, 0.13], [0.09, 0.75, 0.81]])
+#: class k's colour (Okabe-Ito, as RGB): blue, vermillion, green, purple, orange, sky blue, yellow, grey.
+_CLASS_COLORS = np.array([[0.0, 0.447, 0.698], [0.835, 0.369, 0.0], [0.0, 0.62, 0.451], [0.8, 0.475, 0.655],
+                          [0.902, 0.624, 0.0], [0.337, 0.706, 0.914], [0.941, 0.894, 0.259], [0.5, 0.5, 0.5]])
 
 
 def decision_grid(model, xlim, ylim, resolution: int = 80):
@@ -374,11 +446,17 @@ def _shade(probs):
     """An RGB image: each cell in its likeliest class's colour, paler as the model is less sure.
 
     confidence c = (max_k p_k - 1/K) / (1 - 1/K) ∈ [0, 1];  colour = white + 0.6·c·(class colour - white)
+
+    A cell whose probabilities are not finite (a diverged model) is grey.
     """
     k = probs.shape[-1]
+    bad = ~np.isfinite(probs).all(-1)
+    probs = np.where(bad[..., None], 1.0 / k, probs)
     conf = (probs.max(-1) - 1.0 / k) / (1.0 - 1.0 / k)
     colors = _CLASS_COLORS[probs.argmax(-1) % len(_CLASS_COLORS)]
-    return 1.0 + 0.6 * conf[..., None] * (colors - 1.0)
+    image = 1.0 + 0.6 * conf[..., None] * (colors - 1.0)
+    image[bad] = 0.8
+    return image
 
 
 class BoundaryView:
@@ -395,6 +473,8 @@ class BoundaryView:
         self.probs = None
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel("x₁ (shade: predicted class)", fontsize=7)
+        ax.set_ylabel("x₂", fontsize=7)
         if title:
             ax.set_title(title, fontsize=9)
 
@@ -414,6 +494,27 @@ class BoundaryView:
             self.test.set_offsets(np.empty((0, 2)))
         self.ax.set_xlim(*self.xlim)
         self.ax.set_ylim(*self.ylim)
+        self._legend(int(y_train.max()) + 1 if len(y_train) else 0, X_test is not None and len(X_test) > 0)
+
+    def _legend(self, classes: int, test: bool) -> None:
+        """Which colour is which class, and that hollow points are held out (below the axes)."""
+        from matplotlib.lines import Line2D
+        handles = [Line2D([], [], ls="", marker="o", markersize=5, color=_CLASS_COLORS[k % len(_CLASS_COLORS)],
+                          label=f"class {k}") for k in range(classes)]
+        if test:
+            handles.append(Line2D([], [], ls="", marker="o", markersize=5, markerfacecolor="none", color="#444444",
+                                  label="hollow: test"))
+        legend = self.ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        if handles:
+            self.ax.legend(handles=handles, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                           ncols=min(3, len(handles)), frameon=False, handletextpad=0.1, columnspacing=0.6,
+                           borderaxespad=0.0)
+
+    def dynamic_artists(self) -> list:
+        """The shaded grid and the points (drawn over it): what a live figure redraws."""
+        return [self.image, self.train, self.test]
 
     def update(self, model) -> None:
         self.probs = decision_grid(model, self.xlim, self.ylim, self.resolution)

@@ -125,16 +125,18 @@ def test_bad_configs_are_refused_naming_key_and_value(cfg, needle):
     assert needle in str(err.value)
 
 
-def test_a_setting_resets_the_run_and_reset_replays_it():
-    panel = TrainingPanel(figures="static")
+def test_a_setting_retrains_both_runs_to_the_horizon_and_reset_replays_it():
+    panel = TrainingPanel(figures="static", horizon=40)
     panel.step(10)
     first = panel.history
     panel.controls["reset"].click()
     assert panel.steps == 0
     panel.step(10)
     assert panel.history == first
-    panel.controls["dataset"].value = "circles"
-    assert panel.steps == 0 and panel.config()["dataset"] == "circles"
+    panel.controls["dataset"].value = "circles"           # re-trained at once: the plot is not emptied
+    assert panel.steps == 40 and panel.config()["dataset"] == "circles"
+    assert len(panel.curves()["dice"]) == len(panel.curves()["plain"]) == 40
+    assert panel.curves()["before"] == first.losses        # the old dice curve, faded
     offsets = panel.boundary_view.train.get_offsets()
     assert np.allclose(offsets, panel.run.data.X_train.numpy()) and panel.run.data.name == "circles"
     panel.controls["lr"].value = 0.3
@@ -183,8 +185,8 @@ def test_play_trains_on_the_event_loop_and_pause_stops_it():
         for _ in range(4):
             await asyncio.sleep(0)
         assert panel.steps > 0 and panel.steps % 3 == 0
-        panel.controls["lr"].value = 0.3                    # a slider answers while playing
-        assert panel.steps == 0 and panel.config()["lr"] == 0.3
+        panel.controls["lr"].value = 0.3                    # a slider answers while playing: both re-train
+        assert panel.steps == panel.horizon and panel.config()["lr"] == 0.3
         for _ in range(3):
             await asyncio.sleep(0)
         assert panel.steps > 0 and panel.running
@@ -271,6 +273,130 @@ def test_training_panel_draws_on_an_ipympl_canvas():
     bundle = panel._repr_mimebundle_()
     assert "model_id" in bundle["application/vnd.jupyter.widget-view+json"]
     assert bundle["text/plain"] == "TrainingPanel(dataset='moons', rules='classroom', seed=0)"
+
+
+# --- the dice playground -----------------------------------------------------------------------------
+
+SAME_FACES = [("dc", 15), ("intelligence", 16), ("crit_success", 0.5), ("success", 0.4), ("fail", -0.25),
+              ("crit_fail", 0.5), ("success_margin", 0.02), ("fail_margin", -0.01), ("crit_success_margin", 0.03),
+              ("crit_fail_margin", 0.01)]
+
+
+def faces(panel):
+    return [record.natural for record in panel.history.steps]
+
+
+@pytest.mark.parametrize("name,value", SAME_FACES)
+def test_a_dice_control_rereads_the_same_faces_and_redraws_at_once(name, value):
+    panel = TrainingPanel(figures="static", horizon=80)
+    panel.step(80)
+    drawn, seen, draws = panel.curves(), faces(panel), panel.figure.draws
+    assert 20 in seen and 1 in seen and drawn["before"] == []          # the crit bands are read in these steps
+    panel.controls[name].value = value
+    now = panel.curves()
+    assert faces(panel) == seen                          # the same dice ...
+    assert now["dice"] != drawn["dice"]                  # ... read by the new rule: the curve bent
+    assert now["plain"] == drawn["plain"] and now["before"] == drawn["dice"]
+    assert panel.figure.draws == draws + 1 and panel.steps == 80
+    if name == "intelligence":                           # an ability score, not part of the rule
+        assert panel.controls["rules"].value == "classroom" and panel.config()["intelligence"] == value
+        assert "modifier +3" in panel.dice.modifier_label.value
+    else:
+        assert panel.controls["rules"].value == "custom" and panel.config()["rules"] == panel.run.rules.to_dict()
+
+
+@pytest.mark.parametrize("name,value", [("die", 12), ("roll", "advantage"), ("roll", "disadvantage"),
+                                        ("rules", "lr-dropout")])
+def test_the_die_the_roll_and_a_preset_change_the_dice_run_only(name, value):
+    panel = TrainingPanel(figures="static", horizon=60)
+    panel.step(60)
+    drawn = panel.curves()
+    panel.controls[name].value = value
+    now = panel.curves()
+    assert now["dice"] != drawn["dice"] and now["plain"] == drawn["plain"] and now["before"] == drawn["dice"]
+    assert panel.controls["rules"].value == ("lr-dropout" if name == "rules" else "custom")
+    panel.controls["seed"].value = 3                     # not a dice setting: both runs re-train, the rule stays
+    assert panel.curves()["plain"] != now["plain"] and panel.controls["rules"].value == (
+        "lr-dropout" if name == "rules" else "custom")
+
+
+def test_a_dice_change_trains_to_the_horizon_or_to_the_step_reached():
+    panel = TrainingPanel(figures="static", horizon=30, experience=False)
+    assert panel.curves() == {"dice": [], "plain": [], "before": []}
+    panel.controls["dc"].value = 12                     # at step 0: both runs to the horizon
+    assert panel.steps == 30 and len(panel.curves()["plain"]) == 30 and panel.curves()["before"] == []
+    panel.step(15)
+    first = panel.curves()["dice"]
+    panel.controls["dc"].value = 13                     # past the horizon: to the step reached
+    assert panel.steps == 45 and len(panel.curves()["dice"]) == 45 and panel.curves()["before"] == first
+    fresh = TrainingPanel(figures="static", horizon=30, experience=False,
+                          rules=SavingThrow.preset("classroom").replace(dc=13, name=None))
+    fresh.step(45)
+    assert fresh.history.losses == panel.history.losses         # re-training is the run from step 0
+    panel.controls["horizon"].value = 60                # a longer horizon extends both runs
+    assert panel.steps == 60 and panel.config()["horizon"] == 60
+    panel.controls["character_class"].value = "wizard"  # the game is the dice run's: the plain run stays
+    assert panel.curves()["plain"][:60] == fresh.plain_losses + panel.plain_losses[45:60]
+
+
+def test_every_preset_is_exactly_the_dice_controls():
+    from rtt_edu.rules import PRESETS
+    from rtt_edu.widgets.dice_controls import DiceControls
+    dice = DiceControls("classroom")
+    for name in PRESETS:
+        dice.controls["rules"].value = name
+        preset = SavingThrow.preset(name)
+        assert dice.rule() == preset
+        dice.controls["dc"].value = preset.dc                  # a no-op move: the controls read as a rule
+        dice.controls["rules"].value = "custom"
+        assert dice.rule() == preset.replace(name=None)
+
+
+def test_a_custom_rule_round_trips_through_the_config():
+    from rtt_edu.rules import Margin
+    rule = SavingThrow(dc=9, sides=12, success=Margin(0.02, 0.1, lo=0.0, hi=0.5), fail=0.2, crit_fail=-0.3)
+    panel = TrainingPanel(figures="static", rules=rule, horizon=40, intelligence=14)
+    assert panel.controls["die"].value == 12 and panel.controls["success"].value == 0.1
+    assert panel.controls["success_margin"].value == 0.02 and panel.run.rules == rule
+    panel.controls["dc"].value = 8
+    panel.controls["roll"].value = "advantage"
+    panel.controls["fail_margin"].value = 0.015
+    expected = rule.replace(dc=8, advantage=True, fail=Margin(0.015, 0.2))
+    assert panel.run.rules == expected and panel.run.rules.bands["success"].hi == 0.5   # the clamps are kept
+    cfg = json.loads(json.dumps(panel.config()))
+    again = TrainingPanel.from_config(cfg, figures="static")
+    assert again.run.rules == expected and again.config() == cfg
+    assert again.history == panel.history and again.curves()["dice"] == panel.curves()["dice"]
+    assert {n: again.controls[n].value for n in again.dice.controls} == {n: panel.controls[n].value
+                                                                         for n in panel.dice.controls}
+
+
+def test_a_divergence_is_said_in_words_and_the_axes_stay_readable():
+    panel = TrainingPanel(figures="static", horizon=120, optimizer="momentum")
+    lr = panel.controls["lr"]
+    lr.value = lr.options[-1][1]                         # the slider's maximum
+    status = panel.status.value
+    diverged = {name: at for name, at in panel.run.diverged.items() if at is not None}
+    assert diverged and "nan" not in status.lower() and "inf" not in status.lower()
+    for name, (step, _) in diverged.items():
+        assert f"{name} diverged at step {step}" in status and f"lr {lr.value:g} is too large" in status
+    bottom, top = panel.figure.axes[0].get_ylim()
+    assert np.isfinite([bottom, top]).all() and top < 20
+    for name in ("dice", "plain"):
+        assert np.isfinite(panel.curves()[name]).all()
+    assert np.isfinite(panel.boundary_view.image.get_array()).all()
+    panel.controls["log_scale"].value = True
+    assert panel.figure.axes[0].get_yscale() == "log" and np.isfinite(panel.figure.axes[0].get_ylim()).all()
+
+
+def test_the_figure_has_a_caption_and_a_legend_beside_the_axes():
+    panel = TrainingPanel(figures="static")
+    assert "plain run" in panel.caption.value and "dice run" in panel.caption.value
+    legend = panel.figure.axes[0].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert {"dice", "plain", "critical success", "success", "fail", "critical failure"} <= set(labels)
+    markers = {line.get_label(): line.get_marker() for line in panel.loss_view.markers.values()}
+    assert len(set(markers.values())) == len(markers)           # no two outcomes differ by colour alone
 
 
 # --- ComparePanel ------------------------------------------------------------------------------------

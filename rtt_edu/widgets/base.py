@@ -75,11 +75,25 @@ def figure_mode(mode: str = "auto") -> str:
 
 
 class LiveFigure:
-    """A figure updated in place: ``axes``, ``widget`` (canvas or Image), ``draw()``, ``close()``."""
+    """A figure updated in place: ``axes``, ``widget`` (canvas or Image), ``draw()``, ``close()``.
 
-    def __init__(self, figsize=(8.0, 3.4), ncols: int = 1, mode: str = "auto", width_ratios=None, dpi: int = 90):
+    The static PNG is shown at exactly its pixel size (``figsize × dpi``), so the browser never
+    stretches or resamples it; ``pixel_ratio`` > 1 renders that many pixels per CSS pixel, sharp
+    on a high-density screen.
+
+    **Blitting.** ``dynamic`` (a function returning artists) names what changes from frame to
+    frame: the lines, markers, images. When nothing else changed (the axes' limits and scales,
+    legends, titles), a frame restores the rendered background and draws only those artists,
+    instead of laying out and rendering every tick label and legend entry again.
+    """
+
+    def __init__(self, figsize=(8.0, 3.4), ncols: int = 1, mode: str = "auto", width_ratios=None, dpi: int = 90,
+                 pixel_ratio: float = 1.0, dynamic=None):
         self.mode = figure_mode(mode)
-        self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        self.pixel_ratio = pixel_ratio
+        self.figure = Figure(figsize=figsize, dpi=dpi * (pixel_ratio if self.mode == "static" else 1),
+                             layout="constrained")
+        self.size_px = (round(figsize[0] * dpi), round(figsize[1] * dpi))     # CSS pixels on the page
         if self.mode == "ipympl":
             Canvas, FigureManager = _ipympl()
             canvas = Canvas(self.figure)
@@ -92,9 +106,15 @@ class LiveFigure:
         else:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             FigureCanvasAgg(self.figure)
-            self.widget = widgets.Image(format="png")
+            width, height = self.size_px
+            self.widget = widgets.Image(format="png", layout=widgets.Layout(
+                width=f"{width}px", height=f"{height}px", min_width=f"{width}px", flex="0 0 auto",
+                object_fit="contain"))
         self.axes = list(self.figure.subplots(1, ncols, width_ratios=width_ratios, squeeze=False)[0])
+        self.dynamic = dynamic
+        self._background, self._key = None, None
         self.draws = 0
+        self.blits = 0
 
     def draw(self) -> None:
         """Show the artists' current data: ``draw_idle()`` on an ipympl canvas, a fresh PNG otherwise."""
@@ -107,11 +127,35 @@ class LiveFigure:
             self.widget.value = self.png()
         self.draws += 1
 
+    def _static_key(self) -> tuple:
+        """What the background shows besides the dynamic artists: limits, scales, legends, titles."""
+        return tuple((ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), id(ax.get_legend()),
+                      ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) for ax in self.axes)
+
+    def _render(self) -> None:
+        canvas = self.figure.canvas
+        dynamic = list(self.dynamic()) if self.dynamic is not None else []
+        if not dynamic:
+            canvas.draw()
+            return
+        key = self._static_key()
+        if self._background is not None and key == self._key:
+            canvas.restore_region(self._background)
+            self.blits += 1
+        else:
+            for artist in dynamic:
+                artist.set_animated(True)
+            canvas.draw()                                   # everything but the dynamic artists
+            self._background, self._key = canvas.copy_from_bbox(self.figure.bbox), key
+        for artist in sorted(dynamic, key=lambda a: a.get_zorder()):
+            if artist.get_visible():
+                artist.axes.draw_artist(artist)
+
     def png(self) -> bytes:
         """The figure as PNG bytes: one Agg draw, encoded with fast compression (a live frame, not an archive)."""
         import numpy as np
         from PIL import Image
-        self.figure.canvas.draw()
+        self._render()
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
         return buffer.getvalue()

@@ -117,6 +117,7 @@ _CHECKS = {
     "seed": _int_in(0, 2 ** 63 - 1),
     "seeds": _int_in(1, 1024),
     "steps": _int_in(0, 1_000_000),
+    "horizon": _int_in(1, 100_000),
 }
 
 
@@ -183,6 +184,7 @@ class TrainingConfig(_Config):
     experience: bool = True           # XP and levels: the proficiency bonus adds to every save
     xp_scale: float = 1.0             # multiplies every XP award (larger: faster levels)
     seed: int = 0                     # the data, the initial weights (shared by both runs) and the dice
+    horizon: int = 300                # a changed setting re-trains to this step (or to the step reached)
 
 
 @dataclass

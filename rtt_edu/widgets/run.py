@@ -5,15 +5,25 @@
     run.history            # the dice run's History (a StepRecord per step, with events)
     run.plain_losses       # the plain run's loss at each step
     run.accuracy()         # test accuracy of both
+    run.replace_dice(config.replace(rules=...))   # a new dice run from step 0, the plain run kept
 
 Both runs start from the same weights (``mlp(..., seed=config.seed)``) on the same full-batch data
 (``make_dataset(..., seed=config.seed)``). The dice act through :func:`rtt_edu.attach` on the dice
 run's optimizer, with the config's class, monsters and experience, so every mechanic is the
 library's; the plain run is the same loop without the hook.
+
+**Only the dice run depends on the dice.** :meth:`ToyRun.replace_dice` rebuilds the dice run from
+the stored initial weights with the same seed, so its dice are the same stream read by the new
+rule; the plain run is left as it is.
+
+**A run that diverges stops.** Before each update the step's loss is read (a CPU float, no device
+sync): when it is not finite, or larger than :data:`DIVERGE_FACTOR` × the run's first loss, that
+run takes no more steps and ``diverged[run]`` says at which step and why. The other run goes on.
 """
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 
 import torch
@@ -26,7 +36,10 @@ from ..models.mlp import mlp
 from ..xp import ExperienceSystem
 from .config import TrainingConfig, class_choices, monster_choices, rules_from_config
 
-__all__ = ["ToyRun"]
+__all__ = ["ToyRun", "DIVERGE_FACTOR"]
+
+#: a loss above this many times the run's first loss counts as diverged.
+DIVERGE_FACTOR = 1000.0
 
 
 class ToyRun:
@@ -34,13 +47,23 @@ class ToyRun:
 
     def __init__(self, config: TrainingConfig):
         self.config = config
-        self.rules = rules_from_config(config.rules)
         self.data = make_dataset(config.dataset, n=config.points, noise=config.noise, seed=config.seed)
-        self.dice_model = mlp(2, (config.hidden,) * config.layers, self.data.classes, config.activation,
-                              seed=config.seed)
-        self.plain_model = copy.deepcopy(self.dice_model)
-        self.dice_optimizer = OPTIMIZERS[config.optimizer](self.dice_model.parameters(), config.lr)
+        self._initial = mlp(2, (config.hidden,) * config.layers, self.data.classes, config.activation,
+                            seed=config.seed)
+        self.plain_model = copy.deepcopy(self._initial)
         self.plain_optimizer = OPTIMIZERS[config.optimizer](self.plain_model.parameters(), config.lr)
+        self._plain_losses: list = []
+        self.steps = 0                     # steps the panel has taken (a run that diverged stopped earlier)
+        self.diverged: dict = {"dice": None, "plain": None}    # run → (step, "non-finite" | "too large")
+        self._first = {"dice": None, "plain": None}
+        self.handle = None
+        self._build_dice(config)
+
+    def _build_dice(self, config: TrainingConfig) -> None:
+        self.config = config
+        self.rules = rules_from_config(config.rules)
+        self.dice_model = copy.deepcopy(self._initial)
+        self.dice_optimizer = OPTIMIZERS[config.optimizer](self.dice_model.parameters(), config.lr)
         character_class = None
         if config.character_class is not None:
             character_class = class_choices()[config.character_class](level=config.class_level)
@@ -53,8 +76,20 @@ class ToyRun:
                                  encounter_chance=config.encounter_chance if monsters else 0.0,
                                  intelligence=config.intelligence)
         self.warnings = [str(w.message) for w in caught]
-        self._plain_losses: list = []
-        self._plain_pending: list = []
+        self.diverged["dice"], self._first["dice"] = None, None
+
+    def replace_dice(self, config: TrainingConfig, steps: int | None = None) -> None:
+        """A new dice run under ``config`` (same seed: the same dice, re-read) trained to ``steps``.
+
+        ``steps`` defaults to the steps taken so far; the plain run is extended to it if it is behind.
+        """
+        steps = self.steps if steps is None else steps
+        self.handle.remove()
+        self._build_dice(config)
+        with one_thread():
+            self._step_dice(steps)
+            self._step_plain(steps - len(self._plain_losses))
+        self.steps = steps
 
     @property
     def history(self):
@@ -62,35 +97,58 @@ class ToyRun:
         return self.handle.history
 
     @property
-    def steps(self) -> int:
-        return self.handle.master.step
-
-    @property
     def plain_losses(self) -> list:
         """The plain run's training loss at each step (before that step's update)."""
-        if self._plain_pending:
-            self._plain_losses += torch.stack(self._plain_pending).tolist()
-            self._plain_pending.clear()
         return self._plain_losses
 
     def step(self, n: int = 1) -> None:
         """``n`` full-batch steps of both runs: the dice run through the hooks, the plain run without."""
         with one_thread():
-            self._step(n)
+            self._step_dice(n)
+            self._step_plain(n)
+        self.steps += n
 
-    def _step(self, n: int) -> None:
+    def _diverges(self, run: str, step: int, value: float) -> bool:
+        """Record and say whether the loss ``value`` at ``step`` ends ``run`` (non-finite or too large)."""
+        first = self._first[run]
+        if first is None:
+            self._first[run] = first = value
+        if not math.isfinite(value):
+            self.diverged[run] = (step, "non-finite")
+        elif step and math.isfinite(first) and value > DIVERGE_FACTOR * abs(first):
+            self.diverged[run] = (step, "too large")
+        else:
+            return False
+        return True
+
+    def _step_dice(self, n: int) -> None:
         X, y = self.data.X_train, self.data.y_train
+        model, optimizer, handle = self.dice_model, self.dice_optimizer, self.handle
         for _ in range(n):
-            self.dice_optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.dice_model(X), y)
+            if self.diverged["dice"] is not None:
+                return
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(X), y)
+            if self._diverges("dice", handle.master.step, loss.item()):
+                return
             loss.backward()
-            self.handle.observe_loss(loss)
-            self.dice_optimizer.step()           # the hooks roll, scale, restore and record
-            self.plain_optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.plain_model(X), y)
+            handle.observe_loss(loss)
+            optimizer.step()           # the hooks roll, scale, restore and record
+
+    def _step_plain(self, n: int) -> None:
+        X, y = self.data.X_train, self.data.y_train
+        model, optimizer, losses = self.plain_model, self.plain_optimizer, self._plain_losses
+        for _ in range(n):
+            if self.diverged["plain"] is not None:
+                return
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(X), y)
+            value = loss.item()
+            if self._diverges("plain", len(losses), value):
+                return
             loss.backward()
-            self.plain_optimizer.step()
-            self._plain_pending.append(loss.detach())
+            optimizer.step()
+            losses.append(value)
 
     @torch.no_grad()
     def accuracy(self) -> dict:

@@ -1,24 +1,39 @@
-"""``TrainingPanel``: train a toy network with the dice beside the same network without them.
+"""``TrainingPanel``: the dice playground. Move a dice slider and watch the loss curve bend at once.
 
     panel = TrainingPanel(dataset="moons", rules="classroom", seed=0)
     panel                                   # controls, Play / Pause / Step / Reset, live plots
-    panel.step(300)                         # the same, from code (synchronous)
-    panel.history                           # the dice run's History
+    panel.step(300)                         # train both runs from code (synchronous)
+    panel.controls["dc"].value = 15         # the dice run re-trains from step 0; the curve is redrawn
+    panel.curves()                          # {"dice": [...], "plain": [...], "before": [...]}: what is drawn
     cfg = panel.config()                    # JSON: hand it to a class ...
     TrainingPanel.from_config(cfg)          # ... and it rebuilds and replays exactly this run
+
+**A dice change redraws at once.** When a dice control changes (``rules``, ``die``, ``dc``,
+``intelligence``, ``roll``, the band multipliers and their margins; see
+:class:`~rtt_edu.widgets.dice_controls.DiceControls`) or a game setting that only the dice run
+has (class, monsters, experience), the dice run is trained again from step 0 with the same seed,
+up to the step the panel had reached, or to ``horizon`` steps if it had not got that far. The
+curve is redrawn before the callback returns. The plain run does not depend on the dice, so it is
+kept (or extended to that step). The dice curve from before the change stays as a faded line.
+
+**Same faces, new reading.** The save's die comes from its own seeded stream, so with no class
+and no monsters, moving ``dc``, ``intelligence`` or a band leaves the natural face of every step
+as it was: the same dice, read by the new rule. Only what the student changed changes on screen.
+
+**Other settings re-train both runs.** Changing the dataset, the network, the optimizer, the
+learning rate or the seed trains both runs to ``horizon`` at once; the plot is never emptied
+(Reset does that). Play continues past the horizon.
+
+**A divergence is a lesson.** A run whose loss turns non-finite or grows past 1000 × its first
+value stops (see :mod:`rtt_edu.widgets.run`); the status line says which run, at which step and
+why, and the y-axis is scaled from finite losses only, so the other curve stays readable.
 
 **Play never blocks the kernel.** Play starts an asyncio task on the kernel's event loop that
 trains a few steps, redraws at most every ``frame_interval`` seconds, then ``await
 asyncio.sleep(0)``: between those slices the kernel handles widget messages, so Pause, Step and
 every slider answer while training runs (as TensorFlow Playground ticks one step per frame).
 
-**Every control resets the run.** A run is exactly its config: changing the dataset, the rule or
-the learning rate rebuilds both runs from step 0 with the new settings (Play keeps playing), so
 ``config()`` always describes what is on screen and ``from_config`` reproduces it exactly.
-
-The figure shows the dice run's loss (each step marked by its outcome, monster encounters shaded,
-level-ups marked) beside the plain run's loss from the same seed and initial weights, and the dice
-run's decision boundary over the data (train points filled, test points hollow).
 """
 from __future__ import annotations
 
@@ -31,16 +46,23 @@ import ipywidgets as widgets
 from ..batched import one_thread
 from ..errors import RollToTrainError, bad_value
 from ..plots import BoundaryView, LossCurveView
-from ..rules import PRESETS
+from ..rules import Margin
 from ..xp import MAX_LEVEL, XP_THRESHOLDS
 from .base import LiveFigure, Panel
 from .config import LR_CHOICES, TrainingConfig, class_choices, monster_choices
 from .dice import verdict
-from .run import ToyRun
+from .dice_controls import BANDS, DiceControls
+from .run import DIVERGE_FACTOR, ToyRun
 
-__all__ = ["TrainingPanel"]
+__all__ = ["TrainingPanel", "CAPTION"]
 
 _LOG_LINES = 12
+
+#: the one-line text description of the panel's figure.
+CAPTION = ("Figure: left, the training loss at each step of the dice run (solid blue line, each step marked by "
+           "the shape and colour of its outcome) and of the plain run (dashed black line), with the dice run "
+           "from before the last change as a faded line; right, the class the dice run's network predicts "
+           "over the data (filled points train it, hollow points test it).")
 
 
 def _options_with(options, value):
@@ -49,13 +71,15 @@ def _options_with(options, value):
 
 
 class TrainingPanel(Panel):
-    """A live dice run beside a plain run (see the module docstring).
+    """The dice playground: a live dice run beside a plain run (see the module docstring).
 
     ``controls``: the settings (``dataset``, ``noise``, ``hidden``, ``layers``, ``activation``,
-    ``optimizer``, ``lr``, ``rules``, ``intelligence``, ``character_class``, ``class_level``,
-    ``monsters``, ``encounter_chance``, ``experience``, ``seed``) and the buttons (``play``,
-    ``pause``, ``step``, ``reset``). Readouts: ``status``, ``last_roll``, ``xp_bar`` with
-    ``xp_label``, and ``battle_log`` (all widgets whose text changes as training runs).
+    ``optimizer``, ``lr``, ``seed``, ``horizon``), the dice (``rules``, ``die``, ``dc``,
+    ``intelligence``, ``roll``, ``crit_success``, ``success``, ``fail``, ``crit_fail`` and each
+    band's ``..._margin``), the game (``character_class``, ``class_level``, ``monsters``,
+    ``encounter_chance``, ``experience``), ``log_scale`` and the buttons (``play``, ``pause``,
+    ``step``, ``reset``). Readouts: ``status``, ``rule_line``, ``last_roll``, ``caption``,
+    ``xp_bar`` with ``xp_label``, and ``battle_log``.
     """
 
     steps_per_frame = 5        # optimizer steps between two looks at the event loop while playing
@@ -70,12 +94,13 @@ class TrainingPanel(Panel):
         elif not isinstance(config, dict):
             raise TypeError(bad_value("config", config, "a TrainingConfig, a dict or None"))
         self._config = TrainingConfig.from_dict({**config, **settings})
-        self._custom_rules = None if isinstance(self._config.rules, str) else self._config.rules
-        self.figure = LiveFigure(figsize=(7.0, 2.9), ncols=2, mode=figures, width_ratios=(1.8, 1.0))
+        self.figure = LiveFigure(figsize=(8.6, 3.0), ncols=2, mode=figures, width_ratios=(2.05, 1.0))
         self.figures.append(self.figure)
         self.frame_interval = 0.05 if self.figure.mode == "ipympl" else 0.3   # seconds between redraws
-        self.loss_view = LossCurveView(self.figure.axes[0])
-        self.boundary_view = BoundaryView(self.figure.axes[1], resolution=70)
+        self.loss_view = LossCurveView(self.figure.axes[0], full_legend=True)
+        self.boundary_view = BoundaryView(self.figure.axes[1], resolution=60)
+        self.figure.dynamic = lambda: self.loss_view.dynamic_artists() + self.boundary_view.dynamic_artists()
+        self._before: list = []
         self._build_controls()
         self._build_readouts()
         self.playing = False
@@ -87,38 +112,39 @@ class TrainingPanel(Panel):
     def _build_controls(self) -> None:
         cfg = self._config
         classes, monsters = class_choices(), monster_choices()
-        rule_options = list(PRESETS) + (["custom"] if self._custom_rules is not None else [])
         wide = {"description_width": "92px"}
+        slider = dict(style=wide, continuous_update=False)
+        self.dice = DiceControls(cfg.rules, cfg.intelligence, observe=self.observe)
         self.controls = {
             "dataset": widgets.Dropdown(options=list(_datasets()), value=cfg.dataset, description="dataset", style=wide),
             "noise": widgets.FloatSlider(value=cfg.noise, min=0.0, max=max(0.5, cfg.noise), step=0.01,
-                                         description="noise", style=wide, continuous_update=False),
+                                         description="noise", **slider),
             "hidden": widgets.IntSlider(value=cfg.hidden, min=1, max=max(64, cfg.hidden), description="hidden width",
-                                        style=wide, continuous_update=False),
+                                        **slider),
             "layers": widgets.IntSlider(value=cfg.layers, min=0, max=max(4, cfg.layers), description="hidden layers",
-                                        style=wide, continuous_update=False),
+                                        **slider),
             "activation": widgets.Dropdown(options=list(_activations()), value=cfg.activation, description="activation",
                                            style=wide),
             "optimizer": widgets.Dropdown(options=list(_optimizers()), value=cfg.optimizer, description="optimizer",
                                           style=wide),
             "lr": widgets.SelectionSlider(options=[(f"{v:g}", v) for v in _options_with(LR_CHOICES, cfg.lr)],
-                                          value=cfg.lr, description="learning rate", style=wide,
-                                          continuous_update=False),
-            "rules": widgets.Dropdown(options=rule_options, value="custom" if self._custom_rules is not None else cfg.rules,
-                                      description="rule", style=wide),
-            "intelligence": widgets.IntSlider(value=cfg.intelligence, min=1, max=30, description="intelligence",
-                                              style=wide, continuous_update=False),
+                                          value=cfg.lr, description="learning rate", **slider),
+            "seed": widgets.IntText(value=cfg.seed, description="seed", style=wide),
+            **self.dice.controls,
             "character_class": widgets.Dropdown(options=["none", *classes], value=cfg.character_class or "none",
                                                 description="class", style=wide),
-            "class_level": widgets.IntSlider(value=cfg.class_level, min=1, max=20, description="class level",
-                                             style=wide, continuous_update=False),
+            "class_level": widgets.IntSlider(value=cfg.class_level, min=1, max=20, description="class level", **slider),
             "monsters": widgets.SelectMultiple(options=list(monsters), value=tuple(cfg.monsters),
                                                description="monsters", rows=min(4, max(1, len(monsters))), style=wide),
-            "encounter_chance": widgets.FloatSlider(value=cfg.encounter_chance, min=0.0, max=max(0.2, cfg.encounter_chance),
-                                                    step=0.01, description="encounters", style=wide,
-                                                    continuous_update=False),
+            "encounter_chance": widgets.FloatSlider(value=cfg.encounter_chance, min=0.0,
+                                                    max=max(0.2, cfg.encounter_chance), step=0.01,
+                                                    description="encounters", **slider),
             "experience": widgets.Checkbox(value=cfg.experience, description="experience and levels", indent=False),
-            "seed": widgets.IntText(value=cfg.seed, description="seed", style=wide),
+            "horizon": widgets.IntSlider(value=cfg.horizon, min=10, max=max(1000, cfg.horizon), step=10,
+                                         description="horizon", style={"description_width": "56px"},
+                                         continuous_update=False),
+            "log_scale": widgets.ToggleButton(value=False, description="log scale", icon="line-chart",
+                                              tooltip="a logarithmic loss axis", layout=widgets.Layout(width="104px")),
             "play": widgets.Button(description="Play", icon="play", button_style="success",
                                    layout=widgets.Layout(width="80px")),
             "pause": widgets.Button(description="Pause", icon="pause", disabled=True, layout=widgets.Layout(width="80px")),
@@ -126,32 +152,48 @@ class TrainingPanel(Panel):
             "reset": widgets.Button(description="Reset", icon="undo", button_style="warning",
                                     layout=widgets.Layout(width="80px")),
         }
-        for name in _SETTINGS:
+        for name in _BOTH:
             self.observe(self.controls[name], self._settings_changed)
+        for name in _GAME:
+            self.observe(self.controls[name], self._game_changed)
+        self.dice.on_change(lambda kind: self._retrain_dice())
+        self.observe(self.controls["horizon"], self._horizon_changed)
+        self.observe(self.controls["log_scale"], self._log_scale_changed)
         self.on_click(self.controls["play"], lambda _: self.play())
         self.on_click(self.controls["pause"], lambda _: self.pause())
         self.on_click(self.controls["step"], lambda _: self.step(1))
         self.on_click(self.controls["reset"], lambda _: self.reset())
 
     def _build_readouts(self) -> None:
-        self.status = widgets.HTML()
-        self.rule_line = widgets.HTML(layout=widgets.Layout(max_width="640px"))
-        self.last_roll = widgets.HTML()
+        self.status = widgets.HTML(layout=widgets.Layout(max_width="760px"))
+        self.rule_line = widgets.HTML(layout=widgets.Layout(max_width="760px"))
+        self.last_roll = widgets.HTML(layout=widgets.Layout(max_width="760px"))
+        self.caption = widgets.HTML(f"<small><i>{html.escape(CAPTION)}</i></small>",
+                                    layout=widgets.Layout(max_width="760px"))
         self.xp_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="Lv 1",
                                             layout=widgets.Layout(width="260px"))
         self.xp_label = widgets.HTML()
-        self.battle_log = widgets.HTML(layout=widgets.Layout(max_height="190px", max_width="640px", overflow="auto",
+        self.battle_log = widgets.HTML(layout=widgets.Layout(max_height="190px", max_width="760px", overflow="auto",
                                                              border="1px solid #ddd", padding="2px 6px"))
 
     def _layout(self) -> None:
         c = self.controls
-        for name in _SETTINGS:
+        for name in (*_BOTH, *_GAME):
             c[name].layout.width = "292px"
-        settings = widgets.VBox([c[name] for name in _SETTINGS], layout=widgets.Layout(min_width="300px"))
-        buttons = widgets.HBox([c["play"], c["pause"], c["step"], c["reset"]])
-        right = widgets.VBox([buttons, self.status, self.figure.widget, self.rule_line, self.last_roll,
-                              widgets.HBox([self.xp_bar, self.xp_label]), self.battle_log])
-        self.widget.children = [widgets.HBox([settings, right]), self.error, self.output]
+        column = dict(flex="0 0 auto", margin="0 12px 6px 0")
+        network = widgets.VBox([widgets.HTML("<b>network and data</b>"), *(c[name] for name in _BOTH)],
+                               layout=widgets.Layout(width="300px", **column))
+        dice = widgets.VBox([widgets.HTML("<b>dice</b> (a change re-trains the dice run only)"), *self.dice.boxes()],
+                            layout=widgets.Layout(width="450px", **column))
+        game = widgets.VBox([widgets.HTML("<b>the game</b> (the dice run only)"), *(c[name] for name in _GAME)],
+                            layout=widgets.Layout(width="300px", **column))
+        settings = widgets.HBox([dice, network, game], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        buttons = widgets.HBox([c["play"], c["pause"], c["step"], c["reset"], c["log_scale"], c["horizon"]],
+                               layout=widgets.Layout(flex_flow="row wrap"))
+        c["horizon"].layout.width = "250px"
+        self.widget.children = [buttons, self.status, self.figure.widget, self.caption, self.rule_line, self.last_roll,
+                                settings, widgets.HBox([self.xp_bar, self.xp_label]), self.battle_log,
+                                self.error, self.output]
 
     # --- the run ---------------------------------------------------------------------------------
     @property
@@ -173,6 +215,14 @@ class TrainingPanel(Panel):
     def steps(self) -> int:
         return self._run.steps
 
+    @property
+    def horizon(self) -> int:
+        return self._config.horizon
+
+    def curves(self) -> dict:
+        """The y-values drawn now: ``{"dice": [...], "plain": [...], "before": [...]}`` (``[]`` when none)."""
+        return {name: [float(v) for v in self.loss_view.lines[name].get_ydata()] for name in ("dice", "plain", "before")}
+
     def config(self) -> dict:
         """The settings and the steps taken, as JSON-ready data: ``from_config`` replays them exactly."""
         return {**self._config.to_dict(), "steps": self.steps}
@@ -191,17 +241,22 @@ class TrainingPanel(Panel):
             panel.step(steps)
         return panel
 
-    def _new_run(self) -> None:
+    def _new_run(self, steps: int = 0) -> None:
+        """Both runs rebuilt from the config and trained ``steps`` steps; then one redraw."""
         if self._run is not None:
             self._run.close()
         self._run = ToyRun(self._config)
+        if steps:
+            self._run.step(steps)
         data = self._run.data
         self.boundary_view.set_points(data.X_train, data.y_train, data.X_test, data.y_test)
-        self.loss_view.update(self._run.history, [])
+        self._notes()
+        self.refresh()
+
+    def _notes(self) -> None:
         self.output.outputs = ()          # (clear_output() would print escape codes outside a kernel)
         for message in self._run.warnings:
             self.output.append_stdout(f"note: {message}\n")
-        self.refresh()
 
     def step(self, n: int = 1) -> None:
         """Train ``n`` steps of both runs now (synchronously), then redraw."""
@@ -211,7 +266,8 @@ class TrainingPanel(Panel):
         self.refresh()
 
     def reset(self) -> None:
-        """Both runs back to step 0 with the current settings (same seed: the same run again)."""
+        """Both runs back to step 0 with the current settings (same seed: the same run again); no "before"."""
+        self._before = []
         self._new_run()
 
     def close(self) -> None:
@@ -241,7 +297,7 @@ class TrainingPanel(Panel):
     async def _play_loop(self) -> None:
         me, last = asyncio.current_task(), 0.0
         try:
-            while self.playing and self.steps < self.max_steps:
+            while self.playing and self.steps < self.max_steps and not all(self._run.diverged.values()):
                 self._run.step(min(self.steps_per_frame, self.max_steps - self.steps))
                 now = time.perf_counter()
                 if now - last >= self.frame_interval:
@@ -260,16 +316,46 @@ class TrainingPanel(Panel):
         self.controls["pause"].disabled = not self.playing
 
     # --- settings ---------------------------------------------------------------------------------
+    def _values(self, names) -> dict:
+        values = {name: self.controls[name].value for name in names}
+        if "monsters" in values:
+            values["monsters"] = list(values["monsters"])
+        if "character_class" in values:
+            values["character_class"] = None if values["character_class"] == "none" else values["character_class"]
+        return values
+
     def _settings_changed(self, change) -> None:
-        values = {name: self.controls[name].value for name in _SETTINGS}
-        values["monsters"] = list(values["monsters"])
-        values["character_class"] = None if values["character_class"] == "none" else values["character_class"]
-        if values["rules"] == "custom":
-            values["rules"] = self._custom_rules
-        config = TrainingConfig.from_dict({**self._config.to_dict(), **values})   # raises, naming a bad value
+        """Data, network, optimizer, lr or seed: both runs re-train to the horizon; the old dice curve stays faded."""
+        config = self._config.replace(**self._values(_BOTH))        # raises, naming a bad value
         self.clear_error()
         self._config = config
-        self._new_run()
+        self._before = list(self._run.history.losses)
+        self._new_run(config.horizon)
+
+    def _game_changed(self, change) -> None:
+        self._retrain_dice()
+
+    def _retrain_dice(self) -> None:
+        """A dice or game setting changed: the dice run again from step 0 (same seed), the plain run kept."""
+        config = self._config.replace(rules=self.dice.config_rules(), intelligence=self.dice.intelligence,
+                                      **self._values(_GAME))
+        self.clear_error()
+        self._config = config
+        self._before = list(self._run.history.losses)
+        self._run.replace_dice(config, max(self.steps, config.horizon))
+        self._notes()
+        self.refresh()
+
+    def _horizon_changed(self, change) -> None:
+        config = self._config.replace(horizon=change["new"])
+        self._config = config
+        if self.steps < config.horizon:
+            self._run.step(config.horizon - self.steps)
+        self.refresh()
+
+    def _log_scale_changed(self, change) -> None:
+        self.loss_view.set_log_scale(change["new"])
+        self.refresh()
 
     # --- what is shown ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -280,19 +366,16 @@ class TrainingPanel(Panel):
     def _refresh(self) -> None:
         run = self._run
         history = run.history
-        self.loss_view.update(history, run.plain_losses)
+        self.loss_view.update(history, run.plain_losses, self._before)
         self.boundary_view.update(run.dice_model)
         self.figure.draw()
-        accuracy = run.accuracy()
-        last_loss = history.steps[-1].loss if len(history) else None
-        plain = run.plain_losses[-1] if run.plain_losses else None
-        fmt = (lambda v: "–" if v is None else f"{v:.4f}")
-        self.status.value = (f"<b>step {run.steps}</b> &nbsp; loss: dice {fmt(last_loss)} / plain {fmt(plain)}"
-                             f" &nbsp; test accuracy: dice {accuracy['dice']:.0%} / plain {accuracy['plain']:.0%}")
+        self.status.value = _status(run)
         rule = run.rules
         s = rule.summary()
-        self.rule_line.value = (f"<small><b>{html.escape(rule.name or 'custom rule')}</b>, d{rule.sides} vs DC {rule.dc}: "
-                                f"E[m] = {s['mean']:+.3f}, P(ascent) = {s['p_ascent']:.0%}, P(skip) = {s['p_skip']:.0%}. "
+        self.rule_line.value = (f"<small><b>{html.escape(rule.name or 'custom rule')}</b>, d{rule.sides} vs DC {rule.dc}"
+                                f"{' with advantage' if rule.advantage else ' with disadvantage' if rule.disadvantage else ''}"
+                                f": {html.escape(_bands_text(rule))}. E[m] = {s['mean']:+.3f}, "
+                                f"P(ascent) = {s['p_ascent']:.0%}, P(skip) = {s['p_skip']:.0%}. "
                                 f"{html.escape(verdict(rule))} (Before bonuses.)</small>")
         self.last_roll.value = _roll_line(history.steps[-1] if len(history) else None, rule)
         self._xp(run.experience)
@@ -317,6 +400,77 @@ class TrainingPanel(Panel):
                                + f"; proficiency +{experience.proficiency} on every save</small>")
 
 
+def _bands_text(rule) -> str:
+    """Each band's multiplier in words: "crit success ×1, success ×0 + 0.01 × (total − DC), ..."."""
+    parts = []
+    for band, outcome in BANDS.items():
+        value = rule.bands[outcome]
+        if isinstance(value, Margin):
+            text = f"{value.offset:g} + {value.scale:g} × (total − DC)"
+            if value.lo is not None or value.hi is not None:
+                text += f", clamped to [{'−∞' if value.lo is None else f'{value.lo:g}'}, " \
+                        f"{'∞' if value.hi is None else f'{value.hi:g}'}]"
+        else:
+            text = f"{value:g}"
+        parts.append(f"{band.replace('_', ' ')} ×{text}")
+    return ", ".join(parts)
+
+
+def _status(run) -> str:
+    """The status line: the step, the last finite losses, test accuracy, and any divergence in words."""
+    history, plain = run.history, run.plain_losses
+    last_dice = history.steps[-1].loss if len(history) else None
+    last_plain = plain[-1] if plain else None
+    accuracy = run.accuracy()
+    diverged = run.diverged
+
+    def loss(name, value):
+        if diverged[name] is not None:
+            return "diverged"
+        return "–" if value is None else f"{value:.4f}"
+
+    text = (f"<b>step {run.steps}</b> &nbsp; loss: dice {loss('dice', last_dice)} / plain {loss('plain', last_plain)}"
+            f" &nbsp; test accuracy: dice {_accuracy(accuracy['dice'], diverged['dice'])} / plain "
+            f"{_accuracy(accuracy['plain'], diverged['plain'])}")
+    words = divergence_words(run)
+    if words:
+        text += f"<br><span style='color:#D55E00'>{html.escape(words)}</span>"
+    return text
+
+
+def _accuracy(value, diverged) -> str:
+    return "–" if diverged is not None or value != value else f"{value:.0%}"
+
+
+def divergence_words(run) -> str:
+    """Which run diverged, at which step and why, in a sentence each ("" when none did)."""
+    rule, lr = run.rules, run.config.lr
+    s = rule.summary()
+    top = max(rule.distribution())
+    sentences = []
+    for name, other in (("plain", "dice"), ("dice", "plain")):
+        if run.diverged[name] is None:
+            continue
+        step, why = run.diverged[name]
+        what = ("its loss is no longer a finite number" if why == "non-finite"
+                else f"its loss grew past {DIVERGE_FACTOR:g} × its first value")
+        if name == "dice" and s["mean"] <= 0:
+            cause = f"this rule climbs the loss on average (E[m] = {s['mean']:+.3f})"
+        else:
+            cause = f"lr {lr:g} is too large for this network"
+        sentence = f"{name} diverged at step {step}: {what}; {cause}"
+        if run.diverged[other] is None:
+            if name == "plain" and s["mean"] < 1:
+                sentence += (f"; the dice run's average step is {s['mean']:.2f} × lr, so it survived longer")
+            elif name == "dice" and s["mean"] > 0:
+                sentence += (f"; some dice steps are {top:g} × lr" if top > 1 else "")
+                sentence += (f"{';' if top <= 1 else ','} {s['p_ascent']:.0%} of them go uphill"
+                             if s["p_ascent"] else "")
+                sentence += ", which the plain run never does"
+        sentences.append(sentence + ".")
+    return " ".join(sentences)
+
+
 def _roll_line(record, rule) -> str:
     if record is None:
         return "<small>no roll yet: press Step or Play</small>"
@@ -326,9 +480,10 @@ def _roll_line(record, rule) -> str:
             f"update × {record.multiplier:+.3g}</small>")
 
 
-#: the controls that are settings (each one a TrainingConfig field); the rest are buttons.
-_SETTINGS = ("dataset", "noise", "hidden", "layers", "activation", "optimizer", "lr", "rules", "intelligence",
-             "character_class", "class_level", "monsters", "encounter_chance", "experience", "seed")
+#: settings both runs share: a change re-trains both to the horizon.
+_BOTH = ("dataset", "noise", "hidden", "layers", "activation", "optimizer", "lr", "seed")
+#: settings of the game that only the dice run has: a change re-trains the dice run only.
+_GAME = ("character_class", "class_level", "monsters", "encounter_chance", "experience")
 
 
 def _datasets():
