@@ -22,46 +22,13 @@ and compared with 1 - lr·a·m_t (see :mod:`rtt_edu.quadratic`).
 """
 from __future__ import annotations
 
-import itertools
 import warnings
 from fractions import Fraction
 
-from .dice import parse
+from .dice import total_distribution
 from .errors import DiceError, NegativeDriftWarning, bad_value, check_type
 
 __all__ = ["total_distribution", "mean_of", "class_distribution", "quadratic_run"]
-
-MAX_OUTCOMES = 200_000    # a keep rule enumerates s^n outcomes: at most this many
-
-
-def total_distribution(notation: str, modifier: int = 0) -> dict:
-    """Exact P(total == t) of a dice notation (``"d20"``, ``"2d6+3"``, ``"4d6kh3"``, ``"2d20kl1"``)."""
-    spec = parse(notation)
-    check_type("modifier", modifier, int, "an integer modifier")
-    shift = spec.modifier + modifier
-    if spec.kept == spec.count:
-        if spec.count * spec.sides > MAX_OUTCOMES:
-            raise DiceError(bad_value("notation", notation, f"at most {MAX_OUTCOMES} possible totals"))
-        dist = {0: Fraction(1)}
-        face = Fraction(1, spec.sides)
-        for _ in range(spec.count):
-            nxt: dict = {}
-            for total, p in dist.items():
-                for k in range(1, spec.sides + 1):
-                    nxt[total + k] = nxt.get(total + k, Fraction(0)) + p * face
-            dist = nxt
-    else:
-        if spec.sides ** spec.count > MAX_OUTCOMES:
-            raise DiceError(bad_value("notation", notation, f"a keep rule with at most {MAX_OUTCOMES} outcomes"))
-        counts: dict = {}
-        for faces in itertools.product(range(1, spec.sides + 1), repeat=spec.count):
-            ordered = sorted(faces, reverse=spec.keep == "h")
-            total = sum(ordered[:spec.kept])
-            counts[total] = counts.get(total, 0) + 1
-        n = spec.sides ** spec.count
-        dist = {t: Fraction(c, n) for t, c in counts.items()}
-    return {t + shift: p for t, p in sorted(dist.items())}
-
 
 def mean_of(distribution: dict) -> Fraction:
     """E[X] = Σ x P(x) of a ``{value: probability}`` dict (exact for ``Fraction`` probabilities)."""

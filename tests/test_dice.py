@@ -1,11 +1,15 @@
 """Dice: notation, seeded rolls, exact face distributions, state round trips."""
+import itertools
+import math
 import random
 from collections import Counter
+from fractions import Fraction
 
 import pytest
 import torch
 
-from rtt_edu.dice import DiceRoller, ability_modifier, natural_distribution, parse
+from rtt_edu.dice import (MAX_WORK, DiceRoller, ability_modifier, distribution_cost, natural_distribution, parse,
+                          total_distribution)
 from rtt_edu.errors import DiceError
 
 
@@ -123,3 +127,81 @@ def test_advantage_with_disadvantage_is_refused():
     with pytest.raises(DiceError, match="'3d6'"):
         DiceRoller(seed=0).roll("3d6", advantage=True)
     assert isinstance(DiceError("x"), ValueError)
+
+
+# --- notation: spaces never split a number ------------------------------------------------------
+
+@pytest.mark.parametrize("notation", ["1d20 5", "2 0d6", "d2 0", "4d6kh 3 1", "2d6+1 0", "1\t0d6"])
+def test_a_space_between_two_digits_is_refused_not_joined(notation):
+    with pytest.raises(DiceError, match="no space inside a number") as err:
+        parse(notation)
+    assert repr(notation) in str(err.value)
+
+
+@pytest.mark.parametrize("notation,expected", [(" 2d6 + 3 ", (2, 6, 2, "h", 3)), ("2 d 6", (2, 6, 2, "h", 0)),
+                                                ("4d6 kh3", (4, 6, 3, "h", 0)), ("4d6k h3", (4, 6, 3, "h", 0)),
+                                                ("d20 - 1", (1, 20, 1, "h", -1)), ("D20\n", (1, 20, 1, "h", 0))])
+def test_spaces_between_tokens_still_parse(notation, expected):
+    spec = parse(notation)
+    assert (spec.count, spec.sides, spec.kept, spec.keep, spec.modifier) == expected
+
+
+# --- the exact distribution of a notation ---------------------------------------------------------
+
+def _brute_force(count, sides, kept, keep):
+    """Every ordered roll, each 1/s^n: the definition itself."""
+    counts = Counter(sum(sorted(faces, reverse=keep == "h")[:kept])
+                     for faces in itertools.product(range(1, sides + 1), repeat=count))
+    return {t: Fraction(c, sides ** count) for t, c in counts.items()}
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("sides", [2, 3, 4, 6])
+def test_every_small_notation_matches_brute_force_enumeration(count, sides):
+    for kept in range(1, count + 1):
+        for keep in "hl":
+            notation = f"{count}d{sides}k{keep}{kept}"
+            assert total_distribution(notation) == _brute_force(count, sides, kept, keep), notation
+    assert total_distribution(f"{count}d{sides}+2") == {t + 2: p for t, p in _brute_force(count, sides, count, "h").items()}
+
+
+def test_exact_values_of_keep_rules_and_large_sums():
+    # 8d6kh3 = 18 needs at least three sixes among eight: 1 - P(at most two sixes)
+    p18 = 1 - sum(Fraction(math.comb(8, j) * 5 ** (8 - j), 6 ** 8) for j in range(3))
+    dist = total_distribution("8d6kh3")
+    assert dist[18] == p18 and dist[3] == Fraction(1, 6 ** 8) and sum(dist.values()) == 1
+    low = total_distribution("20d6kl5")
+    assert low[5] == 1 - Fraction(5, 6) ** 20 - 20 * Fraction(1, 6) * Fraction(5, 6) ** 19 - sum(
+        Fraction(math.comb(20, j) * 5 ** (20 - j), 6 ** 20) for j in range(2, 5))   # at least five ones
+    assert low[30] == Fraction(1, 6 ** 20)
+    big = total_distribution("100d100")
+    assert min(big) == 100 and max(big) == 10_000 and big[100] == Fraction(1, 100 ** 100)
+    assert big[101] == Fraction(100, 100 ** 100) and max(big, key=big.get) == 5050
+    assert sum(t * p for t, p in big.items()) == Fraction(10_100, 2)              # 100 · E[d100] = 5050
+    assert all(big[t] == big[10_100 - t] for t in range(100, 10_001, 97))        # symmetric about 5050
+
+
+@pytest.mark.parametrize("notation", ["8d6kh3", "20d6kl5", "3d10kh2+1", "6d4-3"])
+def test_keep_rule_distributions_match_seeded_rolls(notation):
+    dist = total_distribution(notation)
+    roller = DiceRoller(seed=31)
+    n = 20_000
+    counts = Counter(roller.roll(notation).total for _ in range(n))
+    assert set(counts) <= set(dist)
+    for t, p in dist.items():
+        assert abs(counts[t] / n - float(p)) < 4.5 * math.sqrt(float(p * (1 - p)) / n) + 1e-12, (notation, t)
+
+
+@pytest.mark.parametrize("notation", ["1000d200", "100d100kh50", "2d1000000", "60d100kh30"])
+def test_notations_beyond_the_cost_bound_are_refused_naming_them(notation):
+    assert distribution_cost(notation) > MAX_WORK
+    with pytest.raises(DiceError, match="units of work") as err:
+        total_distribution(notation)
+    assert repr(notation) in str(err.value)
+
+
+def test_the_cost_bound_admits_the_benchmarked_notations():
+    for notation in ("100d100", "8d6kh3", "20d6kl5", "1000d2", "1000d2kh999", "4d6kh3"):
+        assert distribution_cost(notation) <= MAX_WORK
+    assert distribution_cost("101d100") > distribution_cost("100d100")
+    assert distribution_cost("20d100kh11") > distribution_cost("20d100kh10")

@@ -140,6 +140,25 @@ def test_every_valid_notation_rolls_the_dice_it_names(spec):
     assert sorted(roll.kept) == sorted(ordered[:kept])
 
 
+@SETTINGS
+@given(spec=valid_notation())
+def test_every_valid_notation_has_an_exact_distribution_or_a_refusal_naming_it(spec):
+    from rtt_edu.dice import MAX_WORK, distribution_cost, total_distribution
+    notation, count, sides, kept, modifier = spec
+    if distribution_cost(notation) > MAX_WORK:
+        try:
+            total_distribution(notation)
+        except DiceError as err:
+            assert repr(notation) in str(err)
+        else:
+            raise AssertionError(f"{notation} is beyond the bound and was not refused")
+        return
+    dist = total_distribution(notation)
+    rolls = sides ** count
+    assert sum(p.numerator * (rolls // p.denominator) for p in dist.values()) == rolls   # sums to exactly 1
+    assert min(dist) == kept + modifier and max(dist) == kept * sides + modifier
+
+
 # --- history JSON ---------------------------------------------------------------------------------
 
 any_float = st.floats(allow_nan=True, allow_infinity=True)
