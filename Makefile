@@ -2,7 +2,7 @@
 #   make lab    open the lessons in JupyterLab (installs the package with its `lab` extra only)
 #   make demo   train plain vs dice in the terminal and save a comparison plot
 #   make test   the whole test suite: unit tests and every lesson notebook under nbval (adds `dev`, `hf`)
-#   make bench  the overhead benchmark's figures as JSON lines
+#   make bench  the overhead benchmark's figures as JSON lines (BENCH_ARGS=--quick: a smoke run)
 #   make setup  everything `make test` needs, without running it (CI runs this first)
 #
 # PyTorch comes first, the CPU build from PyTorch's CPU index (a bare `torch` from PyPI is, on
@@ -14,6 +14,7 @@
 PYTHON      ?= python3
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+BENCH_ARGS  ?=
 VENV        := .venv
 BIN         := $(VENV)/bin
 PIP         := $(BIN)/python -m pip --quiet
@@ -64,7 +65,7 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -q
 
 bench: $(VENV)/.lab
-	$(BIN)/python benchmarks/bench_overhead.py
+	$(BIN)/python benchmarks/bench_overhead.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
