@@ -109,15 +109,17 @@ class History:
         device tensors (read back later, in one batch); ``events`` is kept as the very list given,
         so events added to it until the next step still belong to this one."""
         index = self._count
-        self._fold_tail()
-        c = self._cols
+        tail = self._tail
+        if tail is not None and tail[1]:
+            self._fold_tail()
         if self.max_steps != 0:
-            if lr is not None and not isinstance(lr, float) and hasattr(lr, "detach"):
-                self._pending.append((index, "lr", lr.detach()))
+            if lr is not None and lr.__class__ is not float and hasattr(lr, "detach"):
+                self._pending.append((index, "lr", lr.detach() if lr.requires_grad else lr))
                 lr = None
-            if loss is not None and not isinstance(loss, float) and hasattr(loss, "detach"):
-                self._pending.append((index, "loss", loss.detach()))
+            if loss is not None and loss.__class__ is not float and hasattr(loss, "detach"):
+                self._pending.append((index, "loss", loss.detach() if loss.requires_grad else loss))
                 loss = None
+            c = self._cols
             c["step"].append(step)
             c["epoch"].append(epoch)
             c["natural"].append(natural)
@@ -129,18 +131,20 @@ class History:
             c["rule_multiplier"].append(rule_multiplier)
             c["modifier"].append(modifier)
             c["dc"].append(dc)
-            c["events"].append(events or None)        # an empty list is stored as None (folded in later)
+            c["events"].append(events or None)          # an empty list is stored as None (see _fold_tail)
             if len(self._pending) >= _CHUNK:
                 self._stack_pending()
-            if self.max_steps is not None and len(c["step"]) >= 2 * self.max_steps + _CHUNK:
+            if self.max_steps is not None and index - self._start >= 2 * self.max_steps + _CHUNK:
                 self._trim()
         self._count = index + 1
-        self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
-        s = self._sum + multiplier                   # Neumaier: Σ exact to about one rounding
-        if abs(self._sum) >= abs(multiplier):
-            self._carry += (self._sum - s) + multiplier
+        outcomes = self._outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        total_m = self._sum
+        s = total_m + multiplier                          # Neumaier: Σ exact to about one rounding
+        if abs(total_m) >= abs(multiplier):
+            self._carry += (total_m - s) + multiplier
         else:
-            self._carry += (multiplier - s) + self._sum
+            self._carry += (multiplier - s) + total_m
         self._sum = s
         self._tail = (index, events, None)
 
@@ -167,7 +171,11 @@ class History:
             by_device.setdefault(entry[2].device, []).append(entry)
         import torch
         for entries in by_device.values():
-            values = torch.stack([t.reshape(()).to(torch.float64) for _, _, t in entries])
+            tensors = [t for _, _, t in entries]
+            try:                          # one kernel for the lot (same shape and dtype: the usual case)
+                values = torch.stack(tensors).reshape(len(tensors)).to(torch.float64)
+            except RuntimeError:
+                values = torch.stack([t.reshape(()).to(torch.float64) for t in tensors])
             self._chunks.append(([i for i, _, _ in entries], [f for _, f, _ in entries], values))
         self._pending.clear()
 
@@ -312,15 +320,16 @@ class History:
 
     # --- JSON ------------------------------------------------------------------------------
     def to_dict(self, columns: bool = False) -> dict:
-        """Plain data: the kept records as rows (``format`` /1), or ``columns=True``: one list per field
-        (``format`` /2, far faster to save and load). A bounded history adds its bound and totals."""
+        """Plain data: the kept records as rows (``format`` /1, JSON's), or ``columns=True``: one 1-D
+        tensor per field (``format`` /2, what checkpoints hold: saved and loaded as raw bytes, far
+        faster than a dict per step). A bounded history adds its bound and running totals."""
         data = {"format": FORMAT_COLUMNS if columns else FORMAT, "meta": self.meta}
+        steps = self.steps            # flushes, and puts the newest step's events in place
         if columns:
-            steps = self.steps        # flushes, and puts the newest step's events in place
-            data["columns"] = {name: self._kept(name) for name in COLUMNS if name != "events"}
-            data["columns"]["events"] = [r.events or None for r in steps]
+            data["columns"] = _pack({name: self._kept(name) for name in COLUMNS if name != "events"},
+                                    [r.events for r in steps])
         else:
-            data["steps"] = [r.to_dict() for r in self.steps]
+            data["steps"] = [r.to_dict() for r in steps]
         data["evals"] = [r.to_dict() for r in self.evals]
         if self.bounded or columns:
             data["keep"] = self.keep
@@ -368,7 +377,7 @@ class History:
         else:
             _check_totals(totals, n)
         kept = n if self.max_steps is None else min(n, self.max_steps)
-        self._cols = {name: list(col[n - kept:]) for name, col in cols.items()}
+        self._cols = {name: list(cols[name][n - kept:]) for name in COLUMNS}
         self._count = totals["steps"]
         self._start = self._records_start = self._count - kept
         self._outcomes = dict(totals["outcomes"])
@@ -512,27 +521,98 @@ def _nan_equal(a, b):
     return a == b
 
 
-def _checked_columns(cols) -> dict:
-    """Columns of equal length, each value of its field's type (one pass per column)."""
-    missing = [n for n in COLUMNS if n not in cols]
-    unknown = sorted(set(cols) - set(COLUMNS))
-    if missing or unknown:
-        raise RollToTrainError(bad_value("columns", sorted(cols), f"the columns {list(COLUMNS)}"))
-    lengths = {n: len(c) if isinstance(c, list) else None for n, c in cols.items()}
-    if None in lengths.values() or len(set(lengths.values())) > 1:
-        raise RollToTrainError(bad_value("columns", lengths, "lists of one length"))
-    events_ok = (lambda v: v is None or _is_events(v), "null or a list of events")
-    for name in COLUMNS:
-        test, expected = events_ok if name == "events" else _STEP_CHECKS[name]
+#: how a column travels in the columns format: 1-D tensors (None where ``none`` is True)
+_INT_COLUMNS = ("step", "epoch", "natural", "total", "modifier")
+_FLOAT_COLUMNS = ("multiplier",)
+_OPTIONAL = {"lr": "float64", "loss": "float64", "rule_multiplier": "float64", "dc": "int64"}
+
+
+def _pack(cols: dict, events: list) -> dict:
+    """Columns as tensors: ints as int64, floats as float64, optional fields with a ``none`` mask,
+    outcomes as codes into their names, events only for the steps that have any."""
+    import torch
+    packed = {name: torch.tensor(cols[name], dtype=_small_int(cols[name])) for name in _INT_COLUMNS}
+    packed["multiplier"] = torch.tensor(cols["multiplier"], dtype=torch.float64)
+    for name, dtype in _OPTIONAL.items():
         col = cols[name]
-        if name in ("step", "epoch", "natural", "total", "modifier") and all(type(v) is int for v in col):
-            continue                                   # the common case, checked at C speed
-        if name in ("multiplier",) and all(type(v) is float for v in col):
-            continue
-        for i, v in enumerate(col):
-            if not test(v):
-                raise RollToTrainError(bad_value(f"steps[{i}].{name}", v, expected))
+        none = [v is None for v in col]
+        values = [(0 if dtype == "int64" else 0.0) if v is None else v for v in col] if any(none) else col
+        packed[name] = {"values": torch.tensor(values, dtype=_small_int(values) if dtype == "int64" else torch.float64),
+                        "none": torch.tensor(none, dtype=torch.bool)}
+    names = sorted(set(cols["outcome"]))
+    code = {n: i for i, n in enumerate(names)}
+    packed["outcome"] = {"names": names, "codes": torch.tensor([code[o] for o in cols["outcome"]],
+                                                               dtype=torch.int8 if len(names) < 128 else torch.int64)}
+    rows = [i for i, e in enumerate(events) if e]
+    packed["events"] = {"rows": torch.tensor(rows, dtype=torch.int64), "lists": [events[i] for i in rows]}
+    return packed
+
+
+def _small_int(values):
+    """int32 where every value fits (die faces, modifiers), else int64: the file stays small."""
+    import torch
+    return torch.int32 if all(-2 ** 31 <= v < 2 ** 31 for v in values) else torch.int64
+
+
+def _checked_columns(packed) -> dict:
+    """Lists from :func:`_pack`'s tensors, after checking their kinds, dtypes and lengths."""
+    import torch
+
+    def tensor(value, where, kinds):
+        if not isinstance(value, torch.Tensor) or value.ndim != 1 or value.dtype not in kinds:
+            shown = f"<tensor {value.dtype} of shape {tuple(value.shape)}>" if isinstance(value, torch.Tensor) else value
+            raise RollToTrainError(bad_value(where, shown, f"a 1-D tensor of {' or '.join(map(str, kinds))}"))
+        return value
+
+    def part(value, where, keys):
+        if not isinstance(value, dict) or any(k not in value for k in keys):
+            raise RollToTrainError(bad_value(where, _keys(value), f"a dict with keys {list(keys)}"))
+        return value
+
+    missing = [n for n in COLUMNS if n not in packed]
+    unknown = sorted(set(packed) - set(COLUMNS))
+    if missing or unknown:
+        raise RollToTrainError(bad_value("columns", sorted(packed), f"the columns {list(COLUMNS)}"))
+    ints, floats = (torch.int64, torch.int32), (torch.float64, torch.float32)
+    cols = {name: tensor(packed[name], f"columns.{name}", ints).tolist() for name in _INT_COLUMNS}
+    cols["multiplier"] = tensor(packed["multiplier"], "columns.multiplier", floats).tolist()
+    for name, dtype in _OPTIONAL.items():
+        entry = part(packed[name], f"columns.{name}", ("values", "none"))
+        values = tensor(entry["values"], f"columns.{name}.values", ints if dtype == "int64" else floats).tolist()
+        none = tensor(entry["none"], f"columns.{name}.none", (torch.bool,))
+        if len(none) != len(values):
+            raise RollToTrainError(bad_value(f"columns.{name}.none", len(none), f"{len(values)} flags"))
+        cols[name] = [None if n else v for v, n in zip(values, none.tolist())] if bool(none.any()) else values
+    outcome = part(packed["outcome"], "columns.outcome", ("names", "codes"))
+    names = outcome["names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RollToTrainError(bad_value("columns.outcome.names", names, "a list of outcome names"))
+    codes = tensor(outcome["codes"], "columns.outcome.codes", (*ints, torch.int8))
+    if len(codes) and not (0 <= int(codes.min()) and int(codes.max()) < len(names)):
+        raise RollToTrainError(bad_value("columns.outcome.codes", f"{int(codes.min())}..{int(codes.max())}",
+                                         f"codes into the {len(names)} names"))
+    cols["outcome"] = [names[c] for c in codes.tolist()]
+    n = len(cols["step"])
+    lengths = {name: len(col) for name, col in cols.items()}
+    if len(set(lengths.values())) > 1:
+        raise RollToTrainError(bad_value("columns", lengths, "columns of one length"))
+    sparse = part(packed["events"], "columns.events", ("rows", "lists"))
+    rows = tensor(sparse["rows"], "columns.events.rows", ints).tolist()
+    lists = sparse["lists"]
+    if not isinstance(lists, list) or len(lists) != len(rows) or any(not 0 <= r < n for r in rows):
+        raise RollToTrainError(bad_value("columns.events", f"{len(rows)} rows, "
+                                         f"{len(lists) if isinstance(lists, list) else lists!r} lists",
+                                         f"one list of events per row, rows in 0..{n - 1}"))
+    cols["events"] = [None] * n
+    for row, events in zip(rows, lists):
+        if not _is_events(events):
+            raise RollToTrainError(bad_value(f"steps[{row}].events", events, _STEP_CHECKS["events"][1]))
+        cols["events"][row] = events
     return cols
+
+
+def _keys(value):
+    return sorted(value) if isinstance(value, dict) else type(value).__name__
 
 
 def _check_totals(totals, rows: int) -> None:
