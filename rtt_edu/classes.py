@@ -22,6 +22,15 @@ Bard           variance reduction on fails          a failed save gets + d6..d12
 Paladin        variance reduction on every save     + aura to every save; a natural 1 re-judged
 =============  ===================================  ==========================================
 
+``cls.distribution(rules, bonus)`` is the exact multiplier distribution of ``rules`` while the class
+acts on every turn (while its uses last): each class overrides it with its own effect on m::
+
+    Rogue       m ← m · sneak_factor  where m > 0 and total >= DC + 5 (or the roll had advantage)
+    Barbarian   m ← max(m, 0)         (raging)
+    Bard        a fail is re-judged with + d(die)
+    Paladin     the aura and Lay on Hands: the distribution of ``effective_rules(rules)``
+    Wizard, Fighter, Cleric   m unchanged: they act on the learning rate, the gradients, the weights
+
 Events are logged with kind ``"ability"`` (details: ``character_class``, ``ability``) and, at a long
 rest that restored something, kind ``"long_rest"`` on the last step of the epoch.
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 
 import torch
 
@@ -129,8 +139,34 @@ class CharacterClass(Participant):
         self.uses = state.get("uses", self.uses)
         self.uses_left = state.get("uses_left", self.max_uses)
 
+    def face_multiplier(self, rules, natural: int, bonus: int = 0) -> float:
+        """The multiplier of a face while the class acts on every turn (unchanged in the base class)."""
+        return rules.multiplier(natural, bonus)
+
+    def distribution(self, rules="classroom", bonus: int = 0) -> dict:
+        """Exact multiplier → probability of ``rules`` rolled with ``bonus`` while this class acts on every turn.
+
+        P(m) = Σ_k P(k) · 1{face_multiplier(k) = m}, summed exactly (``Fraction``s) and returned as
+        floats sorted by m. A class that changes the multiplier of a face overrides
+        :meth:`face_multiplier`; one that changes more than a face's multiplier (Bard, Paladin)
+        overrides this method. Wizard, Fighter and Cleric leave m unchanged: they act on the
+        learning rate, the gradients and the weights.
+        """
+        rules = _rules(rules)
+        check_type("bonus", bonus, int, "an integer bonus")
+        dist: dict = {}
+        for k, p in rules.face_probabilities().items():
+            m = self.face_multiplier(rules, k, bonus)
+            dist[m] = dist.get(m, Fraction(0)) + p
+        return {m: float(p) for m, p in sorted(dist.items())}
+
     def __repr__(self):
         return f"{type(self).__name__}(level={self.level}, uses_left={self.uses_left}/{self.max_uses})"
+
+
+def _rules(rules):
+    from .rules import as_rules
+    return as_rules(rules)
 
 
 # --- Wizard: learning-rate magic ---------------------------------------------------------------
@@ -273,6 +309,12 @@ class Rogue(CharacterClass):
     def sneak_factor(self) -> float:
         """1 + ⌈level / 2⌉ / 4."""
         return 1 + math.ceil(self.level / 2) / 4
+
+    def face_multiplier(self, rules, natural: int, bonus: int = 0) -> float:
+        """m · sneak_factor when m > 0 and the total beats the DC by ``MARGIN`` (or the rule rolls with advantage)."""
+        m = rules.multiplier(natural, bonus)
+        excellent = natural + rules.modifier + bonus >= rules.dc + self.MARGIN
+        return m * self.sneak_factor if m > 0 and (excellent or rules.advantage) else m
 
     def after_roll(self, turn) -> None:
         excellent = turn.roll.total >= turn.rules.dc + self.MARGIN
@@ -486,6 +528,10 @@ class Barbarian(CharacterClass):
         if self.rage_turns_left > 0 and turn.multiplier < 0:
             turn.multiplier = 0.0
 
+    def face_multiplier(self, rules, natural: int, bonus: int = 0) -> float:
+        """max(m, 0): raging, no step climbs the loss."""
+        return max(rules.multiplier(natural, bonus), 0.0)
+
     def after_step(self, turn) -> None:
         if self.rage_turns_left > 0:
             self.rage_turns_left -= 1
@@ -538,12 +584,12 @@ class Bard(CharacterClass):
                                       f"{turn.rules.dc}: {turn.outcome.replace('_', ' ')}, multiplier {turn.multiplier:+g}",
                  die=d)
 
-    def distribution(self, rules, bonus: int = 0) -> dict:
+    def distribution(self, rules="classroom", bonus: int = 0) -> dict:
         """Exact multiplier → probability while inspirations last, for ``rules`` rolled with ``bonus``.
 
         P(m) = Σ_k P(k) · [k fails: (1/s) Σ_d 1{m(k, bonus + d) = m};  else 1{m(k, bonus) = m}]
         """
-        from fractions import Fraction
+        rules = _rules(rules)
         check_type("bonus", bonus, int, "an integer bonus")
         dist: dict = {}
         for k, p in rules.face_probabilities().items():
@@ -609,6 +655,10 @@ class Paladin(CharacterClass):
         check_type("bonus", bonus, int, "an integer bonus")
         _, m = self._ordinary(rules, 1, bonus + self.aura)
         return rules.with_bonus(bonus + self.aura).replace(crit_fail=m)
+
+    def distribution(self, rules="classroom", bonus: int = 0) -> dict:
+        """Exact multiplier → probability while Lay on Hands lasts: ``effective_rules(rules, bonus).distribution()``."""
+        return self.effective_rules(_rules(rules), bonus).distribution()
 
 
 #: name → class, for menus and panels.

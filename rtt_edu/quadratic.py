@@ -33,18 +33,24 @@ concave there, with λ' (h) = -Σ P(m) · m / (1 - h·m) decreasing, and λ → 
 each interval {λ ≥ 0} is one closed interval or empty: bisection on λ' finds the maximum, then
 bisection on λ its two ends, to the last bit of a float. On (0, first pole) λ(0) = 0 and
 λ'(0) = -E[m]; past the last pole λ rises from -∞ to +∞ and has exactly one root.
+
+``quadratic_run`` is the real thing: one float64 weight trained on this loss by ``torch.optim.SGD``
+with the dice attached (``rtt_edu.attach``), so each step's factor e_{t+1}/e_t can be read off and
+compared with f(m_t).
 """
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
-from .errors import RollToTrainError, bad_value, check_type
+from .errors import DiceError, NegativeDriftWarning, RollToTrainError, bad_value, check_type
 from .rules import as_rules
 
 __all__ = ["step_factor", "lyapunov_exponent", "lyapunov_grid", "mean_rate", "mean_square_rate",
-           "mean_square_limit", "convergence_intervals", "converges", "roll_naturals", "simulate_log_errors"]
+           "mean_square_limit", "convergence_intervals", "converges", "roll_naturals", "simulate_log_errors",
+           "quadratic_run"]
 
 
 def _check_number(name, value, positive=True):
@@ -236,3 +242,37 @@ def simulate_log_errors(rule, lrs, naturals, curvature: float = 1.0) -> np.ndarr
         hit = np.isneginf(logs).any(axis=1)
         out.append(np.where(hit, -np.inf, np.where(np.isneginf(logs), 0.0, logs).sum(axis=1)))
     return np.array(out)
+
+
+def quadratic_run(rules, lr: float, steps: int, seed: int, curvature: float = 1.0, w0: float = 1.0,
+                  w_star: float = 0.0):
+    """Train one weight on a/2·(w - w*)² with SGD and the dice; return (errors, records).
+
+    ``errors[t]`` is w - w* before step t (``steps + 1`` values, float64); ``records`` are the
+    step records (natural face, multiplier, ...). A rule that climbs the loss is what this
+    lesson shows on purpose, so its ``NegativeDriftWarning`` is not raised here, and no guard
+    runs: a run that overflows float64 shows as ``inf`` (or ``nan``) in ``errors``.
+    """
+    import torch
+
+    from .hook import attach
+
+    check_type("steps", steps, int, "an integer >= 1")
+    if steps < 1:
+        raise DiceError(bad_value("steps", steps, "an integer >= 1"))   # DiceError, as it always was
+    w = torch.nn.Parameter(torch.tensor(float(w0), dtype=torch.float64))
+    optimizer = torch.optim.SGD([w], lr=lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeDriftWarning)
+        handle = attach(optimizer, rules, seed=seed, on_nonfinite="off")
+    errors = [float(w.detach()) - w_star]
+    try:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = 0.5 * curvature * (w - w_star) ** 2
+            loss.backward()
+            optimizer.step()
+            errors.append(float(w.detach()) - w_star)
+    finally:
+        handle.remove()
+    return errors, handle.records

@@ -588,3 +588,35 @@ def test_the_abilities_fired_in_the_state_test_so_it_checks_something():
         run_steps(model, opt, handle, 6, 0)
         fired[name] = len(handle.history.events("ability"))
     assert all(fired.values()), fired
+
+
+# --- each class's own exact distribution -------------------------------------------------------------
+
+def test_each_class_distribution_is_its_own_method_and_the_lesson_helper_calls_it():
+    from rtt_edu.lessons_support import class_distribution
+    rule = SavingThrow.preset("seed-readme")
+    for make in (Wizard, Rogue, Fighter, Cleric, Barbarian, Bard, Paladin):
+        for level in (1, 7):
+            cls = make(level=level)
+            assert class_distribution(cls, rule, bonus=1) == cls.distribution(rule, bonus=1)
+            assert cls.distribution("seed-readme") == cls.distribution(rule)
+    # the classes that act on the learning rate, the gradients or the weights leave m alone
+    for cls in (Wizard(), Fighter(), Cleric()):
+        assert cls.distribution(rule, bonus=2) == rule.with_bonus(2).distribution()
+    assert Paladin(level=6).distribution(rule) == Paladin(level=6).effective_rules(rule).distribution()
+    barbarian = Barbarian().distribution(rule)
+    assert min(barbarian) >= 0 and sum(barbarian.values()) == pytest.approx(1.0)
+    assert Rogue(level=5).face_multiplier(rule, 20) == rule.multiplier(20) * Rogue(level=5).sneak_factor
+
+
+def test_a_new_class_overriding_face_multiplier_gets_its_exact_distribution():
+    class Doubler(CharacterClass):
+        name = "Doubler"
+
+        def face_multiplier(self, rules, natural, bonus=0):
+            return 2 * rules.multiplier(natural, bonus)
+
+    rule = SavingThrow.preset("classroom")
+    assert Doubler().distribution(rule) == {2 * m: p for m, p in rule.distribution().items()}
+    with pytest.raises(TypeError, match="bonus=0.5"):
+        Doubler().distribution(rule, bonus=0.5)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rtt_edu import DiceRoller, RollToTrainError, SavingThrow
+from rtt_edu import DiceError, DiceRoller, RollToTrainError, SavingThrow
 from rtt_edu import quadratic as q
 from rtt_edu.lessons_support import quadratic_run
 
@@ -181,3 +181,10 @@ def test_exact_probabilities_are_used():
     # lr-dropout at lr = 0.5: λ = ½ log ½ exactly
     assert q.lyapunov_exponent("lr-dropout", 0.5) == pytest.approx(0.5 * math.log(0.5), rel=1e-15)
     assert sum(p for _, p in q._support("classroom")) == Fraction(1)
+
+
+def test_quadratic_run_lives_in_quadratic_and_the_lesson_helper_is_the_same_function():
+    from rtt_edu import lessons_support
+    assert lessons_support.quadratic_run is q.quadratic_run
+    with pytest.raises(DiceError, match="steps=0"):
+        q.quadratic_run("classroom", lr=0.1, steps=0, seed=0)
