@@ -305,7 +305,7 @@ class DistributionView:
         ax.axvline(1.0, color="#999999", ls=":", lw=1, label="m = 1, a plain step")
         ax.set_xlabel("update multiplier m (1 = the plain step)")
         ax.set_ylabel("P(m), exact")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
         self.summary: dict = {}
 
     def update(self, rule) -> None:
@@ -375,6 +375,7 @@ class BandView:
     colors = {"dice": PALETTE["blue"], "plain": PALETTE["black"]}
 
     def __init__(self, ax, quantiles=(0.1, 0.9), title: str | None = None):
+        from matplotlib.patches import Patch
         self.ax, self.quantiles = ax, quantiles
         lo, hi = quantiles
         self.lines = {name: ax.plot([], [], color=c, lw=1.5, ls="-" if name == "dice" else "--",
@@ -385,8 +386,14 @@ class BandView:
         ax.set_ylabel("training loss")
         if title:
             ax.set_title(title)
+        handles = []
+        for name, color in self.colors.items():     # one legend, made once, beside the axes
+            handles += [self.lines[name], Patch(color=color, alpha=0.2, lw=0, label=f"{name}: {self._band_label}")]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                  frameon=False)
 
     def update(self, dice, plain=None) -> None:
+        shown = []
         for name, losses in (("dice", dice), ("plain", plain)):
             if losses is None:
                 self.lines[name].set_data([], [])
@@ -396,9 +403,19 @@ class BandView:
             self.lines[name].set_data(x, median)
             self.bands[name] = _set_fill(self.ax, self.bands[name], x, lo, hi, color=self.colors[name], alpha=0.2,
                                          label=f"{name}: {self._band_label}")
-        self.ax.relim()
-        self.ax.autoscale_view()
-        self.ax.legend(fontsize=7, loc="upper right")
+            shown.append((median, lo, hi))
+        if not shown:
+            return
+        values = np.concatenate([np.concatenate(parts) for parts in shown])
+        values = values[np.isfinite(values)]
+        firsts = [m[0] for m, _, _ in shown if len(m) and np.isfinite(m[0])]
+        if firsts:                         # a diverging band leaves through the top (see Y_CAP)
+            values = values[values <= Y_CAP * max(firsts)]
+        self.ax.set_xlim(-0.5, max(max(len(m) for m, _, _ in shown), 2) - 0.5)
+        if len(values):
+            top = float(values.max())
+            top = _round_up(top * 1.04) if top > 0 else 1.0
+            self.ax.set_ylim(min(0.0, float(values.min())), top)
 
 
 def plot_band(dice, plain=None, ax=None, quantiles=(0.1, 0.9), title: str | None = None):

@@ -445,3 +445,50 @@ def test_compare_panel_runs_in_slices_on_the_event_loop():
     assert ComparePanel.from_config(cfg, figures="static").config() == cfg
     with pytest.raises(RollToTrainError, match="seeds=0"):
         ComparePanel.from_config({**cfg, "seeds": 0}, figures="static")
+
+
+def test_compare_panel_is_live_once_it_has_trained():
+    panel = ComparePanel(figures="static", seeds=3, steps=20)
+    panel.controls["dc"].value = 15                   # nothing trained yet: nothing to keep up to date
+    assert panel.batch is None and not panel.stale
+    panel.run()
+    before = panel.batch.dice_losses.clone()
+    plain = panel.batch.plain_losses.clone()
+    panel.controls["dc"].value = 5                    # cheap: re-trained before the callback returned
+    assert not panel.stale and panel.batch.rules.dc == 5 and panel.controls["rules"].value == "custom"
+    assert not torch.equal(panel.batch.dice_losses, before) and torch.equal(panel.batch.plain_losses, plain)
+    ax = panel.figure.axes[0]
+    assert np.allclose(line(ax, "dice: median").get_ydata(), np.median(panel.batch.dice_losses.numpy(), 0))
+    assert "re-train" not in panel.state.value and "press Run" not in panel.summary_html.value
+
+
+def test_a_slow_compare_change_is_marked_out_of_date_then_retrained_after_a_pause():
+    panel = ComparePanel(figures="static", seeds=2, steps=20)
+    panel.run()
+    panel.live_seconds = 0.0                          # every change now counts as slow
+    first = panel.batch
+    panel.controls["lr"].value = 0.3                  # no event loop: marked, and left for Run
+    assert panel.stale and "out of date" in panel.state.value and panel.batch is first
+    assert "out of date" in panel.figure.axes[0].get_title()
+    panel.controls["run"].click()
+    assert not panel.stale and panel.batch is not first and panel.batch.groups[0]["optimizer"].lr == 0.3
+    panel.debounce = 0.01
+
+    async def scenario():
+        panel.controls["seeds"].value = 4
+        assert panel.stale and "re-training" in panel.state.value and panel.running
+        panel.controls["seeds"].value = 5             # a second change restarts the wait
+        while panel.running:
+            await asyncio.sleep(0.005)
+
+    asyncio.run(scenario())
+    assert not panel.stale and len(panel.batch.seeds) == 5 and panel.summary["steps"] == 20
+    assert panel.state.value == "" and panel.figure.axes[0].get_title() == "median and 10%-90% band over seeds"
+
+
+def test_compare_panel_says_when_seeds_diverge_and_never_prints_nan():
+    panel = ComparePanel(figures="static", seeds=3, steps=60, optimizer="adam", lr=3.0)
+    panel.run()
+    text = panel.summary_html.value
+    assert "nan" not in text.lower() and "diverged" in text and panel.summary["diverged"]["plain"] == 3
+    assert np.isfinite(panel.figure.axes[0].get_ylim()).all()

@@ -6,8 +6,8 @@
     panel.rules                            # the SavingThrow shown: SavingThrow.preset("classroom", dc=15)
 
 The readout is exact (from ``SavingThrow.summary()``, no sampling): the mean multiplier E[m]
-(the drift: the plain learning rate it is equivalent to on average), the standard deviation
-(the temperature), P(ascent) = P(m < 0), P(skip) = P(m = 0), each outcome's probability, and a
+(the drift: the plain learning rate it is equivalent to on average), the variance Var[m] (the
+temperature) and the standard deviation, P(ascent) = P(m < 0), P(skip) = P(m = 0), each outcome's probability, and a
 verdict in plain words. A preset sets the bands (what each outcome multiplies the update by)
 and its DC; the die, DC, modifier and advantage then change the rule around those bands.
 """
@@ -21,7 +21,12 @@ from ..plots import DistributionView
 from ..rules import PRESETS, SavingThrow
 from .base import LiveFigure, Panel
 
-__all__ = ["DicePanel", "verdict", "DICE"]
+__all__ = ["DicePanel", "verdict", "DICE", "CAPTION"]
+
+#: the one-line text description of the panel's figure.
+CAPTION = ("Figure: each multiplier m the rule can give, as a stem whose height is its exact probability, marked "
+           "by its sign (downward triangle: uphill, m < 0; square: skipped, m = 0; upward triangle: downhill, "
+           "m > 0), with the mean E[m] as a dashed line and a plain step, m = 1, as a dotted line.")
 
 #: the dice a saving throw can use: label → sides.
 DICE = {"d4": 4, "d6": 6, "d8": 8, "d10": 10, "d12": 12, "d20": 20, "d100": 100}
@@ -54,7 +59,8 @@ def verdict(rule: SavingThrow) -> str:
     if up:
         parts.append(f"{_percent(up)} of steps go uphill (m < 0).")
     if std:
-        parts.append(f"The step size scatters by ±{std:.2f} around its mean: the dice's temperature.")
+        parts.append(f"The step size scatters by ±{std:.2f} (one standard deviation) around its mean; "
+                     f"its variance, {s['variance']:.3f}, is the dice's temperature.")
     else:
         parts.append("Every step is the same: no randomness at all.")
     return " ".join(parts)
@@ -62,7 +68,8 @@ def verdict(rule: SavingThrow) -> str:
 
 def _readout_html(rule: SavingThrow) -> str:
     s = rule.summary()
-    rows = [("E[m] (drift)", f"{s['mean']:+.4f}"), ("std of m (temperature)", f"{s['std']:.4f}"),
+    rows = [("E[m] (drift)", f"{s['mean']:+.4f}"), ("Var[m] (temperature)", f"{s['variance']:.4f}"),
+            ("std of m", f"{s['std']:.4f}"),
             ("P(ascent), m < 0", f"{s['p_ascent']:.2%}"), ("P(skip), m = 0", f"{s['p_skip']:.2%}")]
     rows += [(name.replace("_", " "), f"{s[name]:.2%}") for name in ("critical_success", "success", "fail",
                                                                        "critical_fail")]
@@ -92,15 +99,18 @@ class DicePanel(Panel):
                                     description="DC", continuous_update=True),
             "modifier": widgets.IntSlider(value=base.modifier, min=-10, max=10, description="modifier"),
             "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=_roll_mode(base), description="roll",
-                                          style={"button_width": "90px"}),
+                                          style={"button_width": "76px"}),
             "preset": widgets.Dropdown(options=presets, value=preset_name, description="preset"),
         }
         if base.sides not in DICE.values():     # an unusual die from a custom rule keeps its sides
             self.controls["die"].options = [*DICE.items(), (f"d{base.sides}", base.sides)]
             self.controls["die"].value = base.sides
         self.readout = widgets.HTML()
-        self.verdict = widgets.HTML(layout=widgets.Layout(max_width="640px"))
-        self.figure = LiveFigure(figsize=(5.6, 3.0), mode=figures)
+        self.verdict = widgets.HTML(layout=widgets.Layout(max_width="760px"))
+        self.caption = widgets.HTML(f"<small><i>{html.escape(CAPTION)}</i></small>",
+                                    layout=widgets.Layout(max_width="760px"))
+        # drawn at twice its size on the page and shown at exactly 468 x 252 CSS pixels: sharp, never stretched
+        self.figure = LiveFigure(figsize=(5.2, 2.8), mode=figures, pixel_ratio=2)
         self.figures.append(self.figure)
         self.view = DistributionView(self.figure.axes[0], title=False)   # the readout has the figures
         self._holding = False
@@ -108,10 +118,14 @@ class DicePanel(Panel):
             self.observe(self.controls[name], self._changed)
         self.observe(self.controls["preset"], self._preset_changed)
         c = self.controls
+        for name in ("preset", "die", "dc", "modifier"):
+            c[name].layout.width = "300px"
+        c["roll"].style.button_width = "76px"
+        controls = widgets.VBox([c["preset"], c["die"], c["dc"], c["modifier"], c["roll"], self.readout],
+                                layout=widgets.Layout(width="340px", flex="0 0 auto", margin="0 12px 0 0"))
         self.widget.children = [
-            widgets.HBox([widgets.VBox([c["preset"], c["die"], c["dc"], c["modifier"], c["roll"], self.readout]),
-                          self.figure.widget]),
-            self.verdict, self.error, self.output]
+            widgets.HBox([controls, self.figure.widget], layout=widgets.Layout(flex_flow="row wrap")),
+            self.caption, self.verdict, self.error, self.output]
         self.rules = base
         self.update()
 

@@ -32,22 +32,17 @@ import ipywidgets as widgets
 from ..dice import ability_modifier
 from ..rules import PRESETS, Margin, SavingThrow
 from .config import rules_from_config
+from .dice import DICE, ROLL_MODES
+from .dice import _roll_mode as roll_mode
 
 __all__ = ["DiceControls", "DICE", "ROLL_MODES", "BANDS", "DICE_CONTROLS"]
 
-#: the dice a saving throw can use: label → sides.
-DICE = {"d4": 4, "d6": 6, "d8": 8, "d10": 10, "d12": 12, "d20": 20, "d100": 100}
-ROLL_MODES = ("straight", "advantage", "disadvantage")
 #: SavingThrow argument → the outcome band it sets.
 BANDS = {"crit_success": "critical_success", "success": "success", "fail": "fail", "crit_fail": "critical_fail"}
 _LABELS = {"crit_success": "crit success", "success": "success", "fail": "fail", "crit_fail": "crit fail"}
 #: every dice control's name, in the order shown.
 DICE_CONTROLS = ("rules", "die", "dc", "intelligence", "roll", *BANDS, *(f"{band}_margin" for band in BANDS))
 _MARGIN_RANGE = 0.05
-
-
-def roll_mode(rule: SavingThrow) -> str:
-    return "advantage" if rule.advantage else "disadvantage" if rule.disadvantage else "straight"
 
 
 def _dc_max(sides: int, dc: int = 0) -> int:
