@@ -36,6 +36,11 @@ def is_distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
+def rank() -> int:
+    """This process's rank under ``torch.distributed``; 0 outside it (the one process is the first)."""
+    return torch.distributed.get_rank() if is_distributed() else 0
+
+
 def shared_seed(seed: int | None = None) -> int | None:
     """The seed every rank rolls from.
 

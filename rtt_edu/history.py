@@ -248,9 +248,21 @@ class History:
         return records
 
     def last(self) -> StepRecord | None:
-        """The newest kept step record, or ``None``."""
-        steps = self.steps
-        return steps[-1] if steps else None
+        """The newest kept step record, or ``None``; cheap on every step (nothing is read back from
+        the device: a loss or lr still there is ``None`` in it, and in ``steps`` once read)."""
+        if not len(self):
+            return None
+        index = self._count - 1
+        if self._records and self._records_start + len(self._records) == self._count:
+            return self._records[-1]           # made already (and final)
+        row = index - self._start
+        c = self._cols
+        events = c["events"][row]
+        if events is None:
+            tail = self._tail
+            events = tail[1] if tail is not None and tail[0] == index and tail[1] is not None else []
+            c["events"][row] = events          # the same list: an event added to it belongs to this step
+        return StepRecord(*(c[n][row] for n in COLUMNS[:-1]), events)
 
     def __len__(self):
         if self.max_steps is None:

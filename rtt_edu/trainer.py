@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .atomic import check_path
+from .distributed import rank
 from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_participants
@@ -173,7 +174,7 @@ class RollToTrain:
         """Train ``epochs`` more epochs; evaluate after each one if ``eval_dataloader`` is given.
 
         ``save_every=N`` with ``checkpoint_path``: save a checkpoint there after every N-th optimizer
-        step (counted over the whole run), mid-epoch too. ``on_step(trainer)``: called after every
+        step (counted over the whole run), mid-epoch too; under ``torch.distributed``, rank 0 saves. ``on_step(trainer)``: called after every
         optimizer step, where ``trainer.save_checkpoint(...)`` saves the exact position.
         After a mid-epoch checkpoint is loaded, the first epoch of ``train`` finishes that epoch (it
         counts as one of ``epochs``) with the very batches, dropout masks and dice the unbroken run
@@ -223,7 +224,7 @@ class RollToTrain:
             total = len(loader)
         except TypeError:
             total = None
-        resume, self._resume = self._resume, None
+        resume = self._resume
         if resume is not None:                       # replay this epoch's shuffle, then go on from the checkpoint
             torch.set_rng_state(resume["rng_epoch_start"])
         rng_epoch_start = torch.get_rng_state()
@@ -232,11 +233,13 @@ class RollToTrain:
         if resume is not None:
             for done in range(resume["batches"]):
                 if next(batches, _END) is _END:
+                    _set_rng(resume["rng"])          # as the load left it: the next try starts alike
                     raise RollToTrainError(bad_value("train_dataloader", loader, f"the loader of the checkpoint, "
                                                      f"which had {resume['batches']} batches of epoch "
                                                      f"{self.master.epoch} done (this one has only {done})"))
             done = resume["batches"]
             _set_rng(resume["rng"])
+            self._resume = None
         self._position = {"epoch": self.master.epoch, "batches": done, "rng_epoch_start": rng_epoch_start}
         bar = tqdm(batches, total=total, initial=done, desc=f"epoch {self.master.epoch}",
                    disable=not self.progress, leave=False)
@@ -265,7 +268,7 @@ class RollToTrain:
     def _after_step(self, seen: int, save_every, checkpoint_path, on_step) -> None:
         """The position moves on by ``seen`` batches; then save and call back, where asked."""
         self._position["batches"] += seen
-        if save_every is not None and self.master.step % save_every == 0:
+        if save_every is not None and self.master.step % save_every == 0 and rank() == 0:
             self.save_checkpoint(checkpoint_path)
         if on_step is not None:
             on_step(self)
@@ -333,7 +336,10 @@ class RollToTrain:
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`. The whole state is checked against this trainer first
-        (:func:`check_state`); one that does not fit raises :class:`CheckpointError` and changes nothing."""
+        (:func:`check_state`); one that does not fit raises :class:`CheckpointError` and changes nothing.
+
+        A state that fits also sets torch's global RNG to the one saved (for dropout and shuffled
+        loaders: the one deliberate change of global RNG state in rtt_edu, see the module docstring)."""
         if self._running.locked():
             raise RollToTrainError("load_state_dict() while train() runs on this trainer: wait for it to finish")
         plan = check_state(self, state)
@@ -448,7 +454,7 @@ def check_state(trainer, state) -> dict:
                 + _scheduler_problems(trainer.scheduler, state["scheduler"], state.get("scheduler_type"),
                                       len(trainer.optimizer.param_groups))
                 + _master_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
-                + _rng_problems(state.get("rng"), state.get("position"))
+                + _rng_problems(state.get("rng"), state.get("position"), state["master"])
                 + _nonfinite_problems(trainer.model, state))
     history = None
     try:
@@ -641,7 +647,7 @@ def _which_participant(master, saved) -> str:
     return ""
 
 
-def _rng_problems(rng, position) -> list:
+def _rng_problems(rng, position, master=None) -> list:
     problems = []
     if rng is not None:
         cpu = rng.get("cpu") if isinstance(rng, Mapping) else None
@@ -656,6 +662,9 @@ def _rng_problems(rng, position) -> list:
             problems.append(f"the position within the epoch is malformed ({_shown(position)})")
         elif rng is None:
             problems.append("the checkpoint has a position within an epoch but no RNG state")
+        elif isinstance(master, Mapping) and position.get("epoch") != master.get("epoch"):
+            problems.append(f"the position is in epoch {position.get('epoch')!r} but the game in epoch "
+                            f"{master.get('epoch')!r}")
     return problems
 
 

@@ -174,6 +174,7 @@ CATALOGUE = [
     ("a garbled guard", _set(("master", "guard"), {"dying": True}), "game state"),
     ("a garbled RNG", _set(("rng", "cpu"), torch.zeros(3)), "RNG state"),
     ("a garbled position", _set(("position",), {"batches": "three"}), "position within the epoch"),
+    ("a position in another epoch", lambda s: s["position"].__setitem__("epoch", 0), "position is in epoch 0"),
 ]
 
 
@@ -352,8 +353,12 @@ def test_a_resumed_epoch_with_a_shorter_loader_is_refused_naming_it(tmp_path):
     resumed = build()
     resumed.load_checkpoint(path)
     short = DataLoader(regression(n=8), batch_size=4, shuffle=True)
+    rng_after_load = torch.get_rng_state()
     with pytest.raises(RollToTrainError, match="train_dataloader=.*had 3 batches of epoch 1"):
         resumed.train(short)
+    assert torch.equal(torch.get_rng_state(), rng_after_load) and resumed.master.step == 13
+    resumed.train(shuffled())                     # the right loader still resumes the epoch
+    assert resumed.master.step == 20 and resumed.master.epoch == 2
 
 
 def test_the_library_leaves_global_rng_state_alone_outside_a_checkpoint_load(tmp_path):
@@ -558,6 +563,15 @@ def test_append_step_takes_the_fields_without_a_record():
                       outcome=r.outcome, lr=r.lr, loss=torch.tensor(r.loss, dtype=torch.float64),
                       rule_multiplier=r.rule_multiplier, modifier=r.modifier, dc=r.dc, events=r.events)
     assert a == b and a.steps == b.steps
+
+
+def test_the_newest_record_is_cheap_to_read_and_waits_for_no_device():
+    history = History()
+    for i in range(3):
+        history.append_step(i, 0, 12, 14, 0.75, "success", loss=torch.tensor(0.5 + i))
+    newest = history.last()
+    assert (newest.step, newest.natural, newest.loss) == (2, 12, None) and len(history._pending) == 3
+    assert history.steps[-1].loss == 2.5 and history.last() is history.steps[-1]
 
 
 def test_events_added_to_the_newest_step_after_it_was_recorded_belong_to_it():
