@@ -5,8 +5,9 @@ Prints one JSON line of named figures. The steps are recorded as the game master
 so the figures are the history's alone. Memory is measured with ``tracemalloc`` (Python objects
 and the tensors' storage), after the losses were read back. Figures and goals:
 
-    add_step_us                 one History.add_step (a StepRecord made beforehand, the loss a tensor)
-    append_step_us              one History.append_step (the fields as keywords, no StepRecord)
+    add_step_us                 recording one step as GameMaster.end does today: a StepRecord made,
+                                then History.add_step (the loss a tensor)
+    append_step_us              the same with History.append_step (the fields as keywords, no StepRecord)
     bytes_per_step_all          memory per step of History(), every record kept, before reading
     bytes_per_step_all_read     the same after history.steps made (and cached) the StepRecords
     bytes_per_step_bounded      memory per step of History(max_steps=10_000) after --long steps
@@ -62,22 +63,25 @@ def fill(history: History, steps: int, fields: bool = False) -> History:
 
 
 def per_step_us(fields: bool, steps: int, rounds: int) -> float:
-    """The time of the history's own call per step: records and losses are made beforehand."""
+    """What recording one step costs the game master: from the turn's values (made beforehand) to
+    a recorded step, with a StepRecord made (``add_step``) or without one (``append_step``)."""
     losses = list(torch.rand(steps, dtype=torch.float32).unbind())
-    records = [StepRecord(step=i, epoch=0, natural=7, total=9, multiplier=0.25, outcome="fail", lr=0.1,
-                          rule_multiplier=0.25, modifier=2, dc=12, events=[]) for i in range(steps)]
+    rows = [(i, 0, 7, 9, 0.25, "fail", 0.1, losses[i], 0.25, 2, 12, []) for i in range(steps)]
     best = float("inf")
     for _ in range(rounds):
         history = History()
         start = time.perf_counter()
         if fields:
-            for r, loss in zip(records, losses):
-                history.append_step(step=r.step, epoch=r.epoch, natural=r.natural, total=r.total,
-                                    multiplier=r.multiplier, outcome=r.outcome, lr=r.lr, loss=loss,
-                                    rule_multiplier=r.rule_multiplier, modifier=r.modifier, dc=r.dc, events=r.events)
+            for step, epoch, natural, total, m, outcome, lr, loss, rule_m, modifier, dc, events in rows:
+                history.append_step(step=step, epoch=epoch, natural=natural, total=total, multiplier=m,
+                                    outcome=outcome, lr=lr, loss=loss, rule_multiplier=rule_m, modifier=modifier,
+                                    dc=dc, events=events)
         else:
-            for r, loss in zip(records, losses):
-                history.add_step(r, loss=loss)
+            for step, epoch, natural, total, m, outcome, lr, loss, rule_m, modifier, dc, events in rows:
+                record = StepRecord(step=step, epoch=epoch, natural=natural, total=total, multiplier=m,
+                                    outcome=outcome, lr=lr, loss=None, rule_multiplier=rule_m, modifier=modifier,
+                                    dc=dc, events=events)
+                history.add_step(record, loss=loss)
         best = min(best, time.perf_counter() - start)
     return best / steps * 1e6
 
