@@ -14,6 +14,10 @@ and prints one JSON line of figures (wall time per task, the mean difference of 
     .venv/bin/python experiments/run_experiments.py OUT                       # 30 seeds, every task
     .venv/bin/python experiments/run_experiments.py OUT --seeds 10 --tasks moons xor
     .venv/bin/python experiments/run_experiments.py OUT --tasks bert --seeds 12 --steps 300
+    .venv/bin/python experiments/run_experiments.py OUT --from-runs experiments/results/runs.csv
+
+``--from-runs`` trains nothing: it reads the runs of an earlier ``runs.csv`` and writes the
+statistics, tables and plots again from them (after a change to the statistics, say).
 
 The lesson's own numbers are ``--seeds 10`` for the toy tasks and ``--seeds 4`` for ``bert``
 (each task's default steps); more seeds narrow the intervals, more steps change the question.
@@ -29,10 +33,32 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from rtt_edu.experiments import TASKS, default_arms, run_comparison  # noqa: E402
+from rtt_edu.experiments import TASKS, Comparison, default_arms, run_comparison  # noqa: E402
 
 SUMMARY_FIELDS = ["task", "metric", "arm", "n", "diverged", "mean", "sd", "lo", "hi", "diff", "diff_lo", "diff_hi",
                   "boot_lo", "boot_hi", "wins", "verdict"]
+
+
+def read_runs(path, tasks, arms) -> dict:
+    """task name → a ``Comparison`` rebuilt from the rows of an earlier ``runs.csv`` (no training)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    by_name = {a.name: a for a in arms}
+    out = {}
+    for name in tasks:
+        task = TASKS[name]
+        mine = [r for r in rows if r["task"] == name]
+        if not mine:
+            continue
+        numbers = [*task.metrics, "seconds"]
+        parsed = [{"task": name, "arm": r["arm"], "seed": int(r["seed"]), "steps": int(r["steps"]),
+                   **{k: float(r[k]) for k in numbers}} for r in mine]
+        names = list(dict.fromkeys(r["arm"] for r in parsed))
+        if any(n not in by_name for n in names):
+            raise SystemExit(f"{path}: arms {names} are not the default arms of this rule ({list(by_name)})")
+        seeds = list(dict.fromkeys(r["seed"] for r in parsed))
+        out[name] = Comparison(task, tuple(by_name[n] for n in names), seeds, parsed[0]["steps"], parsed)
+    return out
 
 
 def main(argv=None):
@@ -45,6 +71,8 @@ def main(argv=None):
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: the same floats everywhere)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per task")
+    parser.add_argument("--from-runs", metavar="RUNS_CSV", default=None,
+                        help="train nothing: recompute the statistics from an earlier runs.csv")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -56,11 +84,18 @@ def main(argv=None):
     arms = default_arms(args.rules)
     figures = {"benchmark": "experiments", "seeds": args.seeds, "rules": args.rules, "tasks": {}}
     all_rows, summary_rows, markdown = [], [], [f"# Dice vs plain: {args.seeds} seeds, rule `{args.rules}`\n"]
+    earlier = read_runs(args.from_runs, args.tasks, arms) if args.from_runs else None
+    if earlier is not None:
+        args.tasks = [name for name in args.tasks if name in earlier]
+        markdown[0] = f"# Dice vs plain: {len(next(iter(earlier.values())).seeds)} seeds, rule `{args.rules}`\n"
     for name in args.tasks:
         task = TASKS[name]
         started = time.perf_counter()
-        comparison = run_comparison(task, seeds=args.seeds, steps=args.steps, arms=arms, progress=args.progress)
-        wall = time.perf_counter() - started
+        if earlier is None:
+            comparison = run_comparison(task, seeds=args.seeds, steps=args.steps, arms=arms, progress=args.progress)
+        else:
+            comparison = earlier[name]
+        wall = time.perf_counter() - started if earlier is None else sum(r["seconds"] for r in comparison.rows)
         all_rows += comparison.rows
         markdown += [f"## {name}: {task.description}\n", f"{comparison.steps} steps per run.\n"]
         for metric in task.metrics:

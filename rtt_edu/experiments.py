@@ -12,19 +12,9 @@ compared *paired*, seed by seed:
 
     d_s = metric(arm, seed s) - metric(plain, seed s),      s = 1..n
 
-**The statistics** (``paired_summary``):
-
-    mean difference     d̄   = (1/n) Σ d_s
-    sample std          s_d = sqrt( Σ (d_s - d̄)² / (n - 1) )
-    t interval          d̄ ± t(1 - α/2; n - 1) · s_d / √n       (``t_interval``)
-    bootstrap interval  the α/2 and 1 - α/2 quantiles of the means of B resamples of the n
-                        differences, drawn with replacement by a seeded ``random.Random``
-                        (``bootstrap_interval``)
-
-The t interval has exactly the stated coverage when the d_s are normal and close to it for
-moderate n otherwise; the percentile bootstrap assumes no shape but is too narrow for small n
-(it never sees a value outside the sample), so the two are reported side by side. ``wins`` counts
-the seeds where the arm did better than plain: a sign test's raw material.
+**The statistics** (:mod:`rtt_edu.stats`, re-exported here): each difference's mean, its t interval
+(``t_interval``) and percentile bootstrap interval (``bootstrap_interval``), the wins, and a
+verdict in plain words (``verdict``).
 
 **The controls that matter.** A dice rule with mean multiplier E[m] is, on average, plain training
 at learning rate E[m] · lr, plus noise. Comparing it with plain training at lr mixes the two
@@ -47,177 +37,21 @@ bert) at the default steps, so plain is not handicapped:
     moons  SGD    lr 0.1, 0.3, 0.5, 1, 2          test loss 0.251, 0.122, 0.126, 0.134, 0.145   (0.5: lesson 3's)
     xor    Adam   lr 1e-3, 2e-3, 3e-3, 5e-3, 1e-2  test loss 0.258, 0.219, 0.228, 0.242, 0.270
     bert   AdamW  lr 2e-3, 4e-3, 6e-3, 1e-2, 1.5e-2  ratio 0.89, 0.95, 0.95, 0.90, 0.74
-
-**What a verdict may say** (``verdict``): an interval entirely on the better side of 0 supports
-"better" at that confidence; entirely on the worse side, "worse"; an interval containing 0 says
-no difference was detected *and* bounds it: effects larger than the interval's far end are
-unlikely. It never says "no effect".
 """
 from __future__ import annotations
 
 import csv
 import functools
 import math
-import random
 import statistics
 import time
 from dataclasses import dataclass, field
 
 from .errors import RollToTrainError, bad_value, check_type
+from .stats import Interval, bootstrap_interval, paired_summary, t_cdf, t_interval, t_quantile, verdict
 
-__all__ = ["t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "verdict",
+__all__ = ["t_cdf", "t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "verdict",
            "Arm", "default_arms", "Task", "TASKS", "register_task", "toy_run", "moons_run", "xor_run", "bert_run", "Comparison", "run_comparison"]
-
-
-# --- Student's t quantile, with no SciPy ---------------------------------------------------
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
-    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 400):
-        m2 = 2 * m
-        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom: 1 - I_{df/(df+t²)}(df/2, 1/2) / 2 for t > 0."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-def t_quantile(q: float, df: float) -> float:
-    """The t value with P(T <= t) = q (bisection on ``t_cdf`` to 1e-12): t(0.975; 10) = 2.2281..."""
-    check_type("q", q, float, "a probability strictly between 0 and 1")
-    check_type("df", df, (int, float), "degrees of freedom > 0")
-    if not 0.0 < q < 1.0:
-        raise RollToTrainError(bad_value("q", q, "a probability strictly between 0 and 1"))
-    if not df > 0:
-        raise RollToTrainError(bad_value("df", df, "degrees of freedom > 0"))
-    if q < 0.5:
-        return -t_quantile(1.0 - q, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < q:
-        lo, hi = hi, hi * 2.0
-    while hi - lo > 1e-12 * max(1.0, hi):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if t_cdf(mid, df) < q else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-# --- intervals -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Interval:
-    """An estimate with a confidence interval [lo, hi]."""
-    estimate: float      # the sample mean
-    lo: float            # lower end
-    hi: float            # upper end
-    confidence: float    # e.g. 0.95
-    method: str          # "t" or "bootstrap"
-    n: int               # values the interval was computed from
-
-    def contains(self, value: float) -> bool:
-        return self.lo <= value <= self.hi
-
-    def __str__(self):
-        return f"{self.estimate:+.4g} [{self.lo:+.4g}, {self.hi:+.4g}]"
-
-
-def _values(values) -> list:
-    values = [float(v) for v in values]
-    if len(values) < 2:
-        raise RollToTrainError(bad_value("values", values, "at least 2 values (one per seed)"))
-    if not all(math.isfinite(v) for v in values):
-        raise RollToTrainError(bad_value("values", values, "finite numbers (a run diverged: report it, do not average it)"))
-    return values
-
-
-def _confidence(confidence) -> float:
-    check_type("confidence", confidence, float, "a probability such as 0.95")
-    if not 0.0 < confidence < 1.0:
-        raise RollToTrainError(bad_value("confidence", confidence, "a probability strictly between 0 and 1"))
-    return confidence
-
-
-def t_interval(values, confidence: float = 0.95) -> Interval:
-    """x̄ ± t(1 - α/2; n - 1) · s / √n, with s the sample standard deviation (n - 1 in the divisor)."""
-    values, confidence = _values(values), _confidence(confidence)
-    n = len(values)
-    mean = math.fsum(values) / n
-    half = t_quantile(0.5 + confidence / 2.0, n - 1) * statistics.stdev(values) / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, confidence, "t", n)
-
-
-def bootstrap_interval(values, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> Interval:
-    """Percentile bootstrap of the mean: ``resamples`` means of n values drawn with replacement.
-
-    The ends are the sorted means at ranks floor(α/2 · B) and ceil((1 - α/2) · B) - 1.
-    """
-    values, confidence = _values(values), _confidence(confidence)
-    check_type("resamples", resamples, int, "an integer >= 100")
-    if resamples < 100:
-        raise RollToTrainError(bad_value("resamples", resamples, "an integer >= 100"))
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(math.fsum(rng.choices(values, k=n)) / n for _ in range(resamples))
-    alpha = 1.0 - confidence
-    lo = means[int(math.floor(alpha / 2 * resamples))]
-    hi = means[int(math.ceil((1 - alpha / 2) * resamples)) - 1]
-    return Interval(math.fsum(values) / n, lo, hi, confidence, "bootstrap", n)
-
-
-def paired_summary(arm_values, base_values, better: str = "lower", confidence: float = 0.95,
-                   resamples: int = 10_000, seed: int = 0) -> dict:
-    """Paired differences d_s = arm_s - base_s: their mean, t and bootstrap intervals, and wins."""
-    if better not in ("lower", "higher"):
-        raise RollToTrainError(bad_value("better", better, "'lower' or 'higher'"))
-    arm_values, base_values = _values(arm_values), _values(base_values)
-    if len(arm_values) != len(base_values):
-        raise RollToTrainError(bad_value("arm_values", len(arm_values), f"{len(base_values)} values, one per seed"))
-    diffs = [a - b for a, b in zip(arm_values, base_values)]
-    sign = -1.0 if better == "lower" else 1.0
-    return {"n": len(diffs), "mean_diff": math.fsum(diffs) / len(diffs), "sd_diff": statistics.stdev(diffs),
-            "t": t_interval(diffs, confidence), "bootstrap": bootstrap_interval(diffs, confidence, resamples, seed),
-            "wins": sum(sign * d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs)}
-
-
-def verdict(interval: Interval, better: str = "lower", what: str = "the difference") -> str:
-    """Plain words for a difference's interval: better, worse, or not detected (and how large it may be)."""
-    if better not in ("lower", "higher"):
-        raise RollToTrainError(bad_value("better", better, "'lower' or 'higher'"))
-    pct = f"{interval.confidence:.0%}"
-    good_side = interval.hi < 0 if better == "lower" else interval.lo > 0
-    bad_side = interval.lo > 0 if better == "lower" else interval.hi < 0
-    if good_side:
-        return f"better: {what} is {interval} ({pct} interval entirely on the better side of 0)"
-    if bad_side:
-        return f"worse: {what} is {interval} ({pct} interval entirely on the worse side of 0)"
-    bound = max(abs(interval.lo), abs(interval.hi))
-    return (f"no difference detected: {what} is {interval}, the {pct} interval contains 0; "
-            f"differences larger than {bound:.3g} are unlikely, smaller ones are not ruled out")
 
 
 # --- what is compared: arms and tasks ----------------------------------------------------------
