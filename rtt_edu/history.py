@@ -54,7 +54,6 @@ class EvalRecord:
 _STEP_FIELDS = {f.name for f in fields(StepRecord)}
 COLUMNS = tuple(f.name for f in fields(StepRecord))        # the order of a StepRecord's fields
 _DEFAULTS = {f.name: f.default for f in fields(StepRecord) if f.default is not MISSING}
-_TENSOR_FIELDS = ("loss", "lr")                             # may arrive as device tensors
 _CHUNK = 1024                                               # pending tensors stacked (no sync) in chunks this long
 
 

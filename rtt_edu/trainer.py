@@ -224,23 +224,7 @@ class RollToTrain:
             total = len(loader)
         except TypeError:
             total = None
-        resume = self._resume
-        if resume is not None:                       # replay this epoch's shuffle, then go on from the checkpoint
-            torch.set_rng_state(resume["rng_epoch_start"])
-        rng_epoch_start = torch.get_rng_state()
-        batches = iter(loader)
-        done = 0
-        if resume is not None:
-            for done in range(resume["batches"]):
-                if next(batches, _END) is _END:
-                    _set_rng(resume["rng"])          # as the load left it: the next try starts alike
-                    raise RollToTrainError(bad_value("train_dataloader", loader, f"the loader of the checkpoint, "
-                                                     f"which had {resume['batches']} batches of epoch "
-                                                     f"{self.master.epoch} done (this one has only {done})"))
-            done = resume["batches"]
-            _set_rng(resume["rng"])
-            self._resume = None
-        self._position = {"epoch": self.master.epoch, "batches": done, "rng_epoch_start": rng_epoch_start}
+        batches, done = self._open_epoch(loader)
         bar = tqdm(batches, total=total, initial=done, desc=f"epoch {self.master.epoch}",
                    disable=not self.progress, leave=False)
         self.optimizer.zero_grad(set_to_none=True)
@@ -264,6 +248,29 @@ class RollToTrain:
         if yielded == 0:
             raise RollToTrainError(bad_value("train_dataloader", loader, "a loader that yields batches (it yielded "
                                                                          "none this epoch)"))
+
+    def _open_epoch(self, loader):
+        """(the epoch's batch iterator, batches already done). After a mid-epoch load: torch's RNG as
+        at the epoch's start, so the loader draws the same order, the done batches skipped, then
+        the RNG as at the checkpoint, so dropout draws the same masks."""
+        resume = self._resume
+        if resume is not None:
+            torch.set_rng_state(resume["rng_epoch_start"])
+        rng_epoch_start = torch.get_rng_state()
+        batches = iter(loader)
+        done = 0
+        if resume is not None:
+            for done in range(resume["batches"]):
+                if next(batches, _END) is _END:
+                    _set_rng(resume["rng"])          # as the load left it: the next try starts alike
+                    raise RollToTrainError(bad_value("train_dataloader", loader, f"the loader of the checkpoint, "
+                                                     f"which had {resume['batches']} batches of epoch "
+                                                     f"{self.master.epoch} done (this one has only {done})"))
+            done = resume["batches"]
+            _set_rng(resume["rng"])
+            self._resume = None
+        self._position = {"epoch": self.master.epoch, "batches": done, "rng_epoch_start": rng_epoch_start}
+        return batches, done
 
     def _after_step(self, seen: int, save_every, checkpoint_path, on_step) -> None:
         """The position moves on by ``seen`` batches; then save and call back, where asked."""
