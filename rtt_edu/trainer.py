@@ -460,7 +460,7 @@ def check_state(trainer, state) -> dict:
                 + _optimizer_problems(trainer.optimizer, state["optimizer"], state.get("optimizer_type"))
                 + _scheduler_problems(trainer.scheduler, state["scheduler"], state.get("scheduler_type"),
                                       len(trainer.optimizer.param_groups))
-                + _master_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
+                + game_state_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
                 + _rng_problems(state.get("rng"), state.get("position"), state["master"])
                 + _nonfinite_problems(trainer.model, state))
     history = None
@@ -604,8 +604,13 @@ def _setup(participant) -> dict:
     return setup
 
 
-def _master_problems(master, saved, names, setup=None) -> list:
-    """Load the game state into copies of the master's roller, participants and guard: a dry run."""
+def game_state_problems(master, saved, names=None, setup=None) -> list:
+    """What keeps ``saved`` (a ``GameMaster.state_dict()``) from loading into ``master``, as messages.
+
+    ``names`` and ``setup``: the participants' class names and :func:`_setup` descriptions saved
+    beside it, if any. The state is loaded into copies of the master's roller, participants and
+    guard (a dry run), so nothing of ``master`` changes. The trainer and the HF callback use it.
+    """
     here = [type(p).__name__ for p in master.participants]
     if not isinstance(saved, Mapping):
         return [f"the game master's state is a {type(saved).__name__}"]

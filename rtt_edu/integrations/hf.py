@@ -41,6 +41,7 @@ from ..history import History
 from ..hook import build_participants, unwrap_optimizer
 from ..rules import OUTCOMES, as_rules, warn_if_negative_drift
 from ..safety import make_guard
+from ..trainer import game_state_problems
 from ..turns import GameMaster
 from ..xp import ExperienceSystem
 
@@ -190,12 +191,11 @@ class RollToTrainCallback(TrainerCallback):
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`; the whole state is checked first, and a state that does not
         fit this callback (another class, monsters, a malformed history) changes nothing."""
-        from ..trainer import _master_problems
         if not isinstance(state, Mapping) or any(k not in state for k in ("master", "history", "logged")):
             shown = sorted(state) if isinstance(state, Mapping) else type(state).__name__
             raise CheckpointError(bad_value("state", shown, "a RollToTrainCallback state_dict with keys "
                                                             "['history', 'logged', 'master']"))
-        problems = _master_problems(self.master, state["master"], state.get("participants"))
+        problems = game_state_problems(self.master, state["master"], state.get("participants"))
         try:
             history = History.from_dict(state["history"])
         except (RollToTrainError, TypeError, KeyError) as exc:
