@@ -242,7 +242,9 @@ class SeedBatch:
         for start in range(0, B, group_size):
             part = slice(start, min(B, start + group_size))
             leaf = flat[part].clone()
-            self.groups.append({"models": part, "flat": leaf, "X": X2[part].contiguous(), "y": y2[part].contiguous(),
+            self.groups.append({"models": part, "flat": leaf, "params": self.params(leaf),     # views, made once
+                                "X": X2[part].contiguous(), "y": y2[part].contiguous(),
+                                "minus_one": torch.full((part.stop - part.start, 1, X.shape[2]), -1.0),
                                 "X_test": Xt2[part], "y_test": yt2[part],
                                 "optimizer": BATCHED_OPTIMIZERS[optimizer]([leaf], float(lr))})
         self.rollers = [DiceRoller(s) for s in self.seeds]
@@ -253,13 +255,14 @@ class SeedBatch:
         """A group's (G, P) parameter rows as the layers' tensors [W₁ (G, out, in), b₁ (G, out), ...]."""
         return [flat[:, o:o + math.prod(shape)].view(-1, *shape) for o, shape in self.layout]
 
-    def forward(self, flat, X: torch.Tensor, keep: list | None = None) -> torch.Tensor:
+    def forward(self, flat, X: torch.Tensor, keep: list | None = None, params: list | None = None) -> torch.Tensor:
         """Logits (G, classes, points) of a group's G stacked models on their points X (G, 2, points).
 
         h_l = f(z_l),  z_l = W_l h_{l-1} + b_l  (one ``baddbmm``), h_0 = X, no f after the last layer.
-        ``keep`` collects (z_l, h_l) of the hidden layers for the backward pass.
+        ``keep`` collects (z_l, h_l) of the hidden layers for the backward pass; ``params`` are
+        ``self.params(flat)`` when the caller already has them.
         """
-        params = self.params(flat)
+        params = self.params(flat) if params is None else params
         h = X
         layers = len(params) // 2
         for i in range(layers):
@@ -274,15 +277,17 @@ class SeedBatch:
     @torch.no_grad()
     def loss_and_grad(self, group: dict):
         """(each model's mean cross-entropy (G,), the gradient of their sum as (G, P) rows), by hand."""
-        flat, X, y = group["flat"], group["X"], group["y"]
-        params = self.params(flat)
+        flat, X, y, params = group["flat"], group["X"], group["y"], group["params"]
         hidden: list = []
-        logits = self.forward(flat, X, hidden)
+        logits = self.forward(flat, X, hidden, params)
         log_p = torch.log_softmax(logits, 1)
         index = y.unsqueeze(1)
         loss = -log_p.gather(1, index).squeeze(1).mean(1)
         delta = log_p.exp_()                                   # δ = (softmax - onehot(y)) / n
-        delta.scatter_add_(1, index, torch.full(index.shape, -1.0, dtype=delta.dtype))
+        minus_one = group.get("minus_one")
+        if minus_one is None or minus_one.shape != index.shape:
+            minus_one = torch.full(index.shape, -1.0, dtype=delta.dtype)
+        delta.scatter_add_(1, index, minus_one)
         delta.div_(X.shape[2])
         inputs = [X] + [h for _, h in hidden]
         grads = [None] * len(params)

@@ -43,7 +43,7 @@ _OTHER = dict(color="#999999", marker=".", markersize=4, label="other")
 #: the two runs of a panel and a faded copy of the dice run before the last change.
 RUN_STYLE = {"dice": dict(color=PALETTE["blue"], lw=1.2, label="dice"),
              "plain": dict(color=PALETTE["black"], lw=1.2, ls="--", label="plain"),
-             "before": dict(color=PALETTE["blue"], lw=2.4, ls="-", alpha=0.25, label="dice, before the change")}
+             "before": dict(color=PALETTE["blue"], lw=2.4, ls="-", alpha=0.25, label="before the change")}
 
 #: the y-axis shows finite losses up to this many times the first loss: a diverging run leaves
 #: through the top instead of flattening every other curve against the bottom.
@@ -141,8 +141,8 @@ class LossCurveView:
     over). The y-limits come from finite losses only, at most :data:`Y_CAP` × the first loss.
     """
 
-    def __init__(self, ax, title: str | None = None, log_scale: bool = False, full_legend: bool = False):
-        self.ax, self.full_legend = ax, full_legend       # full_legend: every entry from the start (a live panel)
+    def __init__(self, ax, title: str | None = None, log_scale: bool = False, legend: bool = True):
+        self.ax, self.show_legend = ax, legend     # legend=False: the caller shows legend_handles() elsewhere
         self.lines = {name: ax.plot([], [], **style)[0] for name, style in RUN_STYLE.items()}
         self.markers = {name: ax.plot([], [], ls="", zorder=3, **style)[0] for name, style in OUTCOME_STYLE.items()}
         self.markers["other"] = ax.plot([], [], ls="", zorder=3, **_OTHER)[0]
@@ -247,11 +247,14 @@ class LossCurveView:
                 last = step
         self._drawn = (spans, levels)
 
+    def legend_handles(self) -> list:
+        """Every entry a live panel's legend needs, from the start: the runs, then the outcomes."""
+        return [*self.lines.values(), *(a for name, a in self.markers.items() if name != "other")]
+
     def _legend(self):
-        artists = (*self.lines.values(), *(a for name, a in self.markers.items() if name != "other"))
-        shown = list(artists) if self.full_legend else [a for a in artists if len(a.get_xdata())]
-        if not self.full_legend and len(self.markers["other"].get_xdata()):
-            shown.append(self.markers["other"])
+        if not self.show_legend:
+            return
+        shown = [a for a in (*self.lines.values(), *self.markers.values()) if len(a.get_xdata())]
         key = tuple(a.get_label() for a in shown)
         if key != getattr(self, "_legend_key", None):
             self._legend_key = key
@@ -482,8 +485,8 @@ class BoundaryView:
     ``set_points(X_train, y_train, X_test, y_test)`` when the data change; ``update(model)`` each frame.
     """
 
-    def __init__(self, ax, resolution: int = 80, margin: float = 0.4, title: str | None = None):
-        self.ax, self.resolution, self.margin = ax, resolution, margin
+    def __init__(self, ax, resolution: int = 80, margin: float = 0.4, title: str | None = None, legend: bool = True):
+        self.ax, self.resolution, self.margin, self.show_legend = ax, resolution, margin, legend
         self.image = ax.imshow(np.ones((2, 2, 3)), origin="lower", interpolation="bilinear", aspect="auto")
         self.train = ax.scatter([], [], s=12, edgecolors="white", linewidths=0.4, zorder=3, label="train")
         self.test = ax.scatter([], [], s=14, facecolors="none", linewidths=0.9, zorder=3, label="test")
@@ -511,16 +514,24 @@ class BoundaryView:
             self.test.set_offsets(np.empty((0, 2)))
         self.ax.set_xlim(*self.xlim)
         self.ax.set_ylim(*self.ylim)
-        self._legend(int(y_train.max()) + 1 if len(y_train) else 0, X_test is not None and len(X_test) > 0)
+        self.classes = int(y_train.max()) + 1 if len(y_train) else 0
+        self.has_test = X_test is not None and len(X_test) > 0
+        if self.show_legend:
+            self._legend()
 
-    def _legend(self, classes: int, test: bool) -> None:
-        """Which colour is which class, and that hollow points are held out (below the axes)."""
+    def legend_handles(self) -> list:
+        """Which colour is which class, and that hollow points are held out."""
         from matplotlib.lines import Line2D
         handles = [Line2D([], [], ls="", marker="o", markersize=5, color=_CLASS_COLORS[k % len(_CLASS_COLORS)],
-                          label=f"class {k}") for k in range(classes)]
-        if test:
+                          label=f"class {k}") for k in range(self.classes)]
+        if self.has_test:
             handles.append(Line2D([], [], ls="", marker="o", markersize=5, markerfacecolor="none", color="#444444",
                                   label="hollow: test"))
+        return handles
+
+    def _legend(self) -> None:
+        """The class legend, below the axes."""
+        handles = self.legend_handles()
         legend = self.ax.get_legend()
         if legend is not None:
             legend.remove()

@@ -11,12 +11,12 @@ from rtt_edu.lessons_support import mean_of, total_distribution
 
 
 def passes(feedback):
-    assert feedback.ok and bool(feedback) and repr(feedback).startswith("✅"), feedback
+    assert feedback.ok and bool(feedback) and repr(feedback).startswith("✔ right"), feedback
     return feedback.message
 
 
 def fails(feedback, *words):
-    assert not feedback.ok and not bool(feedback) and repr(feedback).startswith("❌"), feedback
+    assert not feedback.ok and not bool(feedback) and repr(feedback).startswith("✘ not yet"), feedback
     for word in words:
         assert word in feedback.message, (word, feedback.message)
     return feedback.message
@@ -238,3 +238,24 @@ def test_lesson_four_checks():
     passes(ex.check_class_mean(0.5625, Bard(), "classroom"))
     fails(ex.check_class_mean(0.475, Bard(), "classroom"), "without the Bard")
     passes(ex.check_class_mean(0.5, Barbarian(), "classroom"))
+
+
+# --- the package: one module per lesson, every former name where it was --------------------------
+
+def test_one_module_per_lesson_and_every_name_where_it_was():
+    import pathlib
+
+    from rtt_edu import exercises, exercises_advanced
+    from rtt_edu.exercises import base
+    folder = pathlib.Path(exercises.__file__).parent
+    files = sorted(int(p.stem[len("lesson"):]) for p in folder.glob("lesson[0-9][0-9].py"))
+    assert sorted(exercises.LESSONS) == files and {1, 2, 3, 4, 5, 6, 7, 8, 9} <= set(files)
+    for number, module in exercises.LESSONS.items():
+        assert module.__name__ == f"rtt_edu.exercises.lesson{number:02d}"
+        for name in module.__all__:                       # each lesson's names, from the package
+            assert getattr(exercises, name) is getattr(module, name) and name in exercises.__all__, name
+    for name in exercises_advanced.__all__:               # lessons 5-9, from the former module too
+        assert getattr(exercises_advanced, name) is getattr(exercises, name), name
+    assert exercises.Feedback is exercises_advanced.Feedback is base.Feedback
+    assert exercises.LESSONS[1].check_mean_total is ex.check_mean_total
+    assert exercises.LESSONS[9].check_verdict is exercises_advanced.check_verdict

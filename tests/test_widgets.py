@@ -392,9 +392,9 @@ def test_a_divergence_is_said_in_words_and_the_axes_stay_readable():
 def test_the_figure_has_a_caption_and_a_legend_beside_the_axes():
     panel = TrainingPanel(figures="static")
     assert "plain run" in panel.caption.value and "dice run" in panel.caption.value
-    legend = panel.figure.axes[0].get_legend()
-    labels = [t.get_text() for t in legend.get_texts()]
-    assert {"dice", "plain", "critical success", "success", "fail", "critical failure"} <= set(labels)
+    labels = [t.get_text() for legend in panel.legend_figure.figure.legends for t in legend.get_texts()]
+    assert {"dice", "plain", "critical success", "success", "fail", "critical failure", "class 0", "class 1"} <= set(labels)
+    assert panel.legend_figure.widget.value[:4] == b"\x89PNG" and panel.figure.axes[0].get_legend() is None
     markers = {line.get_label(): line.get_marker() for line in panel.loss_view.markers.values()}
     assert len(set(markers.values())) == len(markers)           # no two outcomes differ by colour alone
 

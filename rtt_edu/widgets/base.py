@@ -110,7 +110,7 @@ class LiveFigure:
             self.widget = widgets.Image(format="png", layout=widgets.Layout(
                 width=f"{width}px", height=f"{height}px", min_width=f"{width}px", flex="0 0 auto",
                 object_fit="contain"))
-        self.axes = list(self.figure.subplots(1, ncols, width_ratios=width_ratios, squeeze=False)[0])
+        self.axes = list(self.figure.subplots(1, ncols, width_ratios=width_ratios, squeeze=False)[0]) if ncols else []
         self.dynamic = dynamic
         self._background, self._key = None, None
         self.draws = 0

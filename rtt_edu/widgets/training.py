@@ -94,11 +94,14 @@ class TrainingPanel(Panel):
         elif not isinstance(config, dict):
             raise TypeError(bad_value("config", config, "a TrainingConfig, a dict or None"))
         self._config = TrainingConfig.from_dict({**config, **settings})
-        self.figure = LiveFigure(figsize=(8.6, 3.0), ncols=2, mode=figures, width_ratios=(2.05, 1.0))
-        self.figures.append(self.figure)
+        self.figure = LiveFigure(figsize=(6.9, 3.0), ncols=2, mode=figures, width_ratios=(1.7, 1.0))
+        # the legend is a figure of its own beside the plots, drawn when its entries change (not every frame)
+        self.legend_figure = LiveFigure(figsize=(1.75, 3.0), ncols=0, mode="static", pixel_ratio=2)
+        self.figures += [self.figure, self.legend_figure]
         self.frame_interval = 0.05 if self.figure.mode == "ipympl" else 0.3   # seconds between redraws
-        self.loss_view = LossCurveView(self.figure.axes[0], full_legend=True)
-        self.boundary_view = BoundaryView(self.figure.axes[1], resolution=60)
+        self.loss_view = LossCurveView(self.figure.axes[0], legend=False)
+        self.boundary_view = BoundaryView(self.figure.axes[1], resolution=60, legend=False)
+        self._legend_key = None
         self.figure.dynamic = lambda: self.loss_view.dynamic_artists() + self.boundary_view.dynamic_artists()
         self._before: list = []
         self._build_controls()
@@ -191,7 +194,8 @@ class TrainingPanel(Panel):
         buttons = widgets.HBox([c["play"], c["pause"], c["step"], c["reset"], c["log_scale"], c["horizon"]],
                                layout=widgets.Layout(flex_flow="row wrap"))
         c["horizon"].layout.width = "250px"
-        self.widget.children = [buttons, self.status, self.figure.widget, self.caption, self.rule_line, self.last_roll,
+        plots = widgets.HBox([self.figure.widget, self.legend_figure.widget])
+        self.widget.children = [buttons, self.status, plots, self.caption, self.rule_line, self.last_roll,
                                 settings, widgets.HBox([self.xp_bar, self.xp_label]), self.battle_log,
                                 self.error, self.output]
 
@@ -250,8 +254,25 @@ class TrainingPanel(Panel):
             self._run.step(steps)
         data = self._run.data
         self.boundary_view.set_points(data.X_train, data.y_train, data.X_test, data.y_test)
+        self._legend()
         self._notes()
         self.refresh()
+
+    def _legend(self) -> None:
+        """The legend figure: the runs and outcomes of the loss plot, then the classes of the data."""
+        view = self.boundary_view
+        key = (view.classes, view.has_test)
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        fig = self.legend_figure.figure
+        for legend in list(fig.legends):
+            legend.remove()
+        fig.legend(handles=self.loss_view.legend_handles(), fontsize=7, loc="upper left", frameon=False,
+                   title="loss (left)", title_fontsize=7, alignment="left", borderaxespad=0.2)
+        fig.legend(handles=view.legend_handles(), fontsize=7, loc="lower left", frameon=False,
+                   title="data (right)", title_fontsize=7, alignment="left", borderaxespad=0.2)
+        self.legend_figure.draw()
 
     def _notes(self) -> None:
         self.output.outputs = ()          # (clear_output() would print escape codes outside a kernel)

@@ -1,0 +1,70 @@
+"""What every self-check shares: the :class:`Feedback` a learner sees, and reading an answer.
+
+A check compares an answer with the exact value computed by the library and returns a
+``Feedback``: it shows as one line in a notebook, ``✔ right: ...`` or ``✘ not yet: ...`` with a
+hint (text marks every font has, not emoji), and ``bool(feedback)`` is True only when the answer
+is right.
+
+- ``_number(answer, what)`` reads a numeric answer, or says what is missing (``None``, a string, nan);
+- ``judge(answer, expected, what, right, hint, mistakes, tol)`` compares it within ``tol`` and names
+  the known mistake it sees (a percentage instead of a probability, E[m²] for the variance, ...).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+__all__ = ["Feedback", "judge", "RIGHT_MARK", "NOT_YET_MARK"]
+
+RIGHT_MARK = "✔ "            # before a right answer's message, which starts "right: ..."
+NOT_YET_MARK = "✘ not yet: "  # before the hint of a wrong or missing answer
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The outcome of a self-check: ``ok`` and a message for the learner."""
+    ok: bool
+    message: str
+
+    def __bool__(self):
+        return self.ok
+
+    def __repr__(self):
+        return (RIGHT_MARK if self.ok else NOT_YET_MARK) + self.message
+
+    def _repr_markdown_(self):
+        return repr(self)
+
+
+def _number(answer, what: str):
+    """The answer as a float, or a Feedback saying what is missing."""
+    if answer is None:
+        return Feedback(False, f"replace `None` with {what}, then run the cell again.")
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real) or not math.isfinite(float(answer)):
+        return Feedback(False, f"answer={answer!r}: expected {what}.")
+    return float(answer)
+
+
+
+
+def judge(answer, expected: float, what: str, right: str, hint: str, mistakes=(), tol: float = 1e-3) -> Feedback:
+    """Compare a numeric ``answer`` with ``expected`` (absolute tolerance ``tol``).
+
+    ``mistakes`` is a sequence of ``(value, message)`` pairs: an answer within ``tol`` of known
+    wrong values gets their messages (in order); any other wrong answer gets ``hint``.
+    """
+    value = _number(answer, what)
+    if isinstance(value, Feedback):
+        return value
+    if abs(value - float(expected)) <= tol:
+        return Feedback(True, right)
+    seen = [message for wrong, message in mistakes if wrong is not None and abs(value - float(wrong)) <= tol]
+    if seen:    # two mistakes can give the same number: name both
+        return Feedback(False, f"{value:g} is not it: " + " Or: ".join(dict.fromkeys(seen)))
+    return Feedback(False, f"{value:g} is not it. {hint}")
+
+
+def _close(answer, expected: float, tol: float, what: str, right: str, hint: str) -> Feedback:
+    """``judge`` with no known mistakes, the tolerance first (the form lessons 5 to 9 use)."""
+    return judge(answer, expected, what, right, hint, tol=tol)
