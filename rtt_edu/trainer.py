@@ -255,7 +255,7 @@ class RollToTrain:
         the RNG as at the checkpoint, so dropout draws the same masks."""
         resume = self._resume
         if resume is not None:
-            torch.set_rng_state(resume["rng_epoch_start"])
+            torch.set_rng_state(resume["rng_epoch_start"].cpu())
         rng_epoch_start = torch.get_rng_state()
         batches = iter(loader)
         done = 0
@@ -725,9 +725,10 @@ def _rng_state() -> dict:
 
 
 def _set_rng(rng) -> None:
-    torch.set_rng_state(rng["cpu"])
+    """Set torch's global RNG to a :func:`_rng_state` (states are CPU byte tensors, wherever loaded)."""
+    torch.set_rng_state(rng["cpu"].cpu())
     cuda = rng.get("cuda")
     if cuda and torch.cuda.is_available():
         count = torch.cuda.device_count()
         for device, value in enumerate(cuda[:count]):
-            torch.cuda.set_rng_state(value, device)
+            torch.cuda.set_rng_state(value.cpu(), device)

@@ -293,6 +293,27 @@ def test_resume_mid_epoch_with_dropout_and_a_shuffled_loader_is_bit_identical(tm
     same(resumed.state_dict(), unbroken.state_dict())   # optimizer, scheduler, dice, classes, RNG: all of it
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resume_mid_epoch_on_cuda_restores_the_cuda_rng_of_dropout(tmp_path):
+    torch.manual_seed(123)
+    unbroken = build(device="cuda")
+    unbroken.train(shuffled(), epochs=2)
+    path = tmp_path / "run.pt"
+    torch.manual_seed(123)
+    first = build(device="cuda")
+    with pytest.raises(Crash):
+        first.train(shuffled(), epochs=2, save_every=6, checkpoint_path=path, on_step=crash_at(8))
+    torch.manual_seed(5)
+    torch.cuda.manual_seed_all(5)                    # both generators elsewhere
+    resumed = build(init_seed=4, device="cuda")
+    resumed.load_checkpoint(path)
+    assert torch.load(path, weights_only=True)["rng"]["cuda"]
+    resumed.train(shuffled(), epochs=2 - resumed.master.epoch)
+    for p, q in zip(unbroken.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(p, q)
+    assert resumed.history == unbroken.history
+
+
 def test_dropout_really_draws_and_the_shuffle_really_changes_without_the_rng_in_the_checkpoint(tmp_path):
     """The test above is only a test if a resume without the saved RNG would differ."""
     path = tmp_path / "run.pt"
