@@ -335,12 +335,14 @@ class History:
         tensor per field (``format`` /2, what checkpoints hold: saved and loaded as raw bytes, far
         faster than a dict per step). A bounded history adds its bound and running totals."""
         data = {"format": FORMAT_COLUMNS if columns else FORMAT, "meta": self.meta}
-        steps = self.steps            # flushes, and puts the newest step's events in place
-        if columns:
-            data["columns"] = _pack({name: self._kept(name) for name in COLUMNS if name != "events"},
-                                    [r.events for r in steps])
+        if columns:                   # straight from the columns: no StepRecord is made
+            events = self._kept("events")
+            tail = self._tail
+            if events and tail is not None and tail[1] and tail[0] == self._count - 1:
+                events[-1] = tail[1]  # the newest step's events, still open
+            data["columns"] = _pack({name: self._kept(name) for name in COLUMNS if name != "events"}, events)
         else:
-            data["steps"] = [r.to_dict() for r in steps]
+            data["steps"] = [r.to_dict() for r in self.steps]
         data["evals"] = [r.to_dict() for r in self.evals]
         if self.bounded or columns:
             data["keep"] = self.keep

@@ -586,6 +586,20 @@ def test_append_step_takes_the_fields_without_a_record():
     assert a == b and a.steps == b.steps
 
 
+def test_a_checkpoint_of_the_history_is_made_from_its_columns_without_a_record_per_step():
+    history = History()
+    late = []
+    for r in records(200):
+        history.add_step(r)
+    history.append_step(200, 20, 4, 6, 0.25, "fail", events=late)
+    late.append({"kind": "long_rest", "message": "rest"})           # still the newest step's
+    data = history.to_dict(columns=True)
+    assert history._records == []                                    # no StepRecord was made
+    again = History.from_dict(data)
+    assert again.steps[-1].events == late and again == history
+    assert data["columns"]["natural"].dtype == torch.int32 and data["columns"]["outcome"]["codes"].dtype == torch.int8
+
+
 def test_the_newest_record_is_cheap_to_read_and_waits_for_no_device():
     history = History()
     for i in range(3):
