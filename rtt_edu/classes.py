@@ -43,6 +43,7 @@ from fractions import Fraction
 import torch
 
 from .errors import RollToTrainError, bad_value, check_type
+from .tensors import optimizer_params
 from .turns import Participant
 from .xp import proficiency_bonus
 
@@ -263,6 +264,15 @@ class Wizard(CharacterClass):
 
     def after_step(self, turn) -> None:
         """Restore each rate: lr ← saved × lr_now / lr_spell (exactly saved when nothing else changed it)."""
+        self._restore_rates()
+        if self.spell_turns_left > 0:
+            self.spell_turns_left -= 1
+
+    def abort(self, turn) -> None:
+        """An error cut the turn short (``on_nonfinite="raise"``, say): the rates go back at once."""
+        self._restore_rates()
+
+    def _restore_rates(self) -> None:
         for group, saved, spell_lr in self._saved:
             now = group["lr"]
             if isinstance(now, torch.Tensor):
@@ -270,8 +280,6 @@ class Wizard(CharacterClass):
             else:
                 group["lr"] = saved if now == spell_lr or spell_lr == 0 else saved * now / spell_lr
         self._saved = []
-        if self.spell_turns_left > 0:
-            self.spell_turns_left -= 1
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "spell_turns_left": self.spell_turns_left, "base_lrs": self.base_lrs}
@@ -445,7 +453,7 @@ class Cleric(CharacterClass):
 
     @staticmethod
     def _params(turn):
-        return [p for g in turn.optimizer.param_groups for p in g["params"]]
+        return optimizer_params(turn.optimizer)
 
     @torch.no_grad()
     def before_step(self, turn) -> None:

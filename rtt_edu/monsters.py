@@ -33,6 +33,7 @@ from fractions import Fraction
 import torch
 
 from .errors import RollToTrainError, bad_value, check_type
+from .tensors import optimizer_params
 from .turns import Participant
 
 #: Challenge rating → XP (5e SRD, "Experience Points by Challenge Rating").
@@ -274,15 +275,14 @@ class WeightWraith(Monster):
     @torch.no_grad()
     def linger(self, turn) -> None:
         generators: dict = {}
-        for group in turn.optimizer.param_groups:
-            for w in group["params"]:
-                if not w.requires_grad:
-                    continue
-                if w.device not in generators:
-                    generators[w.device] = torch.Generator(device=w.device).manual_seed(self._seed)
-                eps = torch.randn(w.shape, generator=generators[w.device], device=w.device, dtype=w.dtype)
-                rms = w.detach().float().pow(2).mean().sqrt().to(w.dtype)
-                w.add_(eps * (self.sigma * rms))
+        for w in optimizer_params(turn.optimizer):
+            if not w.requires_grad:
+                continue
+            if w.device not in generators:
+                generators[w.device] = torch.Generator(device=w.device).manual_seed(self._seed)
+            eps = torch.randn(w.shape, generator=generators[w.device], device=w.device, dtype=w.dtype)
+            rms = w.detach().float().pow(2).mean().sqrt().to(w.dtype)
+            w.add_(eps * (self.sigma * rms))
 
 
 #: name → monster class, for menus and panels.
