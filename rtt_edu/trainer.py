@@ -486,7 +486,8 @@ def _apply_state(trainer, state, plan) -> None:
         trainer.scheduler.load_state_dict(state["scheduler"])
     trainer.master.load_state_dict(master)
     trainer.master.history = plan["history"]
-    trainer.master.last_record = plan["history"].last()
+    if not isinstance(getattr(type(trainer.master), "last_record", None), property):
+        trainer.master.last_record = plan["history"].last()     # a master that keeps its own
     trainer.rules = trainer.master.rules
     if state.get("rng") is not None:
         _set_rng(state["rng"])
@@ -636,11 +637,14 @@ def game_state_problems(master, saved, names=None, setup=None) -> list:
                            "trainer with the same monsters, encounter_chance and encounter_schedule"]
     if problems:
         return problems
-    scratch = copy.copy(master)                 # the same master, with copies of all it loads into
-    scratch.roller = copy.deepcopy(master.roller)
-    scratch.participants = copy.deepcopy(master.participants)
+    scratch = copy.copy(master)                 # the same master, with copies of all it loads into:
+    loaded = {name: value for name, value in vars(master).items()   # rollers, participants, guard
+              if name == "participants" or (hasattr(value, "load_state_dict") and name != "scheduler")}
+    for name, value in copy.deepcopy(loaded).items():               # one deepcopy: a shared roller stays shared
+        setattr(scratch, name, value)
     guard_state = saved.get("guard")
-    scratch.guard = copy.deepcopy(master.guard) if guard_state else None
+    if not guard_state:
+        scratch.guard = None
     try:
         type(master).load_state_dict(scratch, {**saved, "guard": guard_state or None})
     except Exception as exc:    # noqa: BLE001  (any failure of a participant's loader refuses the file)
