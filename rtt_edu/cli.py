@@ -37,6 +37,7 @@ from .errors import RollToTrainError
 PROG = "rtt-edu"
 LESSON_NAME = re.compile(r"^\d\d_\w+\.ipynb$")   # 01_roll_the_dice.ipynb
 COURSE_MAP = "README.md"                          # the teachers' map of the course, copied beside the lessons
+NOTE_SUFFIX = ".md"                               # the course's notes (the map, the glossary), copied beside them
 DEFAULT_LAB_DIR = "rtt-edu-lessons"
 
 
@@ -51,8 +52,16 @@ def lesson_files() -> list:
     return sorted((f for f in root.iterdir() if LESSON_NAME.match(f.name)), key=lambda f: f.name)
 
 
+def note_files() -> list:
+    """The course's notes that travel with the lessons: the course map (README.md), the glossary the
+    lessons link to, ... (every packaged ``.md`` file), by name."""
+    root = importlib.resources.files("rtt_edu.lessons")
+    return sorted((f for f in root.iterdir() if f.name.endswith(NOTE_SUFFIX) and f.is_file()), key=lambda f: f.name)
+
+
 def copy_lessons(directory, force: bool = False) -> dict:
-    """Copy the lessons (and the course map) into ``directory``; returns ``{file name: action}``.
+    """Copy the lessons and the notes beside them (the course map, the glossary) into ``directory``;
+    returns ``{file name: action}``.
 
     An action is ``"copied"``, ``"kept"`` (already there: a learner's edits are never
     overwritten unless ``force``), ``"replaced"`` (``force``) or ``"same"`` (``directory`` is
@@ -65,10 +74,7 @@ def copy_lessons(directory, force: bool = False) -> dict:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {str(directory)!r}: {exc.strerror}") from None
-    sources = lesson_files()
-    course_map = importlib.resources.files("rtt_edu.lessons") / COURSE_MAP
-    if course_map.is_file():
-        sources.append(course_map)
+    sources = lesson_files() + note_files()
     actions = {}
     for source in sources:
         dest = target / source.name
@@ -90,9 +96,9 @@ def _lessons(n: int) -> str:
 
 
 def describe_copy(directory, actions: dict) -> str:
-    """What ``copy_lessons`` did, in words, e.g. "copied the 10 lessons and the course map into week1/".
+    """What ``copy_lessons`` did, in words, e.g. "copied the 10 lessons with README.md into week1/".
 
-    Lessons are counted; the course map is named only when it was copied."""
+    Lessons are counted; the notes are named only when they were copied."""
     folder = str(directory).rstrip("/") + "/"
     lessons = [action for name, action in actions.items() if LESSON_NAME.match(name)]
     counts = {action: lessons.count(action) for action in ("same", "copied", "replaced", "kept")}
@@ -103,8 +109,9 @@ def describe_copy(directory, actions: dict) -> str:
     parts = []
     if counts["copied"]:
         what = f"the {_lessons(everyone)}" if counts["copied"] == everyone else f"{_lessons(counts['copied'])}"
-        if actions.get(COURSE_MAP) == "copied":
-            what += f" and the course map ({COURSE_MAP})"
+        notes = [name for name, action in actions.items() if action == "copied" and not LESSON_NAME.match(name)]
+        if notes:
+            what += " with " + " and ".join(filter(None, [", ".join(notes[:-1]), notes[-1]]))
         parts.append(f"copied {what} into {folder}")
     if counts["replaced"]:
         parts.append(f"replaced {_lessons(counts['replaced'])} in {folder} with fresh copies from the package")

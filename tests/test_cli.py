@@ -26,6 +26,17 @@ def repo_lessons() -> list:
     return sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
+def repo_notes() -> list:
+    """The notes beside the lessons: the course map README.md, the glossary, ..."""
+    return sorted(p.name for p in NOTEBOOKS.glob("*.md"))
+
+
+def copied_sentence(folder) -> str:
+    notes = repo_notes()
+    named = ", ".join(notes[:-1]) + " and " + notes[-1] if len(notes) > 1 else notes[0]
+    return f"copied the {len(repo_lessons())} lessons with {named} into {folder}/"
+
+
 def run_main(argv, capsys):
     """(exit status, stdout, stderr) of ``main(argv)``, whether it returns or exits."""
     try:
@@ -90,10 +101,11 @@ def test_lessons_copies_every_lesson_and_the_course_map(tmp_path, capsys):
     code, out, _ = run_main(["lessons", str(target)], capsys)
     assert code == 0
     copied = sorted(p.name for p in target.iterdir())
-    assert copied == sorted(repo_lessons() + ["README.md"])
+    assert "README.md" in repo_notes()
+    assert copied == sorted(repo_lessons() + repo_notes())
     for name in copied:
         assert (target / name).read_bytes() == (NOTEBOOKS / name).read_bytes()
-    assert out == f"copied the {len(repo_lessons())} lessons and the course map (README.md) into {target}/\n"
+    assert out == copied_sentence(target) + "\n"
 
 
 def test_lessons_keeps_a_learners_edits_unless_forced(tmp_path, capsys):
@@ -142,8 +154,7 @@ def test_lab_copies_the_lessons_and_opens_jupyterlab_on_the_first(tmp_path, caps
     (run,) = launcher.runs
     port = run["address"].port
     assert launcher.calls == [expected_command(target, first, port, root=False)]
-    assert out == (f"copied the {len(repo_lessons())} lessons and the course map (README.md) into {target}/: "
-                   f"opening JupyterLab on {first}\n")
+    assert out == f"{copied_sentence(target)}: opening JupyterLab on {first}\n"
     assert run["lesson"] == first
 
 
@@ -355,7 +366,7 @@ def test_the_wheel_carries_every_module_and_every_lesson(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         lessons = {n.removeprefix("rtt_edu/lessons/") for n in names if n.startswith("rtt_edu/lessons/")}
-        assert lessons == set(repo_lessons()) | {"README.md", "__init__.py"}
+        assert lessons == set(repo_lessons()) | set(repo_notes()) | {"__init__.py"}
         for name in repo_lessons():
             assert archive.read(f"rtt_edu/lessons/{name}") == (NOTEBOOKS / name).read_bytes()
         modules = {n for n in _source_files() if n.startswith("rtt_edu/") and n.endswith(".py")}
