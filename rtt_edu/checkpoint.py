@@ -127,7 +127,7 @@ def load_state(path, map_location=None, format: str = CHECKPOINT_FORMAT) -> dict
         raise CheckpointError(f"path={path!r}: not a readable PyTorch checkpoint: truncated, corrupted or another "
                               f"kind of file ({type(exc).__name__}: {_first_line(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != format:
-        raise CheckpointError(f"path={path!r}: not an rtt_edu checkpoint: {_describe(state)}; "
+        raise CheckpointError(f"path={path!r}: not an rtt_edu checkpoint: {describe(state)}; "
                               f"expected a file written by save_checkpoint() (format {format!r})")
     return state
 
@@ -145,7 +145,8 @@ def _first_line(exc) -> str:
     return (text.splitlines()[0][:200] if text else repr(exc)) or type(exc).__name__
 
 
-def _describe(state) -> str:
+def describe(state) -> str:
+    """What a loaded object is, in words, for an error that refuses it as a checkpoint."""
     if isinstance(state, dict):
         keys = sorted(map(str, state))[:8]
         if keys and all(isinstance(v, torch.Tensor) for v in state.values()):

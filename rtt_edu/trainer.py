@@ -451,7 +451,7 @@ def check_state(trainer, state) -> dict:
     (the rebuilt history), for :func:`_apply_state`.
     """
     if not isinstance(state, dict) or state.get("format") != checkpoint.CHECKPOINT_FORMAT:
-        raise CheckpointError(f"not an rtt_edu checkpoint: {checkpoint._describe(state)}; "
+        raise CheckpointError(f"not an rtt_edu checkpoint: {checkpoint.describe(state)}; "
                               f"expected format {checkpoint.CHECKPOINT_FORMAT!r}")
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
