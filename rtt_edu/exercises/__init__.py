@@ -12,9 +12,10 @@ answer is right. Expected values are computed from the library (dice, rules,
 instead of a probability, the chance of failing instead of succeeding, E[m²] instead of the
 variance, ...) and names the one it sees.
 
-Every ``lessonNN`` module of this package is imported here and its names re-exported, so a new
-lesson's module needs no line in this file; :data:`LESSONS` maps each lesson number to its module.
-Two lessons may not export the same name.
+Every ``lessonNN`` module of this package is imported here and the names in its ``__all__``
+re-exported, so a new lesson's module (``lesson00.py``, ``lesson10.py``) needs no line in this
+file; :data:`LESSONS` maps each lesson number to its module. Two lessons may not export the same
+name.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
         continue
     _module = importlib.import_module(f"{__name__}.{_info.name}")
     LESSONS[int(_info.name[len("lesson"):])] = _module
+    if not hasattr(_module, "__all__"):
+        raise ImportError(f"rtt_edu.exercises.{_info.name} has no __all__: list the checks it exports")
     for _name in _module.__all__:
         if _name in __all__ and _name not in ("Feedback", "judge"):
             raise ImportError(f"rtt_edu.exercises.{_info.name} exports {_name!r}, which another lesson exports too")
