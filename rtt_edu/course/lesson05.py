@@ -1,0 +1,149 @@
+"""Lesson 5 (monsters): the arena's set-up, the verdict of a fight, and the lesson's self-checks.
+
+The arena: 512 points in the plane, label 1 where x·y > 0 (four quadrants), a 2-16-1 tanh network,
+SGD at lr 0.5 (or Adam at 0.02) and the ``classroom`` dice, 240 steps of 64 points; a monster
+appears at step ``AT`` = 120. Every run starts from the same weights with the same dice seed.
+"""
+from __future__ import annotations
+
+import statistics
+from fractions import Fraction
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from rtt_edu import RollToTrain
+from rtt_edu.exercises import Feedback, judge
+
+AT = 120                      # the step the monster appears
+WINDOW = 40                   # steps read after it
+UNHARMED_EXCESS = 0.02        # mean excess loss below this: unharmed
+SPIKE = 2.0                   # peak above SPIKE × the loss before: a spike
+REPAIRED = 1.25               # loss 20-40 steps on within 25% of the run without a monster: repaired
+
+
+def quadrants(seed: int = 0):
+    """512 points of N(0, 1)², label 1 where x·y > 0."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(512, 2, generator=g)
+    return X, (X[:, 0] * X[:, 1] > 0).float()
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
+
+
+def fight(monster=None, character_class=None, epochs: int = 30, optimizer: str = "sgd", rules="classroom",
+          seed: int = 5):
+    """One run of the arena (``epochs`` × 8 steps); returns its history (losses, battle log)."""
+    X, y = quadrants()
+    loader = DataLoader(TensorDataset(X, y), batch_size=64)          # 8 mini-batches per epoch
+    model = _model()
+    opt = (torch.optim.SGD(model.parameters(), lr=0.5) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=0.02))
+    trainer = RollToTrain(model, opt, rules=rules, character_class=character_class,
+                          encounter_schedule={AT: monster} if monster is not None else None,
+                          loss_fn=nn.BCEWithLogitsLoss(), seed=seed, progress=False)
+    return trainer.train(loader, epochs=epochs)
+
+
+def window(history):
+    """The losses of the WINDOW steps from the monster's arrival."""
+    return history.losses[AT:AT + WINDOW]
+
+
+def excess(history, base) -> float:
+    """Mean loss of the window minus the same class's mean with no monster."""
+    return statistics.fmean(window(history)) - statistics.fmean(window(base))
+
+
+def verdict(history, base) -> str:
+    """unharmed / slowed / repaired / hurt, by the thresholds above."""
+    before = statistics.fmean(history.losses[AT - 10:AT])
+    peak = max(window(history))
+    later = (statistics.fmean(history.losses[AT + 20:AT + WINDOW])
+             / statistics.fmean(base.losses[AT + 20:AT + WINDOW]))
+    if excess(history, base) < UNHARMED_EXCESS:
+        return "unharmed"
+    if peak < SPIKE * before:
+        return "slowed"
+    return "repaired" if later < REPAIRED else "hurt"
+
+
+def adam_step_sizes(factor: float = 100.0, turns: int = 3, steps: int = AT + 121):
+    """|Δw| of every step of plain Adam (lr 0.02) on the arena, with the loss × ``factor`` on the
+    ``turns`` steps from ``AT`` (a Loss Dragon no save resists) and without: two lists of floats."""
+    X, y = quadrants()
+    loss_fn = nn.BCEWithLogitsLoss()
+    sizes = []
+    for dragon in (False, True):
+        model = _model()
+        opt = torch.optim.Adam(model.parameters(), lr=0.02)
+        out = []
+        for step in range(steps):
+            i = (step % 8) * 64
+            before = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+            opt.zero_grad()
+            loss = loss_fn(model(X[i:i + 64]), y[i:i + 64])
+            (loss * (factor if dragon and AT <= step < AT + turns else 1.0)).backward()
+            opt.step()
+            out.append(float((torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before).norm()))
+        sizes.append(out)
+    return sizes[0], sizes[1]
+
+
+def strikes(history) -> int:
+    """How many of the monsters' turns struck (a failed save)."""
+    return sum(1 for _, e in history.events("monster") if not e["saved"])
+
+
+def later_ratio(history, base) -> float:
+    """Mean loss 20 to 40 steps after the arrival, over the same class's run without a monster."""
+    return (statistics.fmean(history.losses[AT + 20:AT + WINDOW])
+            / statistics.fmean(base.losses[AT + 20:AT + WINDOW]))
+
+
+def verdict_table(runs: dict, baseline: dict):
+    """The fights as a rendered Markdown table: peak, excess, strikes, the later ratio, the verdict."""
+    from IPython.display import Markdown
+    lines = ["| monster | class | peak loss | excess | strikes | loss 20-40 steps on ÷ no monster | verdict |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for (m, c), h in runs.items():
+        lines.append(f"| {m} | {c} | {max(window(h)):.3f} | {excess(h, baseline[c]):+.3f} | {strikes(h)} | "
+                     f"{later_ratio(h, baseline[c]):.2f} | **{verdict(h, baseline[c])}** |")
+    return Markdown("\n".join(lines))
+
+
+def verdict_summary(runs: dict, baseline: dict) -> str:
+    """One plain-text line per monster: each class's verdict."""
+    out = []
+    for m in dict.fromkeys(m for m, _ in runs):
+        out.append(f"{m}: " + ", ".join(f"{c} {verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m))
+    return "\n".join(out)
+
+
+def dice_jitter(seeds=range(6)) -> float:
+    """The standard deviation, over dice seeds, of the undisturbed run's mean loss in the window."""
+    return statistics.stdev(statistics.fmean(window(fight(None, None, seed=s))) for s in seeds)
+
+
+def dragon_turns(history) -> list:
+    """(step, natural face, multiplier) of the steps a monster was present."""
+    present = {step for step, _ in history.events("monster")}
+    return [(r.step, r.natural, r.multiplier) for r in history.steps if r.step in present]
+
+
+# --- predict, then check ------------------------------------------------------------------------
+
+def check_strike_ac30(answer) -> Feedback:
+    """P(strike) of an AC 30 monster against a bonus of +2: every face strikes, so 1."""
+    return judge(answer, 1.0, "a probability (a Fraction or a float)",
+                 "right: 1. Even d20 = 20 with +2 is 22 < 30, so every face strikes; a bonus removes faces only "
+                 "once AC − bonus ≤ 21.",
+                 "Count the faces k = 1..20 with k + 2 < 30.",
+                 mistakes=((Fraction(18, 20), "'+b removes b faces' holds only while AC ≤ 21: here all 20 faces "
+                                              "strike before and after the bonus."),
+                           (Fraction(27, 20), "a probability cannot exceed 1: the d20 has only 20 faces.")))
+
