@@ -396,3 +396,152 @@ def test_dice_panel_dc_slider_changes_the_readout(lab, browser):
     finally:
         page.close()
         lab.shut_down_kernels()
+
+
+# --- the layout at JupyterLab's width, before and after every interaction ----------------------------
+LAYOUT_VIEWPORT = {"width": 1280, "height": 900}
+# Every control and readout is a leaf widget view (a box only holds them): none may be clipped or
+# overlap another, no text in one may be cut off, and the output may not scroll sideways.
+LAYOUT_JS = """
+(out) => {
+  const area = out.getBoundingClientRect();
+  const leaves = [...out.querySelectorAll('.jupyter-widgets')].filter(el => {
+    if (el.classList.contains('widget-box')) return false;
+    const outer = el.parentElement.closest('.jupyter-widgets');
+    return !outer || outer.classList.contains('widget-box');
+  });
+  const boxes = leaves.map(el => ({el, r: el.getBoundingClientRect(),
+      name: `${el.tagName.toLowerCase()}.${String(el.className).replace(/ +/g, '.')} ` +
+            `'${(el.querySelector('.widget-label') || el).textContent.trim().slice(0, 30)}'`}))
+    .filter(b => b.r.width > 0.5 && b.r.height > 0.5);
+  const problems = [];
+  for (const b of boxes) {
+    if (b.r.left < area.left - 0.5 || b.r.right > area.right + 0.5 || b.r.top < area.top - 0.5 ||
+        b.r.bottom > area.bottom + 0.5)
+      problems.push(`outside the output area: ${b.name} ${JSON.stringify(b.r)} vs ${JSON.stringify(area)}`);
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i].r, c = boxes[j].r;
+    const w = Math.min(a.right, c.right) - Math.max(a.left, c.left);
+    const h = Math.min(a.bottom, c.bottom) - Math.max(a.top, c.top);
+    if (w > 1 && h > 1) problems.push(`overlap: ${boxes[i].name} and ${boxes[j].name}`);
+  }
+  const cut = out.querySelectorAll('.widget-dropdown select, .widget-label, .widget-readout, ' +
+                                   '.widget-toggle-button, .widget-html-content, .widget-button');
+  for (const el of cut) {
+    if (el.getBoundingClientRect().width > 0 && el.scrollWidth > el.clientWidth + 1)
+      problems.push(`text cut off: ${el.className} '${(el.value || el.textContent).slice(0, 40)}' ` +
+                    `(scrollWidth ${el.scrollWidth} > clientWidth ${el.clientWidth})`);
+  }
+  if (out.scrollWidth > out.clientWidth + 1)
+    problems.push(`the output scrolls sideways: ${out.scrollWidth} > ${out.clientWidth}`);
+  return {problems, leaves: boxes.length};
+}
+"""
+
+
+def lesson_panel_cell() -> str:
+    """Lesson 3's first code cell that builds a TrainingPanel, if the lesson has one."""
+    for path in sorted((ROOT / "notebooks").glob("03_*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and "TrainingPanel(" in source and "from_config" not in source:
+                return source
+    return 'panel = TrainingPanel(dataset="moons", noise=0.2, lr=0.5, rules="classroom", experience=False, seed=0)\npanel'
+
+
+LAYOUT_CELLS = [       # the lessons' figures: matplotlib inline, so each panel shows its figure as a PNG
+    "%matplotlib inline\nfrom rtt_edu.widgets import ComparePanel, DicePanel, TrainingPanel\nimport ipywidgets as w",
+    "DicePanel()",
+    lesson_panel_cell(),
+    # the lesson's panel, trained to its horizon; a watcher that reports, after each dc move, what the
+    # kernel drew: the plain curve's data (unchanged?) and the "before" curve (the old dice curve?)
+    "_panel = [v for v in list(globals().values()) if isinstance(v, TrainingPanel)][-1]\n"
+    "if _panel.steps == 0:\n    _panel.step(_panel.horizon)\n"
+    "_seen = {'plain': _panel.curves()['plain'], 'dice': _panel.curves()['dice']}\n"
+    "_check = w.HTML('no move yet')\n"
+    "def _report(change):\n"
+    "    now = _panel.curves()\n"
+    "    _check.value = (f\"dc {change['new']}: plain unchanged {now['plain'] == _seen['plain']}, \"\n"
+    "                    f\"before is the old dice curve {now['before'] == _seen['dice']}, \"\n"
+    "                    f\"dice changed {now['dice'] != _seen['dice']}\")\n"
+    "    _seen['dice'] = now['dice']\n"
+    "_panel.controls['dc'].observe(_report, 'value')\n"
+    "_check",
+    "ComparePanel(seeds=8, steps=100)",
+]
+
+
+def open_file_browser(page) -> None:
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar [data-id='filebrowser'], .jp-SideBar li[title*='File Browser']").first.click()
+    page.locator("#filebrowser").wait_for(state="visible", timeout=10_000)
+
+
+def assert_layout(output, what: str) -> None:
+    result = output.evaluate(LAYOUT_JS)
+    assert result["leaves"] > 0, f"{what}: no controls found"
+    assert not result["problems"], f"{what}: " + "; ".join(result["problems"][:12])
+
+
+def test_every_panel_fits_jupyterlab_at_1280_by_900_and_the_dc_slider_bends_the_curve(lab, browser):
+    write_notebook(lab.root / "layout.ipynb", LAYOUT_CELLS)
+    page = browser.new_page()
+    page.set_viewport_size(LAYOUT_VIEWPORT)
+    try:
+        open_and_run_all(page, lab, "layout.ipynb")
+        open_file_browser(page)
+        assert_widgets_rendered(page)
+        outputs = page.locator(f"{CURRENT} .jp-OutputArea-output")
+        dice = outputs.filter(has=page.locator(".widget-label", has_text="modifier")).first
+        training = outputs.filter(has=page.locator("button", has_text="Play")).first
+        compare = outputs.filter(has=page.locator("button", has_text="Run")).first
+        for output, name in ((dice, "dice"), (training, "training"), (compare, "compare")):
+            output.scroll_into_view_if_needed()
+            assert_layout(output, f"{name} panel as first shown")
+            shoot(output, f"layout-{name}-panel.png")
+
+        # the dc slider of the lesson's panel: the dice curve's image changes within 1 s ...
+        figure = training.locator(".widget-image").first
+        before = figure.evaluate("img => img.src")
+        dc = training.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="DC")).first
+        handle = dc.locator(".noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        handle.focus()
+        start = time.monotonic()
+        handle.press("ArrowRight")
+        page.wait_for_function("([img, old]) => img.src !== old", arg=[figure.element_handle(), before],
+                               timeout=5_000, polling=20)
+        elapsed = time.monotonic() - start
+        print(f"the dice curve's image changed {elapsed * 1000:.0f} ms after the dc key press")
+        assert elapsed < 1.0, f"the dice curve changed {elapsed:.2f} s after the dc slider moved"
+        # ... while the plain curve's data did not, and the old dice curve stays as "before"
+        check = outputs.filter(has_text="plain unchanged").first
+        check.wait_for(timeout=5_000)
+        report = check.text_content()
+        assert "plain unchanged True" in report and "before is the old dice curve True" in report, report
+        assert "dice changed True" in report, report
+        assert_layout(training, "training panel after a dc move")
+        shoot(training, "layout-training-panel-after-dc.png")
+
+        dice_dc = dice.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="DC")).first
+        move_slider_right(page, dice_dc, presses=4)
+        time.sleep(1.0)
+        assert_layout(dice, "dice panel after a DC move")
+
+        compare.locator("button", has_text="Run").click()
+        compare.locator("text=step 100 of 100").wait_for(timeout=60_000)
+        assert_layout(compare, "compare panel after Run")
+        shoot(compare, "layout-compare-panel-after-run.png")
+        lr = compare.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="learning rate")).first
+        move_slider_right(page, lr)
+        time.sleep(1.5)
+        assert_layout(compare, "compare panel after an lr move")
+        shoot(compare, "layout-compare-panel-after-lr.png")
+        page.screenshot(path=str(ARTIFACTS / "layout-page.png"))
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "layout-failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        lab.shut_down_kernels()

@@ -95,7 +95,7 @@ class ComparePanel(Panel):
         self.view.ax.set_title(_TITLE, fontsize=9)
         self.summary_html = widgets.HTML("<small>press Run</small>", layout=widgets.Layout(max_width="700px"))
         self.state = widgets.HTML("", layout=widgets.Layout(max_width="700px"))
-        self.caption = widgets.HTML(f"<small><i>{html.escape(CAPTION)}</i></small>",
+        self.caption = widgets.HTML(f"<div style='line-height:1.3'><small><i>{html.escape(CAPTION)}</i></small></div>",
                                     layout=widgets.Layout(max_width="700px"))
         self.summary: dict = {}
         self.batch = None
@@ -112,7 +112,7 @@ class ComparePanel(Panel):
         settings = widgets.VBox([widgets.HTML("<b>training</b>"), *(c[name] for name in _SETTINGS), c["run"]],
                                 layout=widgets.Layout(width="300px", **column))
         dice = widgets.VBox([widgets.HTML("<b>dice</b>"), *self.dice.boxes()],
-                            layout=widgets.Layout(width="450px", **column))
+                            layout=widgets.Layout(width="520px", **column))
         self.widget.children = [self.figure.widget, self.caption, self.state, self.summary_html,
                                 widgets.HBox([dice, settings], layout=widgets.Layout(flex_flow="row wrap", width="100%")),
                                 self.error, self.output]
@@ -247,9 +247,9 @@ class ComparePanel(Panel):
                          f"1000 × its first value: lr {self._config.lr:g} is too large for them)"
                          for name, n in diverged.items() if n)
         self.summary_html.value = (
-            f"<small>step {s['steps']} of {self._config.steps}, {s['seeds']} seeds. Median final loss: dice "
+            f"<div style='line-height:1.3'><small>step {s['steps']} of {self._config.steps}, {s['seeds']} seeds. Median final loss: dice "
             f"{loss(s['final_loss_median']['dice'])}, plain {loss(s['final_loss_median']['plain'])}. "
             + (f"<b style='color:#D55E00'>{html.escape(gone)}.</b> " if gone else "") + "Median test accuracy: "
             f"dice {s['test_accuracy_median']['dice']:.0%}, plain {s['test_accuracy_median']['plain']:.0%}. "
             f"The dice ended lower on {s['dice_lower_final_loss']} of {s['seeds']} seeds "
-            f"({html.escape('a count, not a test: lesson 9 puts intervals on it')}).</small>")
+            f"({html.escape('a count, not a test: lesson 9 puts intervals on it')}).</small></div>")

@@ -74,7 +74,7 @@ def _readout_html(rule: SavingThrow) -> str:
     rows += [(name.replace("_", " "), f"{s[name]:.2%}") for name in ("critical_success", "success", "fail",
                                                                        "critical_fail")]
     cells = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td><b>{v}</b></td></tr>" for k, v in rows)
-    return f"<table style='font-size:90%'>{cells}</table>"
+    return f"<table style='font-size:90%;line-height:1.3'>{cells}</table>"
 
 
 class DicePanel(Panel):
@@ -98,8 +98,8 @@ class DicePanel(Panel):
             "dc": widgets.IntSlider(value=base.dc, min=1, max=max(30, base.sides + 10, base.dc),
                                     description="DC", continuous_update=True),
             "modifier": widgets.IntSlider(value=base.modifier, min=-10, max=10, description="modifier"),
-            "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=_roll_mode(base), description="roll",
-                                          style={"button_width": "76px"}),
+            "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=_roll_mode(base),
+                                          style={"button_width": "auto"}),
             "preset": widgets.Dropdown(options=presets, value=preset_name, description="preset"),
         }
         if base.sides not in DICE.values():     # an unusual die from a custom rule keeps its sides
@@ -107,7 +107,7 @@ class DicePanel(Panel):
             self.controls["die"].value = base.sides
         self.readout = widgets.HTML()
         self.verdict = widgets.HTML(layout=widgets.Layout(max_width="760px"))
-        self.caption = widgets.HTML(f"<small><i>{html.escape(CAPTION)}</i></small>",
+        self.caption = widgets.HTML(f"<div style='line-height:1.3'><small><i>{html.escape(CAPTION)}</i></small></div>",
                                     layout=widgets.Layout(max_width="760px"))
         # drawn at twice its size on the page and shown at exactly 468 x 252 CSS pixels: sharp, never stretched
         self.figure = LiveFigure(figsize=(5.2, 2.8), mode=figures, pixel_ratio=2)
@@ -120,9 +120,10 @@ class DicePanel(Panel):
         c = self.controls
         for name in ("preset", "die", "dc", "modifier"):
             c[name].layout.width = "300px"
-        c["roll"].style.button_width = "76px"
-        controls = widgets.VBox([c["preset"], c["die"], c["dc"], c["modifier"], c["roll"], self.readout],
-                                layout=widgets.Layout(width="340px", flex="0 0 auto", margin="0 12px 0 0"))
+        from .dice_controls import side_label
+        roll = widgets.HBox([side_label("roll", "80px"), c["roll"]])       # each button as wide as its word
+        controls = widgets.VBox([c["preset"], c["die"], c["dc"], c["modifier"], roll, self.readout],
+                                layout=widgets.Layout(width="360px", flex="0 0 auto", margin="0 12px 0 0"))
         self.widget.children = [
             widgets.HBox([controls, self.figure.widget], layout=widgets.Layout(flex_flow="row wrap")),
             self.caption, self.verdict, self.error, self.output]
@@ -145,7 +146,7 @@ class DicePanel(Panel):
         self.view.update(self.rules)
         self.figure.draw()
         self.readout.value = _readout_html(self.rules)
-        self.verdict.value = f"<p>{html.escape(verdict(self.rules))}</p>"
+        self.verdict.value = f"<p style='line-height:1.4;margin:0'>{html.escape(verdict(self.rules))}</p>"
         self.clear_error()
 
     def _changed(self, change) -> None:

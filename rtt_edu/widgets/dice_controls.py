@@ -45,6 +45,12 @@ DICE_CONTROLS = ("rules", "die", "dc", "intelligence", "roll", *BANDS, *(f"{band
 _MARGIN_RANGE = 0.05
 
 
+def side_label(text: str, width: str = "92px"):
+    """A label that lines up with the sliders' descriptions, for a widget shown without its own."""
+    return widgets.HTML(f"<div style='text-align:right;padding-right:8px'>{text}</div>",
+                        layout=widgets.Layout(width=width, flex="0 0 auto"))
+
+
 def _dc_max(sides: int, dc: int = 0) -> int:
     return max(30, sides + 10, dc)
 
@@ -67,8 +73,8 @@ class DiceControls:
             "die": widgets.Dropdown(options=list(DICE.items()), value=20, description="die", style=style),
             "dc": widgets.IntSlider(value=rule.dc, min=1, max=_dc_max(rule.sides, rule.dc), description="DC", **slider),
             "intelligence": widgets.IntSlider(value=intelligence, min=1, max=30, description="intelligence", **slider),
-            "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=roll_mode(rule), description="roll",
-                                          style={**style, "button_width": "66px", "font_weight": "normal"},
+            "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=roll_mode(rule),
+                                          style={"button_width": "auto"},
                                           tooltips=["one die", "two dice, keep the higher", "two dice, keep the lower"]),
         }
         for band, label in _LABELS.items():
@@ -77,7 +83,7 @@ class DiceControls:
         for band in BANDS:
             self.controls[f"{band}_margin"] = widgets.FloatSlider(
                 value=0.0, min=-_MARGIN_RANGE, max=_MARGIN_RANGE, step=0.005, description="+ margin ×",
-                readout_format=".3f", style={"description_width": "64px"}, continuous_update=False)
+                readout_format=".3f", style={"description_width": "80px"}, continuous_update=False)
         self.modifier_label = widgets.HTML()
         self._callbacks: list = []
         self._holding = False
@@ -203,11 +209,11 @@ class DiceControls:
         c = self.controls
         for name in ("rules", "die", "dc"):
             c[name].layout.width = width
-        c["intelligence"].layout.width = "212px"
-        c["roll"].layout.width = "auto"
-        rows = [c["rules"], c["die"], c["dc"], widgets.HBox([c["intelligence"], self.modifier_label]), c["roll"]]
+        c["intelligence"].layout.width = width
+        rows = [c["rules"], c["die"], c["dc"], widgets.HBox([c["intelligence"], self.modifier_label]),
+                widgets.HBox([side_label("roll"), c["roll"]])]
         for band in BANDS:
-            c[band].layout.width = "250px"
-            c[f"{band}_margin"].layout.width = "192px"
+            c[band].layout.width = "280px"
+            c[f"{band}_margin"].layout.width = "226px"
             rows.append(widgets.HBox([c[band], c[f"{band}_margin"]]))
         return rows

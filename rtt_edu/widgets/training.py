@@ -171,7 +171,7 @@ class TrainingPanel(Panel):
         self.status = widgets.HTML(layout=widgets.Layout(max_width="760px"))
         self.rule_line = widgets.HTML(layout=widgets.Layout(max_width="760px"))
         self.last_roll = widgets.HTML(layout=widgets.Layout(max_width="760px"))
-        self.caption = widgets.HTML(f"<small><i>{html.escape(CAPTION)}</i></small>",
+        self.caption = widgets.HTML(f"<div style='line-height:1.3'><small><i>{html.escape(CAPTION)}</i></small></div>",
                                     layout=widgets.Layout(max_width="760px"))
         self.xp_bar = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="Lv 1",
                                             layout=widgets.Layout(width="260px"))
@@ -187,7 +187,7 @@ class TrainingPanel(Panel):
         network = widgets.VBox([widgets.HTML("<b>network and data</b>"), *(c[name] for name in _BOTH)],
                                layout=widgets.Layout(width="300px", **column))
         dice = widgets.VBox([widgets.HTML("<b>dice</b> (a change re-trains the dice run only)"), *self.dice.boxes()],
-                            layout=widgets.Layout(width="450px", **column))
+                            layout=widgets.Layout(width="520px", **column))
         game = widgets.VBox([widgets.HTML("<b>the game</b> (the dice run only)"), *(c[name] for name in _GAME)],
                             layout=widgets.Layout(width="300px", **column))
         settings = widgets.HBox([dice, network, game], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
@@ -390,14 +390,14 @@ class TrainingPanel(Panel):
         self.loss_view.update(history, run.plain_losses, self._before)
         self.boundary_view.update(run.dice_model)
         self.figure.draw()
-        self.status.value = _status(run)
+        self.status.value = f"<div style='line-height:1.35'>{_status(run)}</div>"
         rule = run.rules
         s = rule.summary()
-        self.rule_line.value = (f"<small><b>{html.escape(rule.name or 'custom rule')}</b>, d{rule.sides} vs DC {rule.dc}"
+        self.rule_line.value = (f"<div style='line-height:1.3'><small><b>{html.escape(rule.name or 'custom rule')}</b>, d{rule.sides} vs DC {rule.dc}"
                                 f"{' with advantage' if rule.advantage else ' with disadvantage' if rule.disadvantage else ''}"
                                 f": {html.escape(_bands_text(rule))}. E[m] = {s['mean']:+.3f}, "
                                 f"P(ascent) = {s['p_ascent']:.0%}, P(skip) = {s['p_skip']:.0%}. "
-                                f"{html.escape(verdict(rule))} (Before bonuses.)</small>")
+                                f"{html.escape(verdict(rule))} (Before bonuses.)</small></div>")
         self.last_roll.value = _roll_line(history.steps[-1] if len(history) else None, rule)
         self._xp(run.experience)
         lines = history.battle_log()[-_LOG_LINES:]
