@@ -97,6 +97,10 @@ ACTIVATION_GRADS = {
 }
 
 
+#: the activations whose backward reads only their output, computed in place on z (no copy kept).
+INPLACE_ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
+
+
 def _scales(lr: float, m) -> list:
     """-lr·m_b for every model, computed in double as torch computes a Python ``lr * m``."""
     return [-(lr * float(mb)) for mb in m]
@@ -111,6 +115,10 @@ class BatchedSGD:
 
     @torch.no_grad()
     def step(self, m) -> None:
+        self.update(m)
+
+    def update(self, m) -> None:
+        """``step(m)`` without its ``torch.no_grad()`` (the batch's loop holds one for every step)."""
         scale = torch.tensor(_scales(self.lr, m), dtype=self.params[0].dtype)
         if self.momentum:
             if self.buffers is None:                               # v₁ = g₁, as torch does
@@ -136,6 +144,10 @@ class BatchedAdam:
 
     @torch.no_grad()
     def step(self, m) -> None:
+        self.update(m)
+
+    def update(self, m) -> None:
+        """``step(m)`` without its ``torch.no_grad()`` (the batch's loop holds one for every step)."""
         beta1, beta2 = self.betas
         self.t += 1
         bias1, bias2_sqrt = 1 - beta1 ** self.t, (1 - beta2 ** self.t) ** 0.5
@@ -210,6 +222,7 @@ class SeedBatch:
         if activation not in ACTIVATION_GRADS:
             raise RollToTrainError(bad_value("activation", activation, f"one of {sorted(ACTIVATION_GRADS)}"))
         self.activation, self.activation_grad = ACTIVATION_GRADS[activation]
+        self.activation_inplace = INPLACE_ACTIVATIONS.get(activation)
         # Model b of B = 2n: b < n rolls seed b's dice, b >= n is seed b - n's plain twin.
         # Points are stored feature-major, X: (B, 2, points), so a layer is W (B, out, in) @ h (B, in, points).
         X = torch.stack([d.X_train.T for d in datasets])
@@ -269,6 +282,10 @@ class SeedBatch:
             z = torch.baddbmm(params[2 * i + 1].unsqueeze(2), params[2 * i], h)
             if i == layers - 1:
                 return z
+            if keep is not None and self.activation_inplace is not None:
+                h = self.activation_inplace(z)          # its backward reads only the output: z is not kept
+                keep.append((None, h))
+                continue
             h = self.activation(z)
             if keep is not None:
                 keep.append((z, h))
@@ -277,6 +294,9 @@ class SeedBatch:
     @torch.no_grad()
     def loss_and_grad(self, group: dict):
         """(each model's mean cross-entropy (G,), the gradient of their sum as (G, P) rows), by hand."""
+        return self._loss_and_grad(group)
+
+    def _loss_and_grad(self, group: dict):
         flat, X, y, params = group["flat"], group["X"], group["y"], group["params"]
         hidden: list = []
         logits = self.forward(flat, X, hidden, params)
@@ -309,14 +329,15 @@ class SeedBatch:
         with one_thread():
             self._step(n, plain)
 
+    @torch.no_grad()
     def _step(self, n: int, plain: list) -> None:
         for _ in range(n):
             m = self.rules.roll_batch(self.rollers, self.bonus)[1]      # one roll per seed, as roll_multiplier
             scales = m + plain
             losses = []
             for group in self.groups:
-                loss, group["flat"].grad = self.loss_and_grad(group)
-                group["optimizer"].step(scales[group["models"]])
+                loss, group["flat"].grad = self._loss_and_grad(group)
+                group["optimizer"].update(scales[group["models"]])
                 losses.append(loss)
             self._losses.append(torch.cat(losses))
             self._multipliers.append(m)
