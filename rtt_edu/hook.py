@@ -15,6 +15,9 @@ every optimizer implementation (for-loop, foreach, fused) with no change to the 
 """
 from __future__ import annotations
 
+import warnings
+import weakref
+
 from .rules import as_rules, warn_if_negative_drift
 from .safety import make_guard
 from .turns import GameMaster
@@ -40,18 +43,56 @@ def build_participants(character_class=None, experience=None, monsters=None, enc
     return [p for p in participants if p is not None]
 
 
+def build_master(rules=None, *, roller=None, seed=None, target: str = "update", intelligence: int = 10,
+                 character_class=None, experience=None, monsters=None, encounter_chance: float = 0.0,
+                 encounter_schedule=None, on_nonfinite: str = "death-save", scheduler=None,
+                 experience_arg: str = "experience", stacklevel: int = 3) -> GameMaster:
+    """The one place a :class:`GameMaster` is built from the user's arguments (``attach``,
+    ``RollToTrain`` and the HuggingFace callback all call it), with one warning when the rule,
+    as rolled with the intelligence bonus, climbs the loss on average (E[m] <= 0)."""
+    rules = as_rules(rules)
+    master = GameMaster(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
+                        participants=build_participants(character_class, experience, monsters, encounter_chance,
+                                                        encounter_schedule, experience_arg),
+                        guard=make_guard(on_nonfinite), scheduler=scheduler)
+    warn_if_negative_drift(rules, master.intelligence_modifier, stacklevel=stacklevel + 1)
+    return master
+
+
+#: optimizer → the AttachHandle whose hooks are on it: one game master per optimizer.
+_ATTACHED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 class AttachHandle:
-    """What ``attach`` returns: ``.records``, ``.history``, ``.master``, ``.observe_loss()``, ``.remove()``."""
+    """What ``attach`` returns: ``.records``, ``.history``, ``.master``, ``.observe_loss()``, ``.remove()``.
+
+    An optimizer carries at most one game master. Attaching again to an optimizer that has one
+    (re-running a notebook cell, or ``RollToTrain.train`` on an optimizer you attached by hand)
+    removes the earlier handle first, with a ``RuntimeWarning`` that says so; the same master
+    attaching again (a trainer's next ``train()``) replaces its own hooks silently. Two sets of
+    hooks would scale each step twice and restore the learning rate in the wrong order.
+    """
 
     def __init__(self, optimizer, master: GameMaster):
         optimizer = unwrap_optimizer(optimizer)      # hooks go on the optimizer that really steps
+        earlier = _ATTACHED.get(optimizer)
+        if earlier is not None:
+            if earlier.master is not master:
+                warnings.warn(f"this {type(optimizer).__name__} already had dice attached ({earlier!r}); "
+                              "that handle is removed and the new one replaces it (one game master per "
+                              "optimizer)", RuntimeWarning, stacklevel=3)
+            earlier.remove()
         self.optimizer = optimizer
         self.master = master
         self._turn = None
         self._handles = [optimizer.register_step_pre_hook(self._pre),
                          optimizer.register_step_post_hook(self._post)]
+        _ATTACHED[optimizer] = self
 
     def _pre(self, optimizer, args, kwargs):
+        if self._turn is not None:             # the last step raised inside optimizer.step(): undo its turn
+            turn, self._turn = self._turn, None
+            self.master.abort(turn)
         self._turn = self.master.begin(optimizer)
 
     def _post(self, optimizer, args, kwargs):
@@ -83,10 +124,20 @@ class AttachHandle:
         self.master.load_state_dict(state)
 
     def remove(self) -> None:
-        """Unregister both hooks; the optimizer is plain again."""
+        """Unregister both hooks; the optimizer is plain again, its param groups as the plain run
+        would have them (a turn cut short by an error is undone first)."""
+        if self._turn is not None:
+            turn, self._turn = self._turn, None
+            self.master.abort(turn)
         for h in self._handles:
             h.remove()
         self._handles = []
+        if _ATTACHED.get(self.optimizer) is self:
+            del _ATTACHED[self.optimizer]
+
+    def __repr__(self):
+        state = "removed" if not self._handles else f"{self.master.step} steps"
+        return f"<AttachHandle on {type(self.optimizer).__name__}: {self.master.rules.name or 'custom rule'}, {state}>"
 
     def __enter__(self):
         return self
@@ -116,14 +167,15 @@ def attach(optimizer, rules=None, roller=None, seed=None, target: str = "update"
            intelligence: int = 10, on_nonfinite: str = "death-save") -> AttachHandle:
     """Roll a saving throw for every ``optimizer.step()`` and scale that step's update.
 
-    ``target="update"`` scales the step's learning rate (exact for SGD, momentum, Adam, AdamW),
-    ``"gradient"`` scales the gradients, ``"delta"`` scales the parameter change of any optimizer.
+    ``target="update"`` scales the step's learning rate (exact for every torch optimizer whose step
+    is lr × something: SGD, Adam, AdamW, RMSprop, ...; on ASGD, Rprop and LBFGS, whose steps are not,
+    it uses ``"delta"`` and warns once), ``"gradient"`` scales the gradients, ``"delta"`` scales the
+    parameter change of any optimizer. Attaching to an optimizer that has dice already replaces
+    them (with a warning): see :class:`AttachHandle`.
     """
     optimizer = unwrap_optimizer(optimizer)
-    rules = as_rules(rules)
-    master = GameMaster(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
-                        participants=build_participants(character_class, experience, monsters,
-                                                        encounter_chance, encounter_schedule),
-                        guard=make_guard(on_nonfinite))
-    warn_if_negative_drift(rules, master.intelligence_modifier)
+    master = build_master(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
+                          character_class=character_class, experience=experience, monsters=monsters,
+                          encounter_chance=encounter_chance, encounter_schedule=encounter_schedule,
+                          on_nonfinite=on_nonfinite)
     return AttachHandle(optimizer, master)

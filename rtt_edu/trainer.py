@@ -42,10 +42,9 @@ from .atomic import check_path
 from .distributed import rank
 from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
-from .hook import AttachHandle, build_participants
-from .rules import as_rules, warn_if_negative_drift
-from .safety import make_guard
-from .turns import GameMaster
+from .hook import AttachHandle, build_master
+from .rules import as_rules
+
 from .xp import ExperienceSystem
 
 MODES = ("per_mini_batch", "per_accumulation_step")
@@ -110,16 +109,13 @@ class RollToTrain:
             model.to(self.device)
         else:
             self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        self.master = GameMaster(self.rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
-                                 participants=build_participants(character_class, use_xp_system, monsters,
-                                                                 encounter_chance, encounter_schedule,
-                                                                 experience_arg="use_xp_system"),
-                                 guard=make_guard(on_nonfinite))
-        self.master.scheduler = scheduler
+        self.master = build_master(self.rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
+                                   character_class=character_class, experience=use_xp_system, monsters=monsters,
+                                   encounter_chance=encounter_chance, encounter_schedule=encounter_schedule,
+                                   on_nonfinite=on_nonfinite, scheduler=scheduler, experience_arg="use_xp_system")
         if history is not None:
             self.master.history = history
         self.character_class = character_class
-        warn_if_negative_drift(self.rules, self.master.intelligence_modifier)
         self._running = threading.Lock()   # one train() at a time
         self._position = None              # inside an epoch: {"epoch", "batches", "rng_epoch_start"}
         self._resume = None                # a loaded mid-epoch position, replayed by the next train()

@@ -31,7 +31,7 @@ def game(seed=0):
                 encounter_chance=0.3, encounter_schedule={1: LossDragon(armor_class=30, hit_points=1e9, turns=2)})
 
 
-def trainer(mode="per_mini_batch", window=1, seed=0, rules="seed-readme"):
+def trainer(mode="per_mini_batch", window=1, seed=1, rules="seed-readme"):   # seed 1: a random encounter and the scheduled dragon, apart
     model = make_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NegativeDriftWarning)
@@ -106,7 +106,7 @@ def test_attach_in_a_hand_written_loop_gives_the_same_battle_log_as_the_trainer(
 
     model = make_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.5)
-    settings = game()
+    settings = game(seed=1)
     settings["experience"] = settings.pop("use_xp_system")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NegativeDriftWarning)

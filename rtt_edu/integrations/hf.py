@@ -38,11 +38,10 @@ from ..dice import DiceRoller
 from ..distributed import is_distributed, shared_seed
 from ..errors import CheckpointError, RollToTrainError, bad_value, check_type
 from ..history import History
-from ..hook import build_participants, unwrap_optimizer
-from ..rules import OUTCOMES, as_rules, warn_if_negative_drift
-from ..safety import make_guard
+from ..hook import build_master, unwrap_optimizer
+from ..rules import OUTCOMES
 from ..trainer import game_state_problems
-from ..turns import GameMaster
+from ..turns import table_seed
 from ..xp import ExperienceSystem
 
 try:
@@ -76,12 +75,10 @@ class RollToTrainCallback(TrainerCallback):
         if not HF_AVAILABLE:
             raise ImportError("RollToTrainCallback needs transformers and accelerate: "
                               "pip install 'rtt_edu[hf]' (or pip install transformers accelerate)")
-        rules = as_rules(rules)
-        self.master = GameMaster(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
-                                 participants=build_participants(character_class, experience, monsters,
-                                                                 encounter_chance, encounter_schedule),
-                                 guard=make_guard(on_nonfinite))
-        warn_if_negative_drift(rules, self.master.intelligence_modifier)
+        self.master = build_master(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
+                                   character_class=character_class, experience=experience, monsters=monsters,
+                                   encounter_chance=encounter_chance, encounter_schedule=encounter_schedule,
+                                   on_nonfinite=on_nonfinite)
         if history is not None:
             if not isinstance(history, History):
                 raise TypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) "
@@ -114,7 +111,8 @@ class RollToTrainCallback(TrainerCallback):
     # --- the Trainer's events -----------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, lr_scheduler=None, **kwargs):
         if self._share_seed and is_distributed() and self.master.step == 0:
-            self.master.roller = DiceRoller(shared_seed(None))
+            seed = shared_seed(None)
+            self.master.roller, self.master.table_roller = DiceRoller(seed), DiceRoller(table_seed(seed))
         self._share_seed = False
         # a revival lowers the schedule's base rates too (accelerate wraps the scheduler as well)
         self.master.scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
@@ -141,9 +139,7 @@ class RollToTrainCallback(TrainerCallback):
             return
         if getattr(self._wrapped, "step_was_skipped", False) and not turn.skipped:
             # fp16: the gradient scaler found inf/NaN and skipped optimizer.step() itself
-            self.master.target.restore(turn)
-            turn.skipped, turn._grads = True, []
-            turn.log("nonfinite", "the gradient scaler found inf/NaN gradients and skipped this step")
+            self.master.skip(turn, "the gradient scaler found inf/NaN gradients and skipped this step", kind="nonfinite")
         self.master.end(turn)
 
     def on_epoch_end(self, args, state, control, **kwargs):
