@@ -230,7 +230,7 @@ class LossCurveView:
             artist.remove()
         self._decorations = []
         transform = self.ax.get_xaxis_transform()       # x in steps, y in axes fraction
-        gap = 0.04 * max(len(self._x), 1)
+        gap = 0.04 * ((self._x[-1] - self._x[0] + 1) if self._x else 1)      # 4% of the steps shown
         last = -math.inf
         for start, end, name in spans:
             self._decorations.append(self.ax.axvspan(start - 0.5, end + 0.5, color=_MONSTER_SHADE, alpha=0.12, lw=0))

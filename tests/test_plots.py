@@ -201,3 +201,30 @@ def test_decision_grid_and_boundary_image():
 def test_losses_that_diverge_stay_visible_as_gaps():
     median, _, _ = band_stats(np.array([[1.0, math.nan], [1.0, 2.0]]))
     assert median[0] == 1.0 and math.isnan(median[1])
+
+
+def test_close_level_ups_and_monsters_keep_their_lines_but_not_a_pile_of_labels():
+    events = [record(s, events=[{"kind": "level_up", "message": "up", "level": 2 + s}]) for s in range(0, 100, 2)]
+    events += [record(100 + s, events=[{"kind": "encounter", "message": "m", "monster": "Loss Dragon", "turns": 1}])
+               for s in range(0, 10, 2)]
+    ax = Figure().subplots()
+    view = LossCurveView(ax)
+    view.update(History(events + [record(200)]))
+    lines = [line for line in ax.lines if line.get_linestyle() == ":"]
+    labels = [t for t in ax.texts if t.get_text().startswith(" Lv")]
+    assert len(lines) == 50 and len(labels) == 10      # a line per level-up; labels >= 8.04 steps apart: every 10th step
+    steps = sorted(t.get_position()[0] for t in labels)
+    assert min(b - a for a, b in zip(steps, steps[1:])) >= 0.04 * 201
+    monsters = [t for t in ax.texts if t.get_text() == "Loss Dragon"]
+    assert len(ax.patches) == 5 and len(monsters) == 1
+
+
+def test_the_loss_axis_is_scaled_by_finite_losses_only():
+    ax = Figure().subplots()
+    view = LossCurveView(ax)
+    view.update(History([record(s, loss=0.7 - 0.001 * s) for s in range(50)]), plain=[0.7, 3.0, 1e6, math.inf])
+    bottom, top = ax.get_ylim()
+    assert bottom == 0.0 and 0.7 <= top < 7.01 and np.isfinite([bottom, top]).all()
+    view.set_log_scale(True)
+    view.update(History([record(s, loss=0.7 - 0.001 * s) for s in range(50)]), plain=[0.7, 3.0, 1e6, math.inf])
+    assert ax.get_yscale() == "log" and 0 < ax.get_ylim()[0] < 0.65 and ax.get_ylim()[1] <= 10 ** 0.5 * 3.0
