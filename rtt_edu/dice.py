@@ -209,7 +209,7 @@ def natural_distribution(sides: int, advantage: bool = False, disadvantage: bool
 
 # --- the exact distribution of a notation ------------------------------------------------------
 
-MAX_WORK = 4_000_000   # ``distribution_cost`` units ``total_distribution`` accepts: about 0.5 s of CPython
+MAX_WORK = 2_500_000   # ``distribution_cost`` units ``total_distribution`` accepts: about 0.3 s of CPython
 
 
 def _sum_counts(dice: int, sides: int) -> list:
@@ -248,10 +248,11 @@ def _keep_highest_counts(count: int, sides: int, kept: int) -> list:
     """
     counts = [0] * (kept * (sides - 1) + 1)
     r = count - kept + 1
+    v_r = 0                                           # v^r, carried to the next face as (v - 1)^r
     for v in range(1, sides + 1):
-        x_r = (v - 1) ** r
+        x_r, v_r = v_r, v ** r
         at_least = [0] * kept                         # G_a for a = 0..kept-1
-        at_least[-1] = v ** r - x_r
+        at_least[-1] = v_r - x_r
         for a in range(kept - 2, -1, -1):
             at_least[a] = v * at_least[a + 1] - comb(count - a - 1, kept - a - 1) * x_r
         above = [1]                                   # a dice on v+1..sides, their sums from a·(v+1)
@@ -279,21 +280,24 @@ def distribution_cost(notation: str) -> int:
         no keep rule:           Σ_{j=1..n} (j·(s - 1) + 1)                       integers
         keep highest / lowest:  k(k - 1)(s - 1)(s - 2) + (k - 1)s(s - 1)/2 + 4k(s - 1) + 3sk
 
-    of up to b = n · bits(s) bits (the counts reach s^n), which scales each by 1 + b/4000 (no keep
-    rule, where the counts grow die by die) or 1 + b/2000 (a keep rule). A keep rule also costs
-    40 units per face (the threshold loop's own work), and each possible total 10 units for its
-    ``Fraction`` (a gcd of big integers). ``100d100`` costs
-    about 0.7 million units and ``8d6kh3`` about 500; ``1000d200`` (300 million units),
-    ``100d100kh50``, ``1000d20`` and ``2d1000000`` are refused.
+    of up to b = n · bits(s) bits (the counts reach s^n), which scales each by 1 + b/2000. A keep
+    rule also costs 40 + 50·(b/1000)^1.6 units per face (the threshold loop's own work and its
+    power v^(n-k+1), a Karatsuba product of b-bit integers). Each possible total then costs 25
+    units for its ``Fraction`` (a gcd of big integers, and the object).
+
+    ``100d100`` costs about 0.9 million units and ``8d6kh3`` about 900; ``1000d200`` (500 million),
+    ``100d100kh50``, ``1000d5`` and ``2d1000000`` are refused. The slowest notations accepted take
+    about 5 times as long as ``100d100`` (``benchmarks/bench_dice.py`` times a set of them).
     """
     spec = parse(notation)
     n, s, k = spec.count, spec.sides, spec.kept
     bits = n * s.bit_length()
     if k == n:
         passes = n * (n + 1) // 2 * (s - 1) + n
-        return passes * (4000 + bits) // 4000 + 10 * (n * (s - 1) + 1)
+        return passes * (2000 + bits) // 2000 + 25 * (n * (s - 1) + 1)
     passes = k * (k - 1) * (s - 1) * (s - 2) + (k - 1) * s * (s - 1) // 2 + 4 * k * (s - 1) + 3 * s * k
-    return passes * (2000 + bits) // 2000 + 40 * s + 10 * (k * (s - 1) + 1)
+    per_face = 40 + int(50 * (bits / 1000) ** 1.6)     # the threshold loop and its power v^(n-k+1)
+    return passes * (2000 + bits) // 2000 + per_face * s + 25 * (k * (s - 1) + 1)
 
 
 def total_distribution(notation: str, modifier: int = 0) -> dict:
@@ -313,7 +317,7 @@ def total_distribution(notation: str, modifier: int = 0) -> dict:
     cost = distribution_cost(notation)
     if cost > MAX_WORK:
         raise DiceError(bad_value("notation", notation,
-                                  f"dice whose exact distribution costs at most {MAX_WORK:,} units of work, about 0.5 s "
+                                  f"dice whose exact distribution costs at most {MAX_WORK:,} units of work, about 0.3 s "
                                   f"(this one needs {cost:,}: use fewer dice, sides or kept dice)"))
     n, s, k = spec.count, spec.sides, spec.kept
     if k == n:

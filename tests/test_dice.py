@@ -201,7 +201,7 @@ def test_notations_beyond_the_cost_bound_are_refused_naming_them(notation):
 
 
 def test_the_cost_bound_admits_the_benchmarked_notations():
-    for notation in ("100d100", "8d6kh3", "20d6kl5", "1000d2", "1000d2kh999", "4d6kh3"):
+    for notation in ("100d100", "8d6kh3", "20d6kl5", "1000d2", "1000d3", "1000d2kh999", "4d6kh3"):
         assert distribution_cost(notation) <= MAX_WORK
     assert distribution_cost("101d100") > distribution_cost("100d100")
     assert distribution_cost("20d100kh11") > distribution_cost("20d100kh10")
