@@ -200,6 +200,20 @@ def test_notations_beyond_the_cost_bound_are_refused_naming_them(notation):
     assert repr(notation) in str(err.value)
 
 
+def test_a_refusal_comes_before_any_counting(monkeypatch):
+    from rtt_edu import dice
+
+    def no_work(*args):
+        raise AssertionError("counting started")
+    monkeypatch.setattr(dice, "_sum_counts", no_work)
+    monkeypatch.setattr(dice, "_keep_highest_counts", no_work)
+    for notation in ("1000d200", "100d100kh50"):
+        with pytest.raises(DiceError, match="units of work"):
+            total_distribution(notation)
+    with pytest.raises(AssertionError, match="counting started"):      # an accepted one does count
+        total_distribution("2d6")
+
+
 def test_the_cost_bound_admits_the_benchmarked_notations():
     for notation in ("100d100", "8d6kh3", "20d6kl5", "1000d2", "1000d3", "1000d2kh999", "4d6kh3"):
         assert distribution_cost(notation) <= MAX_WORK
