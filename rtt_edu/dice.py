@@ -222,11 +222,15 @@ def _sum_counts(dice: int, sides: int) -> list:
     so adding a die costs one pass over the j·(sides - 1) + 1 totals so far (integers, no division).
     """
     counts = [1]
-    pad = [0] * sides
     for _ in range(dice):
-        prefix = list(itertools.accumulate(counts))
-        counts = list(map(operator.sub, prefix + [prefix[-1]] * (sides - 1), pad + prefix[:-1]))
+        counts = _add_die(counts, sides)
     return counts
+
+
+def _add_die(counts: list, sides: int) -> list:
+    """The counts of the sums with one more die of ``sides`` faces: c'(i) = P(i) - P(i - sides), P the prefix sums."""
+    prefix = list(itertools.accumulate(counts))
+    return list(map(operator.sub, prefix + [prefix[-1]] * (sides - 1), [0] * sides + prefix[:-1]))
 
 
 def _keep_highest_counts(count: int, sides: int, kept: int) -> list:
@@ -265,9 +269,7 @@ def _keep_highest_counts(count: int, sides: int, kept: int) -> list:
                                                                                itertools.repeat(weight)))
             if a + 1 == kept:
                 break
-            prefix = list(itertools.accumulate(above))  # one more die above v (sides - v faces)
-            above = list(map(operator.sub, prefix + [prefix[-1]] * (sides - v - 1),
-                             [0] * (sides - v) + prefix[:-1]))
+            above = _add_die(above, sides - v)           # one more die above v: faces v+1..sides
     return counts
 
 
