@@ -37,6 +37,7 @@ from .distributed import is_distributed, mean_over_ranks, shared_seed
 from .errors import RollToTrainError, bad_value, check_type
 from .history import History, StepRecord
 from .rules import SavingThrow, as_rules
+from .tensors import optimizer_params, restore_lrs, scale_lrs
 
 
 class Participant:
@@ -104,7 +105,7 @@ class Turn:
     @property
     def params(self) -> list:
         """The parameters this step updates (those with a gradient)."""
-        return [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        return optimizer_params(self.optimizer, grad=True)
 
     def log(self, kind: str, message: str, **details) -> dict:
         """Record an event of this step (shown by ``history.battle_log()``)."""
@@ -122,15 +123,6 @@ class Turn:
 # --- how the multiplier reaches the update: a dispatch table of targets -------------------
 # Each target saves what it needs in ``turn.target_state`` (apply) and puts it back (restore).
 
-def scale_lr(group: dict, m: float) -> None:
-    """``group["lr"] ← m × group["lr"]`` for a float or a tensor learning rate (in place)."""
-    lr = group["lr"]
-    if isinstance(lr, torch.Tensor):
-        lr.mul_(m)
-    else:
-        group["lr"] = lr * m
-
-
 class UpdateTarget:
     """Scale every param group's learning rate by m for exactly this step, then restore it.
 
@@ -141,24 +133,10 @@ class UpdateTarget:
     name = "update"
 
     def apply(self, turn: Turn) -> None:
-        m = turn.multiplier
-        saved = []
-        for group in turn.optimizer.param_groups:
-            lr = group["lr"]
-            if lr.__class__ is float:
-                saved.append(lr)
-                group["lr"] = lr * m
-            else:
-                saved.append(lr.clone() if isinstance(lr, torch.Tensor) else lr)
-                scale_lr(group, m)
-        turn.target_state = saved
+        turn.target_state = scale_lrs(turn.optimizer, turn.multiplier)
 
     def restore(self, turn: Turn) -> None:
-        for group, lr in zip(turn.optimizer.param_groups, turn.target_state):
-            if isinstance(lr, torch.Tensor):
-                group["lr"].copy_(lr)
-            else:
-                group["lr"] = lr
+        restore_lrs(turn.optimizer, turn.target_state)
         turn.target_state = None
 
 
@@ -181,7 +159,8 @@ class DeltaTarget:
     name = "delta"
 
     def apply(self, turn: Turn) -> None:
-        turn.target_state = [(p, p.detach().clone()) for p in turn.params]
+        # every parameter, not only those with a gradient now: LBFGS computes its own inside step()
+        turn.target_state = [(p, p.detach().clone()) for p in optimizer_params(turn.optimizer)]
 
     def restore(self, turn: Turn) -> None:
         if turn.multiplier != 1.0:      # m = 1 keeps the optimizer's own step, bit for bit

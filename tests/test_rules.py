@@ -114,3 +114,52 @@ def test_bad_rule_arguments_name_the_argument_and_value(kwargs, needle):
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(RulesError, match="name='seed-wiki'.*classroom"):
         SavingThrow.preset("seed-wiki")
+
+
+# --- one rolling path ------------------------------------------------------------------------
+
+def _rolled_by_every_user(rule, seed, n, intelligence=14):
+    """The naturals and multipliers of n rolls from one seed, as each of the three users rolls them:
+    the game master (attach, one roll per optimizer step), the batched many-seed trainer, and the
+    straight-line simulation of lesson 2."""
+    import torch
+    from rtt_edu import DiceRoller, ability_modifier, attach
+    from rtt_edu.compare import roll_multiplier
+    from rtt_edu.quadratic import roll_naturals
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    handle = attach(opt, rule, seed=seed, intelligence=intelligence, on_nonfinite="off")
+    for _ in range(n):
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+    handle.remove()
+    master = ([r.natural for r in handle.records], [r.rule_multiplier for r in handle.records])
+    roller = DiceRoller(seed)
+    batched = [roll_multiplier(rule, roller, intelligence) for _ in range(n)]
+    naturals = roll_naturals(rule, DiceRoller(seed), 1, n)[0].tolist()
+    bonus = ability_modifier(intelligence)
+    return master, batched, (naturals, [rule.multiplier(k, bonus) for k in naturals])
+
+
+@pytest.mark.parametrize("rule", [SavingThrow.preset("seed-readme"), SavingThrow(dc=9, sides=12, advantage=True),
+                                  SavingThrow(dc=14, sides=8, disadvantage=True, success=0.5)])
+def test_the_game_master_the_batched_trainer_and_the_simulations_read_one_stream(rule):
+    master, batched, simulated = _rolled_by_every_user(rule, seed=5, n=200)
+    assert master[1] == batched
+    assert simulated == master
+    assert len(set(master[0])) > 3                      # the faces really vary
+
+
+def test_every_user_rolls_through_saving_throw_roll(monkeypatch):
+    """One path: each user's rolls go through SavingThrow.roll / roll_batch, nothing else reads the die."""
+    calls = []
+    original = SavingThrow.roll
+
+    def counted(self, roller, *args, **kwargs):
+        calls.append(1)
+        return original(self, roller, *args, **kwargs)
+    monkeypatch.setattr(SavingThrow, "roll", counted)
+    rule = SavingThrow.preset("classroom")
+    _rolled_by_every_user(rule, seed=2, n=10)
+    assert len(calls) == 30, len(calls)                 # 10 rolls by each of the three users
