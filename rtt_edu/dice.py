@@ -260,14 +260,14 @@ def _keep_highest_counts(count: int, sides: int, kept: int) -> list:
         for a in range(kept - 2, -1, -1):
             at_least[a] = v * at_least[a + 1] - comb(count - a - 1, kept - a - 1) * x_r
         above = [1]                                   # a dice on v+1..sides, their sums from a·(v+1)
-        for a in range(kept if v < sides else 1):
+        for a in range(kept):
             weight = comb(count, a) * at_least[a]
             if weight:
                 start = kept * (v - 1) + a                # index of the total a·(v+1) + (kept-a)·v
                 end = start + len(above)
                 counts[start:end] = map(operator.add, counts[start:end], map(operator.mul, above,
                                                                                itertools.repeat(weight)))
-            if a + 1 == kept:
+            if a + 1 == kept or v == sides:               # no face above the top one
                 break
             above = _add_die(above, sides - v)           # one more die above v: faces v+1..sides
     return counts
