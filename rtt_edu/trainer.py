@@ -44,7 +44,6 @@ from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_master
 from .rules import as_rules
-
 from .xp import ExperienceSystem
 
 MODES = ("per_mini_batch", "per_accumulation_step")
