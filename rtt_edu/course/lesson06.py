@@ -1,0 +1,17 @@
+"""Lesson 6 (experience and levels): the lesson's predict-then-check self-checks."""
+from __future__ import annotations
+
+from rtt_edu.exercises import Feedback, judge
+from rtt_edu.rules import SavingThrow
+
+
+def check_dropout_variance(answer) -> Feedback:
+    """Var[m] of ``lr-dropout`` at bonus +6: p(1 − p) with p = P(success) = 0.8, so 0.16."""
+    rule = SavingThrow.preset("lr-dropout").with_bonus(6)
+    p = rule.expected_multiplier()          # m is 1 or 0, so E[m] = P(m = 1)
+    return judge(answer, rule.variance(), "a number (the variance of m)",
+                 f"right: {rule.variance():.2f} = p(1 − p) with p = {p:.1f}; the plot below shows it level by level.",
+                 "m is 1 with probability p and 0 otherwise: Var[m] = E[m²] − E[m]².",
+                 mistakes=((p, "that is E[m] (= P(m = 1)), not its variance."),
+                           (p * p, "that is E[m]²; the variance is E[m²] − E[m]², and m² = m here."),
+                           (0.25, "that is Var[m] with no bonus (p = 0.5); at +6, p = 0.8.")))
