@@ -1,0 +1,138 @@
+"""Lesson 2's set-up: the rendered tables and the maps of the straight-line lesson.
+
+Every number comes from :mod:`rtt_edu.quadratic` (exact) or from a seeded run; these functions only
+lay them out, so a lesson cell shows one call and the picture or table it gives.
+
+    from rtt_edu.course import lesson02 as c2
+    c2.step_table(errors, records, lr=0.4, a=2.0)       # a rendered table of a short run, step by step
+    c2.verdict_table([("classroom", 4.5), ...])         # the three verdicts of a rule at a learning rate
+    c2.plot_lambda_maps(("classroom", ...), dcs, lrs)   # λ over lr and DC, with a colour bar
+    c2.agreement(rule, dcs, lrs, faces, steps)          # simulated runs against the sign of λ
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown
+from matplotlib.colors import SymLogNorm
+
+from .. import quadratic
+from ..rules import SavingThrow
+
+__all__ = ["step_table", "verdict_table", "plot_lambda_maps", "agreement", "log_sd", "close_look_table"]
+
+
+def _table(header, rows) -> Markdown:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def step_table(errors, records, lr: float, a: float) -> Markdown:
+    """One row per step: the roll, m, the error before and after, their ratio and 1 − lr·a·m."""
+    rows = [(t, r.natural, r.outcome.replace("_", " "), f"{r.multiplier:+.2f}", f"{errors[t]:+.5f}",
+             f"{errors[t + 1]:+.5f}", f"{errors[t + 1] / errors[t]:+.4f}",
+             f"{quadratic.step_factor(lr, r.multiplier, a):+.4f}") for t, r in enumerate(records)]
+    return _table(("step", "natural", "outcome", "*m*", "error before", "error after", "after / before",
+                   "1 − lr·*a*·*m*"), rows)
+
+
+def _word(ok: bool) -> str:
+    return "converges" if ok else "**diverges**"
+
+
+def verdict_table(cases) -> tuple:
+    """(rendered table, rows) of the three verdicts for each (rule name, lr) on a = 1.
+
+    The average run converges iff |E[f]| = |1 − lr·E[m]| < 1, the mean square iff E[f²] < 1, almost
+    every run iff λ = E[log|f|] < 0 (``rtt_edu.quadratic``).
+    """
+    rows = []
+    for name, lr in cases:
+        mean = SavingThrow.preset(name).expected_multiplier()
+        avg = abs(quadratic.mean_rate(name, lr))
+        ms = quadratic.mean_square_rate(name, lr)
+        lam = quadratic.lyapunov_exponent(name, lr)
+        rows.append((name, lr, mean, avg, ms, lam))
+    shown = [(f"`{name}`", f"{lr:g}", f"{mean:+.4f}", f"{avg:.4f} {_word(avg < 1)}", f"{ms:.4f} {_word(ms < 1)}",
+              f"{lam:+.4f} {_word(lam < 0)}") for name, lr, mean, avg, ms, lam in rows]
+    return _table(("rule", "lr", "E[*m*]", "average run: abs(E[*f*])", "mean square: E[*f*²]",
+                   "almost every run: λ"), shown), rows
+
+
+def lambda_map(name: str, dcs, lrs) -> np.ndarray:
+    """λ(lr) of the preset at each DC: an array (len(dcs), len(lrs))."""
+    return np.array([quadratic.lyapunov_grid(SavingThrow.preset(name, dc=dc), lrs) for dc in dcs])
+
+
+def plot_lambda_maps(names, dcs, lrs, clip: float = 0.5):
+    """λ over lr (log scale, a = 1) and DC, one map per rule, with a colour bar.
+
+    Blue converges (λ < 0), red diverges (λ > 0), white is the boundary; the colour scale is
+    logarithmic on both sides of 0 so that small rates show. Black dots: the exact interval ends
+    (``convergence_intervals``). ◀ marks the DCs where E[m] ≤ 0. λ = −∞ (a step can land on w*)
+    shows as the darkest blue.
+    """
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True, sharey=True, layout="constrained")
+    norm = SymLogNorm(0.002, vmin=-clip, vmax=clip)
+    for ax, name in zip(axes.flat, names):
+        mesh = ax.pcolormesh(lrs, dcs, np.clip(lambda_map(name, dcs, lrs), -clip, clip), cmap="RdBu_r", norm=norm,
+                             shading="nearest")
+        for dc in dcs:
+            rule = SavingThrow.preset(name, dc=dc)
+            ends = [end for iv in quadratic.convergence_intervals(rule) for end in iv if 0 < end <= lrs[-1]]
+            ax.plot(ends, [dc] * len(ends), "k.", ms=3)
+            if rule.expected_multiplier() <= 0:
+                ax.text(lrs[-1] * 1.1, dc, "◀", va="center", fontsize=7)
+        ax.set_xscale("log")
+        ax.set_title(name)
+    for ax in axes[1]:
+        ax.set_xlabel("learning rate (a = 1)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("DC")
+    bar = fig.colorbar(mesh, ax=axes, shrink=0.8, pad=0.04)
+    bar.set_label("λ = E[log|1 − lr·m|]   (blue < 0: converges, red > 0: diverges)")
+    bar.set_ticks([-0.5, -0.1, -0.01, 0, 0.01, 0.1, 0.5])
+    bar.set_ticklabels(["≤ −0.5", "−0.1", "−0.01", "0", "+0.01", "+0.1", "≥ +0.5"])
+    return fig
+
+
+def log_sd(rule, lr: float) -> float:
+    """σ = the standard deviation of log|1 − lr·m| under the rule's exact distribution."""
+    dist = rule.distribution()
+    logs = {m: math.log(abs(1 - lr * m)) for m in dist}
+    mean = sum(p * logs[m] for m, p in dist.items())
+    return math.sqrt(max(sum(p * (logs[m] - mean) ** 2 for m, p in dist.items()), 0.0))
+
+
+def agreement(name: str, dcs, lrs, faces, steps: int) -> tuple:
+    """(cells, agree, margins) of simulated runs against the sign of λ, for one preset over DC × lr.
+
+    A cell converges in simulation when more than half of its runs end below their start. Each
+    disagreeing cell gives its margin |λ|·√n / σ: how many finite-run standard deviations separate
+    λ from the boundary 0.
+    """
+    cells = agree = 0
+    margins = []
+    for dc in dcs:
+        rule = SavingThrow.preset(name, dc=dc)
+        sims = quadratic.simulate_log_errors(rule, lrs, faces)          # (lrs, runs)
+        exact = quadratic.lyapunov_grid(rule, lrs)
+        for lr, sim, lam in zip(lrs, sims, exact):
+            cells += 1
+            if ((sim < 0).mean() > 0.5) == (lam < 0):
+                agree += 1
+            else:
+                margins.append(abs(lam) * math.sqrt(steps) / log_sd(rule, lr))
+    return cells, agree, margins
+
+
+def close_look_table(rule, lrs, faces, steps: int) -> tuple:
+    """(rendered table, rows) of λ against the median rate of the simulated runs at each lr."""
+    sims = quadratic.simulate_log_errors(rule, lrs, faces)
+    rows = [(lr, quadratic.lyapunov_exponent(rule, lr), float(np.median(sim)) / steps, float(np.isneginf(sim).mean()))
+            for lr, sim in zip(lrs, sims)]
+    shown = [(f"{lr:g}", f"{lam:+.4f}", f"{med:+.4f}", f"{landed:.2f}") for lr, lam, med, landed in rows]
+    return _table(("lr", "λ (exact)", "median rate of the 64 runs", "runs that landed on *w*\\*"), shown), rows
