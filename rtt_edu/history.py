@@ -109,8 +109,11 @@ class History:
         so events added to it until the next step still belong to this one."""
         index = self._count
         tail = self._tail
-        if tail is not None and tail[1]:
-            self._fold_tail()
+        if tail is not None:
+            if tail[1]:
+                self._fold_tail()
+            elif self.max_steps != 0 and tail[0] >= self._start:
+                self._cols["events"][tail[0] - self._start] = None   # no events after all: store nothing
         if self.max_steps != 0:
             if lr is not None and lr.__class__ is not float and hasattr(lr, "detach"):
                 self._pending.append((index, "lr", lr.detach() if lr.requires_grad else lr))
@@ -242,7 +245,7 @@ class History:
                     is_tail = tail is not None and tail[0] == row + offset and tail[1] is not None
                     record.events = tail[1] if is_tail else []
                     if row == last_row:            # the newest: events may still be added to it
-                        c["events"][row] = record.events
+                        self._open_newest(row, record.events)
                 records.append(record)
         return records
 
@@ -260,8 +263,17 @@ class History:
         if events is None:
             tail = self._tail
             events = tail[1] if tail is not None and tail[0] == index and tail[1] is not None else []
-            c["events"][row] = events          # the same list: an event added to it belongs to this step
+            self._open_newest(row, events)
         return StepRecord(*(c[n][row] for n in COLUMNS[:-1]), events)
+
+    def _open_newest(self, row: int, events: list) -> None:
+        """The newest step's events list, handed out: it stays this step's until the next one comes."""
+        self._cols["events"][row] = events
+        index = self._start + row
+        if self._tail is None or self._tail[0] != index:
+            self._tail = (index, events, None)
+        elif self._tail[1] is not events:
+            self._tail = (index, events, self._tail[2])
 
     def __len__(self):
         if self.max_steps is None:

@@ -606,7 +606,9 @@ def test_the_newest_record_is_cheap_to_read_and_waits_for_no_device():
         history.append_step(i, 0, 12, 14, 0.75, "success", loss=torch.tensor(0.5 + i))
     newest = history.last()
     assert (newest.step, newest.natural, newest.loss) == (2, 12, None) and len(history._pending) == 3
-    assert history.steps[-1].loss == 2.5 and history.last() is history.steps[-1]
+    history.append_step(3, 0, 5, 7, 0.25, "fail", events=[])
+    assert history._cols["events"][:3] == [None] * 3          # a progress bar's reads keep no empty lists
+    assert history.steps[2].loss == 2.5 and history.last() is history.steps[-1]
 
 
 def test_events_added_to_the_newest_step_after_it_was_recorded_belong_to_it():
@@ -620,6 +622,10 @@ def test_events_added_to_the_newest_step_after_it_was_recorded_belong_to_it():
     record = history.last()
     record.events.append({"kind": "long_rest", "message": "rest again"})
     assert history.to_dict()["steps"][1]["events"] == [{"kind": "long_rest", "message": "rest again"}]
+    history.append_step(2, 1, 9, 9, 0.5, "fail", events=None)          # recorded without a list
+    history.last().events.append({"kind": "long_rest", "message": "a third rest"})
+    history.append_step(3, 2, 9, 9, 0.5, "fail")
+    assert [len(r.events) for r in history.steps] == [1, 1, 0] and history.event_counts() == {"long_rest": 3}
 
 
 # --- 5. one train() at a time ----------------------------------------------------------------------
