@@ -43,7 +43,7 @@ from fractions import Fraction
 import torch
 
 from .errors import RollToTrainError, bad_value, check_type
-from .tensors import optimizer_params
+from .tensors import optimizer_params, saved_lr, set_lr
 from .turns import Participant
 from .xp import proficiency_bonus
 
@@ -245,22 +245,22 @@ class Wizard(CharacterClass):
         if self._saved:                 # a turn that never reached after_step (an error was raised): undo it
             self.after_step(turn)
         if self.base_lrs is None and self.spell == "restart":    # no host sync for a tensor rate
-            self.base_lrs = [g["lr"].detach().clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
-                             for g in turn.optimizer.param_groups]
+            self.base_lrs = [saved_lr(g) for g in turn.optimizer.param_groups]
         if self.spell_turns_left == 0:
             return
         cast = self.SPELLS[self.spell]
-        self._saved = []
-        for i, group in enumerate(turn.optimizer.param_groups):
+        groups = turn.optimizer.param_groups
+        values = [cast(self, group, i) for i, group in enumerate(groups)]   # all read before any is written
+        self._saved, seen = [], set()
+        for group, value in zip(groups, values):
             lr = group["lr"]
-            saved = lr.clone() if isinstance(lr, torch.Tensor) else lr
-            value = cast(self, group, i)
             if isinstance(lr, torch.Tensor):
-                lr.copy_(value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=lr.dtype))
-                spell_lr = lr.clone()
-            else:
-                group["lr"] = spell_lr = float(value)
-            self._saved.append((group, saved, spell_lr))
+                if id(lr) in seen:       # one tensor shared by several groups: cast on it once
+                    continue
+                seen.add(id(lr))
+            saved = saved_lr(group)
+            set_lr(group, value)
+            self._saved.append((group, saved, saved_lr(group)))
 
     def after_step(self, turn) -> None:
         """Restore each rate: lr ← saved × lr_now / lr_spell (exactly saved when nothing else changed it)."""

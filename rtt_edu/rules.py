@@ -126,12 +126,19 @@ class SavingThrow:
 
         Worked out once per bonus: face k → (self.outcome(k, bonus), self.multiplier(k, bonus)).
         """
+        return self._table(bonus)[0]
+
+    def _table(self, bonus: int) -> tuple:
+        """(faces(bonus), the straight roll of each face as a ``(Roll, outcome, m)`` result), made once."""
         table = self._faces.get(bonus)
         if table is None:
             check_type("bonus", bonus, int, "an integer bonus")
-            table = (None,) + tuple((self.outcome(k, bonus), self.multiplier(k, bonus))
+            faces = (None,) + tuple((self.outcome(k, bonus), self.multiplier(k, bonus))
                                     for k in range(1, self.sides + 1))
-            self._faces[bonus] = table
+            modifier, notation = self.modifier + bonus, f"d{self.sides}"
+            straight = (None,) + tuple((Roll(notation, (k,), (k,), k, modifier, k + modifier, self.sides),) + faces[k]
+                                       for k in range(1, self.sides + 1))
+            table = self._faces[bonus] = (faces, straight)
         return table
 
     def roll(self, roller: DiceRoller, bonus: int = 0, advantage: bool = False,
@@ -144,22 +151,20 @@ class SavingThrow:
 
             natural ~ d{sides} (kept die)      total = natural + modifier + bonus
             outcome, m = faces(bonus)[natural]
+
+        A straight roll is one draw and a look-up: the results of every face are made once per
+        bonus (a ``Roll`` is immutable, so one object serves every turn that shows that face).
         """
+        faces, straight = self._faces.get(bonus) or self._table(bonus)
         adv = self.advantage or advantage
         dis = self.disadvantage or disadvantage
-        if adv and dis:
-            adv = dis = False
-        die = roller.die
-        if adv or dis:
-            faces = (die(self.sides), die(self.sides))
-            kept = (max(faces) if adv else min(faces),)
-        else:
-            faces = kept = (die(self.sides),)
-        natural = kept[0]
+        if adv == dis:                      # neither, or both (which cancel)
+            return straight[roller.die(self.sides)]
+        pair = (roller.die(self.sides), roller.die(self.sides))
+        natural = max(pair) if adv else min(pair)
         modifier = self.modifier + bonus
-        outcome, m = self.faces(bonus)[natural]
-        return (Roll(f"d{self.sides}", faces, kept, natural, modifier, natural + modifier, self.sides, adv, dis),
-                outcome, m)
+        return (Roll(f"d{self.sides}", pair, (natural,), natural, modifier, natural + modifier, self.sides, adv, dis),
+                *faces[natural])
 
     def roll_batch(self, rollers, bonus: int = 0, advantage: bool = False, disadvantage: bool = False) -> tuple:
         """One roll from each roller of a batch (one roller per seed): ``(naturals, multipliers)`` lists.

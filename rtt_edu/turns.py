@@ -71,9 +71,13 @@ class Participant:
         pass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Turn:
-    """Everything about one optimizer step that participants may read or change."""
+    """Everything about one optimizer step that participants may read or change.
+
+    These fields are the whole contract: a turn has slots, so an undeclared attribute set on it
+    from outside is an ``AttributeError``, not a silent side channel.
+    """
     master: "GameMaster"
     optimizer: torch.optim.Optimizer
     step: int                          # optimizer steps before this one
