@@ -11,8 +11,8 @@ experience) would train: the same data, initial weights and dice. All seeds trai
 :class:`rtt_edu.batched.SeedBatch` (batched matmuls over stacked parameters; see that module for
 the batched SGD, momentum and Adam and why each dice update is exactly m times the plain one).
 
-**Live.** Once the panel has trained (Run, or ``run()``), a change of any control re-trains the
-batch. When the estimate (the last run's seconds per model-step × 2·seeds × steps) is at most
+**Live.** The panel trains when asked (Run, or ``run()``), and a change of any control re-trains
+the batch. When the estimate (the last run's seconds per model-step × 2·seeds × steps) is at most
 ``live_seconds`` (0.5 s), it re-trains before the callback returns; otherwise the plot is marked
 out of date at once and, on the kernel's event loop, it re-trains ``debounce`` seconds after the
 last change, in slices, redrawing the bands as they grow ("re-training…"). Without an event loop
@@ -93,7 +93,8 @@ class ComparePanel(Panel):
         self.figures.append(self.figure)
         self.view = BandView(self.figure.axes[0])
         self.view.ax.set_title(_TITLE, fontsize=9)
-        self.summary_html = widgets.HTML("<small>press Run</small>", layout=widgets.Layout(max_width="700px"))
+        self.summary_html = widgets.HTML("<small>press Run, or move any control</small>",
+                                         layout=widgets.Layout(max_width="700px"))
         self.state = widgets.HTML("", layout=widgets.Layout(max_width="700px"))
         self.caption = widgets.HTML(f"<div style='line-height:1.3'><small><i>{html.escape(CAPTION)}</i></small></div>",
                                     layout=widgets.Layout(max_width="700px"))
@@ -142,8 +143,6 @@ class ComparePanel(Panel):
         self.clear_error()
         self.cancel_task()
         self.controls["run"].disabled = False
-        if self.batch is None:                 # nothing trained yet: Run starts it
-            return
         if self.estimate_seconds() <= self.live_seconds:
             self.run()
             return
@@ -162,8 +161,8 @@ class ComparePanel(Panel):
         self.state.value = f"<b style='color:#D55E00'>{html.escape(words)}</b>"
         for line in self.view.lines.values():
             line.set_alpha(0.35)
-        self.view.ax.set_title("out of date: " + ("re-training…" if self.running else "press Run"), fontsize=9,
-                               color="#D55E00")
+        self.view.ax.set_title(("out of date: " if self.batch is not None else "not trained yet: ")
+                               + ("re-training…" if self.running else "press Run"), fontsize=9, color="#D55E00")
         self.figure.draw()
 
     def _mark_fresh(self) -> None:
