@@ -480,9 +480,7 @@ def _apply_state(trainer, state, plan) -> None:
     if trainer.scheduler is not None:
         trainer.scheduler.load_state_dict(state["scheduler"])
     trainer.master.load_state_dict(master)
-    trainer.master.history = plan["history"]
-    if not isinstance(getattr(type(trainer.master), "last_record", None), property):
-        trainer.master.last_record = plan["history"].last()     # a master that keeps its own
+    trainer.master.history = plan["history"]           # master.last_record reads its newest record
     trainer.rules = trainer.master.rules
     if state.get("rng") is not None:
         _set_rng(state["rng"])
