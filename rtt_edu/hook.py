@@ -18,9 +18,15 @@ from __future__ import annotations
 import warnings
 import weakref
 
+import torch
+
+from .classes import CharacterClass
+from .errors import bad_value
+from .monsters import EncounterTable
 from .rules import as_rules, warn_if_negative_drift
 from .safety import make_guard
 from .turns import GameMaster
+from .xp import as_experience
 
 
 def build_participants(character_class=None, experience=None, monsters=None, encounter_chance=0.0,
@@ -29,16 +35,12 @@ def build_participants(character_class=None, experience=None, monsters=None, enc
 
     ``experience_arg`` is the name the caller gave the experience argument, for error messages.
     """
-    from .xp import as_experience
     participants = [as_experience(experience, experience_arg)]
     if character_class is not None:
-        from .classes import CharacterClass
         if not isinstance(character_class, CharacterClass):
-            from .errors import bad_value
             raise TypeError(bad_value("character_class", character_class, "a CharacterClass such as Wizard(level=1)"))
         participants.append(character_class)
     if monsters or encounter_schedule or encounter_chance:   # a chance without monsters is refused there
-        from .monsters import EncounterTable
         participants.append(EncounterTable(monsters or [], chance=encounter_chance, schedule=encounter_schedule))
     return [p for p in participants if p is not None]
 
@@ -152,12 +154,10 @@ def unwrap_optimizer(optimizer):
     A wrapper steps its inner optimizer once per real update (accelerate skips the
     accumulation micro-steps), so the hooks go on the inner one: one roll per update.
     """
-    import torch
     inner = optimizer
     while isinstance(getattr(inner, "optimizer", None), torch.optim.Optimizer):
         inner = inner.optimizer
     if not isinstance(inner, torch.optim.Optimizer):
-        from .errors import bad_value
         raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer (or accelerate's wrapper of one)"))
     return inner
 

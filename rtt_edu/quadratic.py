@@ -208,15 +208,14 @@ def converges(rule, lr: float, curvature: float = 1.0) -> bool:
 # --- simulated runs -----------------------------------------------------------------------------
 
 def roll_naturals(rule, roller, runs: int, steps: int) -> np.ndarray:
-    """A (runs, steps) array of natural faces rolled by ``roller`` as the rule rolls them."""
+    """A (runs, steps) array of natural faces rolled by ``roller`` as the rule rolls them
+    (:meth:`~rtt_edu.rules.SavingThrow.roll`, the game master's own path, with no bonus)."""
     rule = as_rules(rule)
     for name, value in (("runs", runs), ("steps", steps)):
         check_type(name, value, int, "an integer >= 1")
         if value < 1:
             raise RollToTrainError(bad_value(name, value, "an integer >= 1"))
-    notation = f"d{rule.sides}"
-    faces = [roller.roll(notation, advantage=rule.advantage, disadvantage=rule.disadvantage).natural
-             for _ in range(runs * steps)]
+    faces = [rule.roll(roller)[0].natural for _ in range(runs * steps)]
     return np.array(faces, dtype=np.int64).reshape(runs, steps)
 
 
