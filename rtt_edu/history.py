@@ -13,6 +13,8 @@ import math
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+import torch
+
 from .atomic import atomic_write
 from .errors import RollToTrainError, bad_value, check_type
 
@@ -115,10 +117,10 @@ class History:
             elif self.max_steps != 0 and tail[0] >= self._start:
                 self._cols["events"][tail[0] - self._start] = None   # no events after all: store nothing
         if self.max_steps != 0:
-            if lr is not None and lr.__class__ is not float and hasattr(lr, "detach"):
+            if isinstance(lr, torch.Tensor):
                 self._pending.append((index, "lr", lr.detach() if lr.requires_grad else lr))
                 lr = None
-            if loss is not None and loss.__class__ is not float and hasattr(loss, "detach"):
+            if isinstance(loss, torch.Tensor):
                 self._pending.append((index, "loss", loss.detach() if loss.requires_grad else loss))
                 loss = None
             c = self._cols
@@ -171,7 +173,6 @@ class History:
         by_device: dict = {}
         for entry in self._pending:
             by_device.setdefault(entry[2].device, []).append(entry)
-        import torch
         for entries in by_device.values():
             tensors = [t for _, _, t in entries]
             try:                          # one kernel for the lot (same shape and dtype: the usual case)
@@ -555,7 +556,6 @@ _OPTIONAL = {"lr": "float64", "loss": "float64", "rule_multiplier": "float64", "
 def _pack(cols: dict, events: list) -> dict:
     """Columns as tensors: ints as int64, floats as float64, optional fields with a ``none`` mask,
     outcomes as codes into their names, events only for the steps that have any."""
-    import torch
     packed = {name: torch.tensor(cols[name], dtype=_small_int(cols[name])) for name in _INT_COLUMNS}
     packed["multiplier"] = torch.tensor(cols["multiplier"], dtype=torch.float64)
     for name, dtype in _OPTIONAL.items():
@@ -575,13 +575,11 @@ def _pack(cols: dict, events: list) -> dict:
 
 def _small_int(values):
     """int32 where every value fits (die faces, modifiers), else int64: the file stays small."""
-    import torch
     return torch.int32 if all(-2 ** 31 <= v < 2 ** 31 for v in values) else torch.int64
 
 
 def _checked_columns(packed) -> dict:
     """Lists from :func:`_pack`'s tensors, after checking their kinds, dtypes and lengths."""
-    import torch
 
     def tensor(value, where, kinds):
         if not isinstance(value, torch.Tensor) or value.ndim != 1 or value.dtype not in kinds:
