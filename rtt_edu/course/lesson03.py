@@ -1,0 +1,101 @@
+"""Lesson 3's set-up: why the plain run's loss spikes near step 65, and the DC-slider self-check.
+
+**The spike.** Lesson 0's bowl of curvature a overshoots when lr · a > 2: each step multiplies the
+error by 1 − lr·a, below −1. A network's loss has a curvature too, different in each direction; the
+largest one, the top eigenvalue of the Hessian (the matrix of second derivatives), is its
+*sharpness*. :func:`sharpness_along` follows it along the plain run: it grows while the network
+learns, and once it passes 2 / lr the plain steps overshoot along that direction and the loss jumps
+(a loss spike), which throws the weights to a flatter place, where the loss falls again. Cohen et
+al. 2021 call this training "at the edge of stability". The sharpness is found by power iteration
+on Hessian-vector products (``torch.autograd.grad`` twice), from a seeded start vector.
+"""
+from __future__ import annotations
+
+import copy
+
+import matplotlib.pyplot as plt
+import torch
+from torch.nn import functional as F
+
+from ..exercises import Feedback
+from ..rules import SavingThrow
+from ..widgets import ToyRun, TrainingConfig
+
+__all__ = ["sharpness", "sharpness_along", "plot_sharpness", "check_dc15"]
+
+
+def sharpness(model, X, y, iterations: int = 30, seed: int = 0, start=None) -> tuple:
+    """(top eigenvalue of the Hessian of the cross-entropy loss at the model's weights, its vector).
+
+    Power iteration from a seeded random vector, or from ``start`` (the vector of a nearby step,
+    so a few iterations suffice).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss = F.cross_entropy(model(X), y)
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    generator = torch.Generator().manual_seed(seed)
+    v = start if start is not None else [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in params]
+    value = 0.0
+    for _ in range(iterations):
+        norm = torch.sqrt(sum((a * a).sum() for a in v))
+        v = [a / norm for a in v]
+        hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+        value = float(sum((a * b).sum() for a, b in zip(hv, v)))
+        v = [h.detach() for h in hv]
+    return value, v
+
+
+def sharpness_along(config: TrainingConfig, steps: int = 90, every: int = 4, iterations: int = 8) -> dict:
+    """The plain run of ``config``: its loss at every step and its sharpness every ``every`` steps.
+
+    The first sharpness takes 30 power iterations, each later one ``iterations`` from the last vector.
+    """
+    run = ToyRun(config)
+    model = copy.deepcopy(run.plain_model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    X, y = run.data.X_train, run.data.y_train
+    out = {"steps": [], "sharpness": [], "losses": []}
+    vector = None
+    for step in range(steps):
+        if step % every == 0:
+            value, vector = sharpness(model, X, y, iterations=30 if vector is None else iterations, start=vector)
+            out["steps"].append(step)
+            out["sharpness"].append(value)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(X), y)
+        out["losses"].append(loss.item())
+        loss.backward()
+        optimizer.step()
+    run.close()
+    return out
+
+
+def plot_sharpness(result: dict, lr: float):
+    """The plain run's loss (left axis) and sharpness (right axis), with the threshold 2 / lr."""
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.plot(result["losses"], color="#0072B2", lw=1.5, label="plain run's loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss", color="#0072B2")
+    right = ax.twinx()
+    right.plot(result["steps"], result["sharpness"], "s-", color="#D55E00", ms=3, lw=1, label="sharpness")
+    right.axhline(2 / lr, color="#D55E00", ls=":", lw=1.5, label=f"2 / lr = {2 / lr:g}: steps overshoot above")
+    right.set_ylabel("sharpness (top curvature)", color="#D55E00")
+    lines = ax.get_lines() + right.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center right")
+    return fig
+
+
+def check_dc15(answer) -> Feedback:
+    """What DC 15 instead of 11 does to the ``classroom`` curve: "slower", "faster" or "the same"."""
+    old, new = (SavingThrow.preset("classroom", dc=dc).expected_multiplier() for dc in (11, 15))
+    if answer is None:
+        return Feedback(False, 'replace `None` with "slower", "faster" or "the same", then run the cell again.')
+    if answer not in ("slower", "faster", "the same"):
+        return Feedback(False, f'answer={answer!r}: expected "slower", "faster" or "the same".')
+    why = (f"a DC of 15 turns the faces 11 to 14 from successes (m = 0.75) into fails (m = 0.25), so the drift "
+           f"falls from E[m] = {old:.3f} to {new:.3f}: the dice run trains like plain SGD at {new:.3f} × lr "
+           "instead of {:.3f} × lr, and its loss falls more slowly.".format(old))
+    if answer == "slower":
+        return Feedback(True, why)
+    return Feedback(False, "not yet: which band do the faces 11 to 14 move to at DC 15, and what does that do to "
+                           "E[m]?")
