@@ -137,10 +137,20 @@ class UpdateTarget:
     name = "update"
 
     def apply(self, turn: Turn) -> None:
-        turn.target_state = scale_lrs(turn.optimizer, turn.multiplier)
+        groups = turn.optimizer.param_groups
+        if len(groups) == 1 and groups[0]["lr"].__class__ is float:    # the common case, on every step
+            lr = groups[0]["lr"]
+            groups[0]["lr"] = lr * turn.multiplier
+            turn.target_state = lr
+        else:
+            turn.target_state = scale_lrs(turn.optimizer, turn.multiplier)
 
     def restore(self, turn: Turn) -> None:
-        restore_lrs(turn.optimizer, turn.target_state)
+        saved = turn.target_state
+        if saved.__class__ is float:
+            turn.optimizer.param_groups[0]["lr"] = saved
+        else:
+            restore_lrs(turn.optimizer, saved)
         turn.target_state = None
 
 
