@@ -368,7 +368,7 @@ def test_the_wheel_carries_every_module_and_every_lesson(tmp_path):
         lessons = {n.removeprefix("rtt_edu/lessons/") for n in names if n.startswith("rtt_edu/lessons/")}
         assert lessons == set(repo_lessons()) | set(repo_notes()) | {"__init__.py"}
         for name in repo_lessons():
-            assert archive.read(f"rtt_edu/lessons/{name}") == (NOTEBOOKS / name).read_bytes()
+            assert archive.read(f"rtt_edu/lessons/{name}") == (src / "notebooks" / name).read_bytes()   # as built
         modules = {n for n in _source_files() if n.startswith("rtt_edu/") and n.endswith(".py")}
         assert modules <= names, f"missing from the wheel (add the subpackage to pyproject.toml): {modules - names}"
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
