@@ -158,6 +158,8 @@ class RollToTrainCallback(TrainerCallback):
             return
         fresh = history.total_steps - self._logged       # steps since the last log; a bound may keep fewer
         self._logged = history.total_steps
+        if fresh < 0:                                     # a state loaded from a later run: start over here
+            return
         new = self.records[-fresh:] if fresh <= len(history) else self.records
         if not new:
             return
