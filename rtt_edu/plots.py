@@ -51,7 +51,7 @@ Y_CAP = 10.0
 
 # Event kinds that open and close a monster encounter. The monsters log kind "encounter" both when
 # one appears (with "turns") and when it leaves (with "hit_points_left"), and "defeat" when beaten.
-_ENCOUNTER_END = {"defeat", "monster_defeated", "monster_leaves"}
+_ENCOUNTER_END = {"defeat"}
 _MONSTER_SHADE = PALETTE["purple"]
 _LEVEL_COLOUR = PALETTE["orange"]
 
@@ -106,7 +106,7 @@ def encounter_spans(events) -> list:
     """``[(first step, last step, monster name), ...]`` from ``(step, event)`` pairs, in order.
 
     A monster appears with an event of kind ``"encounter"`` carrying ``"turns"``; it ends with a
-    ``"defeat"`` (or ``"monster_defeated"``/``"monster_leaves"``), or an ``"encounter"`` event with
+    ``"defeat"``, or an ``"encounter"`` event with
     ``"hit_points_left"`` (it leaves). One still present ends at the last step seen.
     """
     spans, open_ = [], None

@@ -67,7 +67,7 @@ def test_encounters_and_level_ups_from_events():
               (8, {"kind": "encounter", "message": "the Ooze flees", "monster": "Gradient Ooze", "hit_points_left": 3}),
               (8, {"kind": "encounter", "message": "a Wraith appears", "monster": "Weight Wraith", "turns": 2}),
               (9, {"kind": "level_up", "message": "level 2", "level": 2}),
-              (10, {"kind": "monster_leaves", "message": "gone"}),
+              (10, {"kind": "encounter", "message": "gone", "monster": "Weight Wraith", "hit_points_left": 3.0}),
               (12, {"kind": "encounter", "message": "a Dragon appears", "monster": "Loss Dragon", "turns": 9}),
               (14, {"kind": "crit", "message": "natural 20"})]
     assert encounter_spans(events) == [(2, 4, "Loss Dragon"), (6, 8, "Gradient Ooze"), (8, 10, "Weight Wraith"),

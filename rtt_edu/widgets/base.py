@@ -275,3 +275,9 @@ def _close_tree(widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
+
+
+def side_label(text: str, width: str = "92px"):
+    """A label that lines up with the sliders' descriptions, for a widget shown without its own."""
+    return widgets.HTML(f"<div style='text-align:right;padding-right:8px'>{text}</div>",
+                        layout=widgets.Layout(width=width, flex="0 0 auto"))

@@ -7,18 +7,19 @@ same dice, and replays the same steps. Every check names the key and quotes the 
     TrainingConfig.from_dict({"lr": -1})      # RollToTrainError: lr=-1: expected a finite learning rate > 0
 
 The menus (datasets, activations, optimizers, rules, classes, monsters) are dispatch tables read
-from the modules that define them; classes and monsters join the menus when their modules exist.
+from the modules that define them.
 """
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..batched import OPTIMIZERS
+from ..classes import CLASSES
 from ..data.toy import DATASETS
 from ..errors import RollToTrainError, bad_value
 from ..models.mlp import ACTIVATIONS
+from ..monsters import MONSTERS
 from ..rules import PRESETS, SavingThrow
 
 __all__ = ["TrainingConfig", "CompareConfig", "LR_CHOICES", "class_choices", "monster_choices", "rules_from_config",
@@ -28,27 +29,14 @@ __all__ = ["TrainingConfig", "CompareConfig", "LR_CHOICES", "class_choices", "mo
 LR_CHOICES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
-def _table(module: str, names) -> dict:
-    """The first dispatch table found among ``names`` in ``rtt_edu.<module>`` ({} if it is absent)."""
-    try:
-        mod = importlib.import_module(f"rtt_edu.{module}")
-    except ImportError:
-        return {}
-    for name in names:
-        table = getattr(mod, name, None)
-        if isinstance(table, dict):
-            return table
-    return {}
-
-
 def class_choices() -> dict:
     """Character class name → class (``rtt_edu.classes.CLASSES``), e.g. ``{"wizard": Wizard, ...}``."""
-    return _table("classes", ("CLASSES", "CHARACTER_CLASSES"))
+    return dict(CLASSES)
 
 
 def monster_choices() -> dict:
     """Monster name → class (``rtt_edu.monsters.MONSTERS``), e.g. ``{"dragon": LossDragon, ...}``."""
-    return _table("monsters", ("MONSTERS",))
+    return dict(MONSTERS)
 
 
 def rules_from_config(value) -> SavingThrow:

@@ -19,7 +19,7 @@ import ipywidgets as widgets
 
 from ..plots import DistributionView
 from ..rules import PRESETS, SavingThrow
-from .base import LiveFigure, Panel
+from .base import LiveFigure, Panel, side_label
 
 __all__ = ["DicePanel", "verdict", "DICE", "CAPTION"]
 
@@ -120,7 +120,6 @@ class DicePanel(Panel):
         c = self.controls
         for name in ("preset", "die", "dc", "modifier"):
             c[name].layout.width = "300px"
-        from .dice_controls import side_label
         roll = widgets.HBox([side_label("roll", "80px"), c["roll"]])       # each button as wide as its word
         controls = widgets.VBox([c["preset"], c["die"], c["dc"], c["modifier"], roll, self.readout],
                                 layout=widgets.Layout(width="360px", flex="0 0 auto", margin="0 12px 0 0"))

@@ -31,6 +31,7 @@ import ipywidgets as widgets
 
 from ..dice import ability_modifier
 from ..rules import PRESETS, Margin, SavingThrow
+from .base import side_label
 from .config import rules_from_config
 from .dice import DICE, ROLL_MODES
 from .dice import _roll_mode as roll_mode
@@ -43,12 +44,6 @@ _LABELS = {"crit_success": "crit success", "success": "success", "fail": "fail",
 #: every dice control's name, in the order shown.
 DICE_CONTROLS = ("rules", "die", "dc", "intelligence", "roll", *BANDS, *(f"{band}_margin" for band in BANDS))
 _MARGIN_RANGE = 0.05
-
-
-def side_label(text: str, width: str = "92px"):
-    """A label that lines up with the sliders' descriptions, for a widget shown without its own."""
-    return widgets.HTML(f"<div style='text-align:right;padding-right:8px'>{text}</div>",
-                        layout=widgets.Layout(width=width, flex="0 0 auto"))
 
 
 def _dc_max(sides: int, dc: int = 0) -> int:
