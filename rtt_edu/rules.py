@@ -321,7 +321,8 @@ PRESETS = {
         "Mean +0.475: it learns, with visible noise and a 5% chance of a step uphill.",
         dict(dc=11, crit_fail=-0.5, fail=0.25, success=0.75, crit_success=1.0)),
     "lr-dropout": (
-        "learning-rate dropout (Lin et al. 2019): a fail or crit fail skips the step, anything else applies it. "
+        "a fail or crit fail skips the whole step (every parameter at once; Lin et al. 2019's learning-rate dropout "
+        "instead drops each parameter's learning rate independently at every step), anything else applies it. "
         "At DC 11 half the steps are skipped; mean 0.5.",
         dict(dc=11, crit_fail=0.0, fail=0.0, success=1.0, crit_success=1.0)),
     "plain": (
