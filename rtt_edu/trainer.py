@@ -511,7 +511,7 @@ def _model_problems(model, saved) -> list:
 def _optimizer_problems(optimizer, saved, saved_type) -> list:
     here_type = type(optimizer).__name__
     if saved_type is not None and saved_type != here_type:
-        return [f"the optimizer is a {here_type} here and a {saved_type} in the file (build the trainer with the "
+        return [f"the optimizer is {here_type} here and {saved_type} in the file (build the trainer with the "
                 "optimizer the checkpoint was trained with)"]
     if not isinstance(saved, Mapping) or not isinstance(saved.get("param_groups"), list) \
             or not isinstance(saved.get("state"), Mapping):
@@ -530,7 +530,7 @@ def _optimizer_problems(optimizer, saved, saved_type) -> list:
         if lacking or foreign:
             problems.append(f"param group {i} of the file {'lacks ' + str(lacking) if lacking else ''}"
                             f"{' and ' if lacking and foreign else ''}{'has ' + str(foreign) if foreign else ''}, "
-                            f"so it is not a {here_type}'s state")
+                            f"so it is not {here_type}'s state")
         lr = theirs.get("lr")
         if not isinstance(lr, (int, float, torch.Tensor)) or isinstance(lr, bool):
             problems.append(f"param group {i} of the file has lr={lr!r}")
@@ -566,16 +566,16 @@ def _scheduler_problems(scheduler, saved, saved_type, n_groups) -> list:
         return []
     here_type = type(scheduler).__name__
     if saved_type is not None and saved_type != here_type:
-        return [f"the scheduler is a {here_type} here and a {saved_type} in the file"]
+        return [f"the scheduler is {here_type} here and {saved_type} in the file"]
     if not isinstance(saved, Mapping):
         return [f"the scheduler state is a {type(saved).__name__}, not a scheduler.state_dict()"]
     own = scheduler.state_dict()
     lacking = sorted(set(own) - set(saved) - {"verbose", "_is_initial", "_get_lr_called_within_step"})
     if lacking:
-        return [f"the scheduler state lacks {lacking}, so it is not a {here_type}'s state"]
+        return [f"the scheduler state lacks {lacking}, so it is not {here_type}'s state"]
     foreign = sorted(set(saved) - set(own) - {"verbose", "_is_initial", "_get_lr_called_within_step"})
     if foreign:
-        return [f"the scheduler state has {foreign}, which a {here_type} does not"]
+        return [f"the scheduler state has {foreign}, which {here_type} does not have"]
     base = saved.get("base_lrs")
     if base is not None and (not isinstance(base, list) or len(base) != n_groups):
         return [f"the scheduler's base_lrs={base!r} do not match the optimizer's {n_groups} param group(s)"]

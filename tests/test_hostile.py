@@ -316,7 +316,7 @@ CATALOGUE = [
     ("on_step not callable", lambda c: c.trainer().train(c.loader, on_step="save"), ["on_step='save'"]),
     ("checkpoint of another optimizer", lambda c: RollToTrain(c.model, torch.optim.Adam(c.model.parameters()),
                                                               progress=False).load_checkpoint(c.checkpoint()),
-     ["good.pt'", "a Adam here and a SGD in the file"]),
+     ["good.pt'", "Adam here and SGD in the file"]),
     ("checkpoint of another model", lambda c: RollToTrain(torch.nn.Linear(3, 2), torch.optim.SGD(
         torch.nn.Linear(3, 2).parameters(), lr=0.1), progress=False).load_checkpoint(c.checkpoint()),
      ["good.pt'", "shape (2, 3) here and (1, 3) in the file"]),
