@@ -147,3 +147,21 @@ def check_strike_ac30(answer) -> Feedback:
                                               "strike before and after the bonus."),
                            (Fraction(27, 20), "a probability cannot exceed 1: the d20 has only 20 faces.")))
 
+
+
+def check_same_monsters(answer) -> Feedback:
+    """After a DC change, do the same monsters come and strike on the same steps? Yes: True."""
+    if answer is None:
+        return Feedback(False, "replace `None` with True or False, then run the cell again.")
+    if not isinstance(answer, bool):
+        return Feedback(False, f"answer={answer!r}: expected True or False.")
+    if answer:
+        return Feedback(True, "right: True. The save's die has its own seeded stream; the monsters roll on "
+                              "another one, so the DC changes the multipliers, not the monsters.")
+    return Feedback(False, "the DC is read by the dice rule only; the monsters come and roll their saves on a "
+                           "stream of their own.")
+
+
+def encounters(history) -> list:
+    """(step, monster, saved) of every monster turn of ``history``."""
+    return [(step, e["monster"], e["saved"]) for step, e in history.events("monster")]
