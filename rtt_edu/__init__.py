@@ -4,6 +4,7 @@ D&D saving throws decide how much of each weight update a neural network gets. E
 mechanic is a real training technique in costume: a dice multiplier is a random
 multiplicative learning rate (its mean is the drift, its variance the temperature).
 """
+from .atomic import CheckpointWriteError
 from .dice import DiceRoller, Roll, ability_modifier
 from .errors import (CheckpointError, DiceError, NegativeDriftWarning, NonFiniteTrainingError,
                      RollToTrainError, RulesError)
@@ -20,7 +21,7 @@ from .classes import __all__ as _class_names
 
 __version__ = "0.1.0"
 
-__all__ = ["DiceRoller", "Roll", "ability_modifier", "CheckpointError", "DiceError", "NegativeDriftWarning",
+__all__ = ["CheckpointWriteError", "DiceRoller", "Roll", "ability_modifier", "CheckpointError", "DiceError", "NegativeDriftWarning",
            "NonFiniteTrainingError", "RollToTrainError", "RulesError", "EvalRecord", "History",
            "StepRecord", "AttachHandle", "attach", "Monster", "LossDragon", "GradientOoze", "WeightWraith",
            "EncounterTable", "Margin", "SavingThrow", "DeathSaves", "RaiseGuard", "RollToTrain",

@@ -298,7 +298,7 @@ class DemoRun:
     @property
     def mean_multiplier(self) -> float:
         """Mean dice multiplier over the steps (1 for the plain run: every step in full)."""
-        return 1.0 if self.history is None else sum(self.history.multipliers) / len(self.history)
+        return 1.0 if self.history is None else self.history.mean_multiplier()
 
     def crits(self) -> tuple:
         """(critical successes, critical failures) rolled; ``None`` for the plain run."""

@@ -169,10 +169,11 @@ class LossCurveView:
 
     def update(self, history, plain=None, before=None) -> None:
         """Show ``history`` (a :class:`~rtt_edu.history.History`), ``plain`` losses and ``before`` (or ``None``)."""
-        if history is not self._history or len(history) < self._n:
+        total, first = history.total_steps, history.first_kept    # a bounded history keeps the newest only
+        if history is not self._history or total < self._n:
             self._clear_cache()
             self._history = history
-        for record in history.steps[self._n:]:
+        for record in history.steps[max(0, self._n - first):]:
             loss = math.nan if record.loss is None else record.loss
             self._x.append(record.step)
             self._loss.append(loss)
@@ -180,7 +181,7 @@ class LossCurveView:
             xs.append(record.step)
             ys.append(loss)
             self._events.extend((record.step, event) for event in record.events)
-        self._n = len(history)
+        self._n = total
         self.lines["dice"].set_data(self._x, self._loss)
         for name, values in (("plain", plain), ("before", before)):
             values = np.empty(0) if values is None else _floats(values)

@@ -44,6 +44,7 @@ import math
 import torch
 
 from .errors import NonFiniteTrainingError, RollToTrainError, bad_value, check_type
+from .tensors import optimizer_params, scale_lrs
 
 POLICIES = ("death-save", "raise", "off")
 DEATH_SAVE_DC = 10      # 5e: a death saving throw of 10 or more succeeds
@@ -58,7 +59,7 @@ def find_nonfinite(turn) -> str | None:
     """
     if not math.isfinite(turn.multiplier):
         return f"the multiplier is {turn.multiplier}"
-    params = _params(turn.optimizer)
+    params = optimizer_params(turn.optimizer)
     which = [i for i, p in enumerate(params) if p.grad is not None]   # parameter indices, then the loss
     grads = [params[i].grad.detach() for i in which]
     loss = None if turn.loss is None else turn.loss.detach()
@@ -225,18 +226,15 @@ class DeathSaves:
         if self._snapshot is not None:
             groups = optimizer.param_groups     # these very dicts: a Wizard's spell and a scheduler hold them
             with torch.no_grad():
-                for p, saved in zip(_params(optimizer), self._snapshot["params"]):
+                for p, saved in zip(optimizer_params(optimizer), self._snapshot["params"]):
                     p.copy_(saved)
             optimizer.load_state_dict(self._snapshot["optimizer"])   # the moments and step counts
             optimizer.param_groups = groups     # keep the current lr, momentum, ... (the schedule's)
+        scale_lrs(optimizer, self.lr_factor)    # a rate tensor shared by groups is lowered once
         for group in optimizer.param_groups:
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].mul_(self.lr_factor)
-            else:
-                group["lr"] *= self.lr_factor
             if "initial_lr" in group:
                 group["initial_lr"] *= self.lr_factor
-        scheduler = getattr(turn.master, "scheduler", None)
+        scheduler = turn.master.scheduler
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [lr * self.lr_factor for lr in scheduler.base_lrs]
         restored = (f"weights and optimizer state restored from before step {self._snapshot['step']}, "
@@ -264,13 +262,9 @@ class DeathSaves:
         self._snapshot = state.get("snapshot")
 
 
-def _params(optimizer):
-    return [p for g in optimizer.param_groups for p in g["params"]]
-
-
 def _snapshot(turn) -> dict:
     """The optimizer's weights and its full state, copied (the weights are all still finite)."""
-    return {"params": [p.detach().clone() for p in _params(turn.optimizer)],
+    return {"params": [p.detach().clone() for p in optimizer_params(turn.optimizer)],
             "optimizer": copy.deepcopy(turn.optimizer.state_dict()), "step": turn.step}
 
 

@@ -44,6 +44,7 @@ from .errors import CheckpointError, RollToTrainError, bad_value, check_type
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_master
 from .rules import as_rules
+from .tensors import optimizer_params
 from .xp import ExperienceSystem
 
 MODES = ("per_mini_batch", "per_accumulation_step")
@@ -278,7 +279,7 @@ class RollToTrain:
     def _step(self, window_loss, seen: int, bar) -> None:
         """One optimizer step for a window of ``seen`` mini-batches (the hooks roll and scale)."""
         if seen != self.window:   # a shorter last window: average over the batches it has
-            grads = [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            grads = [p.grad for p in optimizer_params(self.optimizer, grad=True)]
             if grads:
                 torch._foreach_mul_(grads, self.window / seen)
         self.master.observe_loss(window_loss / seen if seen != 1 else window_loss)
@@ -536,7 +537,7 @@ def _optimizer_problems(optimizer, saved, saved_type) -> list:
             problems.append(f"param group {i} of the file has lr={lr!r}")
     if problems:
         return problems
-    params = [p for g in optimizer.param_groups for p in g["params"]]
+    params = optimizer_params(optimizer)
     ids = [i for g in groups for i in g["params"]]
     if len(ids) != len(set(ids)):
         return ["the optimizer's param_groups name a parameter twice"]
