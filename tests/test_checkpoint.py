@@ -12,6 +12,7 @@ from rtt_edu import (Barbarian, Bard, Cleric, ExperienceSystem, Fighter, History
 from rtt_edu.classes import CharacterClass
 from rtt_edu.errors import CheckpointError
 from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
+from helpers import same
 
 EPOCHS, SPLIT = 4, 2
 pytestmark = pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")   # seed-readme climbs on purpose
@@ -108,26 +109,6 @@ def build(config, init_seed=0):
 
 def fit(trainer, config, epochs):
     return trainer.train(config["train"](), config["eval"]() if config["eval"] else None, epochs=epochs)
-
-
-def same(a, b, where="state"):
-    """Nested equality where tensors must be bit-identical (``torch.equal``) and NaN equals NaN."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a, b) or (torch.isnan(a) == torch.isnan(b)).all() and \
-            torch.equal(a.nan_to_num(), b.nan_to_num()), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for k in a:
-            same(a[k], b[k], f"{where}[{k!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            same(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) and a != a:
-        assert isinstance(b, float) and b != b, where
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def assert_same_run(a, b):

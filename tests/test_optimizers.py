@@ -57,9 +57,9 @@ def step(optimizer, loss_of):
         optimizer.step()
 
 
-@pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda cls: cls.__name__)
-@pytest.mark.parametrize("m", [0.5, -0.25])
-def test_a_step_rolled_at_m_moves_the_weights_m_times_the_plain_step(cls, m):
+def warmed_twins(cls):
+    """Two copies of one problem with the same weights and optimizer state, after three plain steps:
+    ``(optimizer, loss_of, twin_optimizer, twin_loss_of, weights_before, model, twin)``."""
     model, loss_of = problem(cls)
     optimizer = cls(model.parameters(), **KWARGS.get(cls.__name__, {}))
     for _ in range(3):                                      # warm the optimizer's state up
@@ -69,7 +69,13 @@ def test_a_step_rolled_at_m_moves_the_weights_m_times_the_plain_step(cls, m):
     twin_opt = cls(twin.parameters(), **KWARGS.get(cls.__name__, {}))
     twin_opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))
     before = [p.detach().clone() for p in model.parameters()]
+    return optimizer, loss_of, twin_opt, twin_loss, before, model, twin
 
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("m", [0.5, -0.25])
+def test_a_step_rolled_at_m_moves_the_weights_m_times_the_plain_step(cls, m):
+    optimizer, loss_of, twin_opt, twin_loss, before, model, twin = warmed_twins(cls)
     step(optimizer, loss_of)                                # the plain step
     expect_delta = cls in NOT_LINEAR_IN_LR
     with warnings.catch_warnings(record=True) as caught:
@@ -89,15 +95,7 @@ def test_a_step_rolled_at_m_moves_the_weights_m_times_the_plain_step(cls, m):
 def test_the_optimizers_whose_step_is_not_linear_in_lr_really_are_not():
     """Why NOT_LINEAR_IN_LR lists them: scaling their lr for one warmed-up step is not m × the step."""
     for cls in NOT_LINEAR_IN_LR:
-        model, loss_of = problem(cls)
-        optimizer = cls(model.parameters(), **KWARGS.get(cls.__name__, {}))
-        for _ in range(3):
-            step(optimizer, loss_of)
-        twin, twin_loss = problem(cls)
-        twin.load_state_dict(model.state_dict())
-        twin_opt = cls(twin.parameters(), **KWARGS.get(cls.__name__, {}))
-        twin_opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))
-        before = [p.detach().clone() for p in model.parameters()]
+        optimizer, loss_of, twin_opt, twin_loss, before, model, twin = warmed_twins(cls)
         step(optimizer, loss_of)
         for g in twin_opt.param_groups:
             g["lr"] *= 0.5

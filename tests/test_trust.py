@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import CheckpointError, ExperienceSystem, History, RollToTrain, RollToTrainError, StepRecord, Wizard
+from helpers import same
 from rtt_edu.atomic import CheckpointWriteError, atomic_write, temp_pattern
 from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
 
@@ -52,25 +53,6 @@ def build(init_seed=0, n_monsters=3, **kwargs):
 
 def shuffled(seed=None):
     return DataLoader(regression(), batch_size=4, shuffle=True)     # draws from torch's global RNG
-
-
-def same(a, b, where="state"):
-    """Nested equality; tensors bit-identical, NaN equal to NaN."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a.nan_to_num(), b.nan_to_num()) and torch.equal(a.isnan(), b.isnan()), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: {sorted(a)} != {sorted(b)}"
-        for k in a:
-            same(a[k], b[k], f"{where}[{k!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert type(a) is type(b) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            same(x, y, f"{where}[{i}]")
-    elif isinstance(a, float) and a != a:
-        assert isinstance(b, float) and b != b, where
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def snapshot(trainer) -> dict:
