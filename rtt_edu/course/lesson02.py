@@ -21,7 +21,8 @@ from matplotlib.colors import SymLogNorm
 from .. import quadratic
 from ..rules import SavingThrow
 
-__all__ = ["step_table", "verdict_table", "plot_lambda_maps", "agreement", "log_sd", "close_look_table"]
+__all__ = ["step_table", "verdict_table", "plot_lambda_maps", "agreement", "log_sd", "close_look_table",
+           "plot_seed_distributions", "SIGN_BARS"]
 
 
 def _table(header, rows) -> Markdown:
@@ -136,3 +137,27 @@ def close_look_table(rule, lrs, faces, steps: int) -> tuple:
             for lr, sim in zip(lrs, sims)]
     shown = [(f"{lr:g}", f"{lam:+.4f}", f"{med:+.4f}", f"{landed:.2f}") for lr, lam, med, landed in rows]
     return _table(("lr", "λ (exact)", "median rate of the 64 runs", "runs that landed on *w*\\*"), shown), rows
+
+
+#: the sign of m → (colour, hatch, legend label): a colour-blind-safe colour and a pattern each.
+SIGN_BARS = {"uphill": ("#D55E00", "////", "m < 0: uphill"), "skip": ("#777777", "....", "m = 0: skipped"),
+             "downhill": ("#009E73", "", "m > 0: downhill")}
+
+
+def plot_seed_distributions(names):
+    """Each rule's exact distribution of m as bars, one per value in order, coloured and hatched by sign."""
+    from matplotlib.patches import Patch
+    fig, axes = plt.subplots(1, len(names), figsize=(11, 2.9), sharey=True, layout="constrained")
+    for ax, name in zip(axes, names):
+        rule = SavingThrow.preset(name)
+        dist = rule.distribution()
+        for i, (m, p) in enumerate(dist.items()):
+            colour, hatch, _ = SIGN_BARS["uphill" if m < 0 else "skip" if m == 0 else "downhill"]
+            ax.bar(i, p, color=colour, hatch=hatch, edgecolor="white" if hatch else colour, lw=0)
+        ax.set_xticks(range(len(dist)), [f"{m:g}" for m in dist], rotation=90, fontsize=7)
+        ax.set_xlabel("value of m")
+        ax.set_title(f"{name}: E[m] = {rule.expected_multiplier():+.4f}", fontsize=10)
+    axes[0].set_ylabel("P(m), exact")
+    fig.legend(handles=[Patch(facecolor=c, hatch=h, edgecolor="white", label=label) for c, h, label in SIGN_BARS.values()],
+               loc="outside right center", fontsize=8)
+    return fig
