@@ -72,7 +72,7 @@ def sharpness_along(config: TrainingConfig, steps: int = 90, every: int = 4, ite
 
 def plot_sharpness(result: dict, lr: float):
     """The plain run's loss (left axis) and sharpness (right axis), with the threshold 2 / lr."""
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
     ax.plot(result["losses"], color="#0072B2", lw=1.5, label="plain run's loss")
     ax.set_xlabel("step")
     ax.set_ylabel("training loss", color="#0072B2")
@@ -81,7 +81,8 @@ def plot_sharpness(result: dict, lr: float):
     right.axhline(2 / lr, color="#D55E00", ls=":", lw=1.5, label=f"2 / lr = {2 / lr:g}: steps overshoot above")
     right.set_ylabel("sharpness (top curvature)", color="#D55E00")
     lines = ax.get_lines() + right.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center right")
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper center", ncol=3,
+              bbox_to_anchor=(0.5, -0.22))
     return fig
 
 
