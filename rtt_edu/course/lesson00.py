@@ -128,7 +128,7 @@ class StepPanel(Panel):
     """
 
     CAPTION = ("Figure: left, the loss bowl L(w) with the weights w₀, w₁, ... of gradient descent from w = 3 "
-               "as numbered dots joined by lines; right, the loss at each step on a log scale.")
+               "as dots joined by lines; right, the loss at each step on a log scale.")
 
     def __init__(self, lr: float = 0.1, steps: int = 12, w0: float = W0):
         super().__init__()
@@ -175,8 +175,11 @@ def plot_steps(lrs=(0.1, 0.4, 0.5, 0.8, 1.05), steps: int = 8):
     markers = ("o", "s", "^", "D", "v", "P")
     for lr, marker in zip(lrs, markers):
         ws = descend(W0, lr, steps)
-        ax.plot(range(len(ws)), [max(loss(w), 1e-12) for w in ws], marker=marker, ms=4, lw=1,
-                label=f"lr {lr:g}: factor 1 − lr·2 = {1 - lr * CURVATURE:+.2f}")
+        factor = 1 - lr * CURVATURE
+        label = f"lr {lr:g}: factor 1 − lr·2 = {factor:+.2f}"
+        if factor == 0:
+            label += " (lands on w*: loss 0, drawn at 1e-12)"
+        ax.plot(range(len(ws)), [max(loss(w), 1e-12) for w in ws], marker=marker, ms=4, lw=1, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("step t")
     ax.set_ylabel("loss L(wₜ) (log scale)")
