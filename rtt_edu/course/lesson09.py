@@ -70,13 +70,13 @@ def verdict_table(comparisons: dict, metric=None):
 
 
 def verdict_summary(comparisons: dict, metric=None) -> str:
-    """One plain-text line per task: each pair's verdict."""
+    """One plain-text line per task: each pair's verdict, in the columns of :func:`verdict_table`."""
     out = []
     for comparison in comparisons.values():
         m = comparison._metric(metric)
         better = comparison.task.metrics[m]
-        out.append(f"{comparison.task.name}, {len(comparison.seeds)} seeds: " + "; ".join(
-            f"{label} {_short(comparison.contrast(arm, against, m), better)}" for arm, against, label in PAIRS))
+        out.append(f"{comparison.task.name}, {len(comparison.seeds)} seeds: " + " | ".join(
+            _short(comparison.contrast(arm, against, m), better) for arm, against, _ in PAIRS))
     return "\n".join(out)
 
 
