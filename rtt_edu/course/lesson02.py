@@ -59,7 +59,7 @@ def verdict_table(cases) -> tuple:
         rows.append((name, lr, mean, avg, ms, lam))
     shown = [(f"`{name}`", f"{lr:g}", f"{mean:+.4f}", f"{avg:.4f} {_word(avg < 1)}", f"{ms:.4f} {_word(ms < 1)}",
               f"{lam:+.4f} {_word(lam < 0)}") for name, lr, mean, avg, ms, lam in rows]
-    return _table(("rule", "lr", "E[*m*]", "average run: abs(E[*f*])", "mean square: E[*f*²]",
+    return _table(("rule", "lr", "E[*m*]", "average run: abs(1 − lr·E[*m*])", "mean square: E[(1 − lr·*m*)²]",
                    "almost every run: λ"), shown), rows
 
 
