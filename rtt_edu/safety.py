@@ -61,8 +61,8 @@ def find_nonfinite(turn) -> str | None:
         return f"the multiplier is {turn.multiplier}"
     params = optimizer_params(turn.optimizer)
     which = [i for i, p in enumerate(params) if p.grad is not None]   # parameter indices, then the loss
-    grads = [params[i].grad.detach() for i in which]
-    loss = None if turn.loss is None else turn.loss.detach()
+    grads = [params[i].grad for i in which]            # read only: no detached views to make
+    loss = turn.loss
     if all_finite(grads, loss):
         return None
     tensors = grads + ([] if loss is None else [loss])
@@ -83,7 +83,7 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
     ``torch._amp_foreach_non_finite_check_and_unscale_`` at scale 1: one call per (device, dtype)
     group, all raising one ``found`` flag per device, and ``g × 1`` leaves every value
     bit-identical (−0.0 and subnormals included). The loss joins as a one-element copy, so it is
-    never written. On a CPU this is a few small ops per step instead of a norm per tensor.
+    never written (a loss on the CPU is read as one number instead: no copy, no kernel). On a CPU this is a few small ops per step instead of a norm per tensor.
     Gradients the kernel does not take (sparse, complex, or part of a graph from
     ``create_graph=True``) are checked with max-norms ``max |x|``.
     """
@@ -95,7 +95,10 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
                  and not g.requires_grad)
         (groups.setdefault((g.device, g.dtype), []) if fused else others).append(g)
     with torch.no_grad():
-        if loss is not None:
+        if loss is not None and loss.device.type == "cpu" and loss.numel() == 1 and not loss.is_complex():
+            if not math.isfinite(float(loss)):    # on the CPU reading one number is cheaper than a copy
+                return False
+        elif loss is not None:
             copy = loss.detach().reshape(1).clone()
             if copy.is_floating_point() and _FUSED_CHECK is not None:
                 groups.setdefault((copy.device, copy.dtype), []).append(copy)
