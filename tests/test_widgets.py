@@ -493,3 +493,11 @@ def test_compare_panel_says_when_seeds_diverge_and_never_prints_nan():
     text = panel.summary_html.value
     assert "nan" not in text.lower() and "diverged" in text and panel.summary["diverged"]["plain"] == 3
     assert np.isfinite(panel.figure.axes[0].get_ylim()).all()
+
+
+def test_an_untrained_compare_panel_says_so_on_its_axes_until_it_has_run():
+    panel = ComparePanel(figures="static", seeds=2, steps=10)
+    assert panel.view.ax.get_title().startswith("not trained yet")
+    panel.run()
+    assert panel.view.ax.get_title() == "median and 10%-90% band over seeds"
+    assert all(len(line.get_ydata()) == 10 for line in panel.view.lines.values() if len(line.get_ydata()))

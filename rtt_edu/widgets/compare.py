@@ -92,7 +92,7 @@ class ComparePanel(Panel):
         self.figure = LiveFigure(figsize=(7.6, 3.0), mode=figures)
         self.figures.append(self.figure)
         self.view = BandView(self.figure.axes[0])
-        self.view.ax.set_title(_TITLE, fontsize=9)
+        self.view.ax.set_title("not trained yet: press Run, or move any control", fontsize=9, color="#D55E00")
         self.summary_html = widgets.HTML("<small>press Run, or move any control</small>",
                                          layout=widgets.Layout(max_width="700px"))
         self.state = widgets.HTML("", layout=widgets.Layout(max_width="700px"))
