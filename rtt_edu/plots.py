@@ -262,7 +262,11 @@ class LossCurveView:
             legend = self.ax.get_legend()
             if legend is not None:
                 legend.remove()
-            if shown:     # beside the axes, so it never covers data or tick labels
+            spec = self.ax.get_subplotspec()
+            if shown and spec is not None and not spec.is_last_col():   # a neighbour on the right: below
+                self.ax.legend(handles=shown, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25),
+                               ncols=2, borderaxespad=0.0, frameon=False)
+            elif shown:   # beside the axes, so it never covers data or tick labels
                 self.ax.legend(handles=shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                                borderaxespad=0.0, frameon=False)
 
