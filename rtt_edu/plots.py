@@ -132,6 +132,11 @@ def level_ups(events) -> list:
     return [(step, event.get("level")) for step, event in events if event.get("kind") == "level_up"]
 
 
+def percent(p: float, digits: int = 0) -> str:
+    """A share of steps: 70%, 5% (``digits`` decimals), and a small chance with two, 0.25%, never 0%."""
+    return f"{p:.2%}" if 0 < p < 0.01 else f"{p:.{digits}%}"
+
+
 class LossCurveView:
     """The loss of a run by step, a marker per step in its outcome's colour and shape, encounters
     shaded, level-ups marked, and optionally the plain run's loss and a faded "before" curve.
@@ -332,8 +337,8 @@ class DistributionView:
         mean = self.summary["mean"]
         self.mean_line.set_xdata([mean, mean])
         if self.title:
-            self.ax.set_title(f"E[m] = {mean:+.4f}   P(ascent) = {self.summary['p_ascent']:.1%}   "
-                              f"P(skip) = {self.summary['p_skip']:.1%}", fontsize=9)
+            self.ax.set_title(f"E[m] = {mean:+.4f}   P(ascent) = {percent(self.summary['p_ascent'], 1)}   "
+                              f"P(skip) = {percent(self.summary['p_skip'], 1)}", fontsize=9)
         lo, hi = min(ms.min(), mean, 0.0, 1.0), max(ms.max(), mean, 1.0)
         pad = 0.08 * (hi - lo)
         self.ax.set_xlim(lo - pad, hi + pad)

@@ -93,3 +93,10 @@ def test_lesson09_bootstrap_check_is_true_of_the_example():
     assert b.hi - b.lo < t.hi - t.lo
     assert lesson09.check_bootstrap_narrower("narrower")
     assert not lesson09.check_bootstrap_narrower("wider")
+
+
+def test_the_packaged_30_seed_runs_are_the_experiments_own():
+    """Lesson 9 reads the shipped copy where there is no source checkout (an installed package, Binder)."""
+    from rtt_edu.course import lesson09
+    assert lesson09.PACKAGED_RUNS.read_bytes() == lesson09.CHECKOUT_RUNS.read_bytes()
+    assert lesson09.thirty_seeds(lesson09.PACKAGED_RUNS).keys() == lesson09.thirty_seeds(lesson09.CHECKOUT_RUNS).keys()

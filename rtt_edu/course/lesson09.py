@@ -14,7 +14,11 @@ from pathlib import Path
 from rtt_edu.exercises import Feedback
 from rtt_edu.experiments import TASKS, Comparison, default_arms
 
-RUNS = Path(__file__).resolve().parents[2] / "experiments" / "results" / "runs.csv"
+#: The 30-seed runs: experiments/results/runs.csv in a source checkout, else the copy shipped with the
+#: package (rtt_edu/data/experiments_runs.csv, the same file: a test keeps the two identical).
+CHECKOUT_RUNS = Path(__file__).resolve().parents[2] / "experiments" / "results" / "runs.csv"
+PACKAGED_RUNS = Path(__file__).resolve().parents[1] / "data" / "experiments_runs.csv"
+RUNS = CHECKOUT_RUNS if CHECKOUT_RUNS.is_file() else PACKAGED_RUNS
 NOISE_ALONE = ("classroom", "plain, lr x 0.475")          # the same mean step, dice against no dice
 COMPENSATED = ("classroom, lr / 0.475", "plain")          # plain's mean step, dice against no dice
 

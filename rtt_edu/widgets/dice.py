@@ -17,7 +17,7 @@ import html
 
 import ipywidgets as widgets
 
-from ..plots import DistributionView
+from ..plots import DistributionView, percent as _percent
 from ..rules import PRESETS, SavingThrow
 from .base import LiveFigure, Panel, side_label
 
@@ -31,11 +31,6 @@ CAPTION = ("Figure: each multiplier m the rule can give, as a stem whose height 
 #: the dice a saving throw can use: label → sides.
 DICE = {"d4": 4, "d6": 6, "d8": 8, "d10": 10, "d12": 12, "d20": 20, "d100": 100}
 ROLL_MODES = ("straight", "advantage", "disadvantage")
-
-
-def _percent(p: float) -> str:
-    """A share of steps in words' precision: 70%, 5%, 0.25% (a small chance is never shown as 0%)."""
-    return f"{p:.2%}" if 0 < p < 0.01 else f"{p:.0%}"
 
 
 def verdict(rule: SavingThrow) -> str:
