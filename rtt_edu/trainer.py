@@ -459,16 +459,20 @@ def check_state(trainer, state) -> dict:
                 + game_state_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
                 + _rng_problems(state.get("rng"), state.get("position"), state["master"])
                 + _nonfinite_problems(trainer.model, state))
+    return {"history": resumed_history(trainer.history, state["history"], problems, "this trainer")}
+
+
+def resumed_history(own: History, saved, problems: list, what: str) -> History:
+    """The saved history, read and kept to ``own``'s bound; with ``problems`` (or a malformed
+    history) a ``CheckpointError`` that lists them all, saying the state does not fit ``what``."""
     history = None
     try:
-        history = History.from_dict(state["history"])
+        history = History.from_dict(saved)
     except (RollToTrainError, TypeError, KeyError) as exc:
-        problems.append(f"the history is malformed ({exc})")
+        problems = problems + [f"the history is malformed ({exc})"]
     if problems:
-        raise CheckpointError("the checkpoint does not fit this trainer: " + "; ".join(problems))
-    if trainer.history.bounded:           # keep this trainer's bound on the history it resumes
-        history = trainer.history.rebound(history)
-    return {"history": history}
+        raise CheckpointError(f"the checkpoint does not fit {what}: " + "; ".join(problems))
+    return own.rebound(history) if own.bounded else history    # keep this run's bound
 
 
 def _apply_state(trainer, state, plan) -> None:

@@ -36,11 +36,11 @@ import torch
 
 from ..dice import DiceRoller
 from ..distributed import is_distributed, shared_seed
-from ..errors import CheckpointError, RollToTrainError, bad_value, check_type
+from ..errors import CheckpointError, bad_value, check_type
 from ..history import History
 from ..hook import build_master, unwrap_optimizer
 from ..rules import OUTCOMES
-from ..trainer import game_state_problems
+from ..trainer import game_state_problems, resumed_history
 from ..turns import table_seed
 from ..xp import ExperienceSystem
 
@@ -194,14 +194,7 @@ class RollToTrainCallback(TrainerCallback):
             raise CheckpointError(bad_value("state", shown, "a RollToTrainCallback state_dict with keys "
                                                             "['history', 'logged', 'master']"))
         problems = game_state_problems(self.master, state["master"], state.get("participants"))
-        try:
-            history = History.from_dict(state["history"])
-        except (RollToTrainError, TypeError, KeyError) as exc:
-            problems.append(f"the history is malformed ({exc})")
-        if problems:
-            raise CheckpointError("the state does not fit this callback: " + "; ".join(problems))
-        if self.master.history.bounded:
-            history = self.master.history.rebound(history)
+        history = resumed_history(self.master.history, state["history"], problems, "this callback")
         self.master.load_state_dict(state["master"])
         self.master.history = history
         self._logged = state["logged"]
