@@ -45,3 +45,12 @@ def check_type(name, value, types, expected):
     if not isinstance(value, types):
         raise TypeError(bad_value(name, value, expected))
     return value
+
+
+class ZeroLearningRateWarning(UserWarning):
+    """A param group with learning rate 0 and nothing scheduled to raise it: no step changes its weights."""
+
+
+class ConcurrentTrainingWarning(RuntimeWarning):
+    """Two ``RollToTrain.train()`` calls overlap in two threads of one process. Dropout and shuffled
+    loaders draw from torch's one global RNG, so neither run is repeatable (the dice are not affected)."""

@@ -15,13 +15,14 @@ every optimizer implementation (for-loop, foreach, fused) with no change to the 
 """
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 
 import torch
 
 from .classes import CharacterClass
-from .errors import bad_value
+from .errors import RollToTrainError, bad_value
 from .monsters import EncounterTable
 from .rules import as_rules, warn_if_negative_drift
 from .safety import make_guard
@@ -63,6 +64,7 @@ def build_master(rules=None, *, roller=None, seed=None, target: str = "update", 
 
 #: optimizer → the AttachHandle whose hooks are on it: one game master per optimizer.
 _ATTACHED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ATTACHING = threading.Lock()      # two threads attaching at once must not both put hooks on
 
 
 class AttachHandle:
@@ -73,23 +75,41 @@ class AttachHandle:
     removes the earlier handle first, with a ``RuntimeWarning`` that says so; the same master
     attaching again (a trainer's next ``train()``) replaces its own hooks silently. Two sets of
     hooks would scale each step twice and restore the learning rate in the wrong order.
+
+    ``owner`` names a run that is using the dice now (``RollToTrain.train()`` passes itself while it
+    trains). An owned handle is never replaced: another game master attaching to its optimizer
+    (a second trainer started from the first one's ``on_step``, or from another thread) raises
+    :class:`~rtt_edu.errors.RollToTrainError`, so the running game keeps its dice on every step.
     """
 
-    def __init__(self, optimizer, master: GameMaster):
+    def __init__(self, optimizer, master: GameMaster, *, owner: str | None = None):
         optimizer = unwrap_optimizer(optimizer)      # hooks go on the optimizer that really steps
-        earlier = _ATTACHED.get(optimizer)
-        if earlier is not None:
-            if earlier.master is not master:
+        with _ATTACHING:
+            earlier = _ATTACHED.get(optimizer)
+            if earlier is not None and earlier.master is not master:
+                if earlier.owner is not None:
+                    raise RollToTrainError(
+                        f"optimizer={type(optimizer).__name__}: {earlier.owner} is training with it now, with its "
+                        f"own dice attached (step {earlier.master.step}); another game master cannot attach to it "
+                        "until that run returns. Give the second run its own model and optimizer, or start it "
+                        "after the first one")
                 warnings.warn(f"this {type(optimizer).__name__} already had dice attached ({earlier!r}); "
                               "that handle is removed and the new one replaces it (one game master per "
                               "optimizer)", RuntimeWarning, stacklevel=3)
-            earlier.remove()
-        self.optimizer = optimizer
-        self.master = master
-        self._turn = None
-        self._handles = [optimizer.register_step_pre_hook(self._pre),
-                         optimizer.register_step_post_hook(self._post)]
-        _ATTACHED[optimizer] = self
+            if earlier is not None:
+                earlier.remove()
+            self.optimizer = optimizer
+            self.master = master
+            self.owner = owner
+            self._turn = None
+            self._handles = [optimizer.register_step_pre_hook(self._pre),
+                             optimizer.register_step_post_hook(self._post)]
+            _ATTACHED[optimizer] = self
+
+    @property
+    def attached(self) -> bool:
+        """Whether this handle's hooks are still the ones on its optimizer (``False`` once removed)."""
+        return bool(self._handles) and _ATTACHED.get(self.optimizer) is self
 
     def _pre(self, optimizer, args, kwargs):
         if self._turn is not None:             # the last step raised inside optimizer.step(): undo its turn

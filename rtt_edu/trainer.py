@@ -26,12 +26,23 @@ torch's global RNG. A load is checked against this trainer in full before anythi
 torch's global RNG: dropout and ``DataLoader(shuffle=True)`` draw from it, so a checkpoint saves it
 and a load restores it (and a resumed epoch restores it once more, to replay the epoch's shuffle).
 That is the one place rtt_edu touches global RNG state; the dice never do.
+
+Threads: torch has one global RNG per process, not one per thread, and a trainer cannot make a
+model's dropout draw from a generator of its own. So two ``train()`` calls that overlap in two
+threads take each other's random numbers (dropout masks, shuffle orders, a DataLoader's base
+seed): neither run is repeatable, and their checkpoints do not replay them. The trainer draws
+nothing from the global RNG itself; it keeps a process-wide register of running ``train()`` calls
+and warns both runs (:class:`~rtt_edu.errors.ConcurrentTrainingWarning`) when two overlap in
+different threads. It does not refuse them: runs without dropout or shuffling are unaffected.
+For repeatable runs side by side, use one process per run.
 """
 from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
+import warnings
 from collections.abc import Mapping
 
 import torch
@@ -40,7 +51,8 @@ from tqdm.auto import tqdm
 from . import checkpoint
 from .atomic import check_path
 from .distributed import rank
-from .errors import CheckpointError, RollToTrainError, bad_value, check_type
+from .errors import (CheckpointError, ConcurrentTrainingWarning, RollToTrainError, ZeroLearningRateWarning,
+                     bad_value, check_type)
 from .history import EvalRecord, History
 from .hook import AttachHandle, build_master
 from .rules import as_rules
@@ -56,6 +68,16 @@ class RollToTrain:
     ``history``: the :class:`~rtt_edu.history.History` to record into, e.g.
     ``History(max_steps=10_000)`` to keep the last 10,000 step records of a long run (the running
     totals still cover every step). ``None``: a history that keeps every step.
+
+    ``optimizer`` must hold at least one of ``model``'s trainable parameters (an optimizer built on
+    another model is refused here, before it could train nothing with full records).
+
+    Threads: one ``train()`` at a time per trainer. Two trainers training at once in two threads
+    share torch's global RNG (dropout, shuffled loaders), so both get a
+    :class:`~rtt_edu.errors.ConcurrentTrainingWarning`: their results are not repeatable (see the
+    module docstring). A second game master cannot attach to the optimizer while ``train()`` runs
+    (another trainer on the same optimizer started from ``on_step`` is refused with an error): a
+    running trainer rolls and records every one of its steps, or stops with an error.
     """
 
     def __init__(self, model, optimizer, scheduler=None, intelligence: int = 10, character_class=None,
@@ -72,6 +94,7 @@ class RollToTrain:
         if not any(g["params"] for g in optimizer.param_groups):
             raise RollToTrainError(bad_value("optimizer", optimizer, "an optimizer with parameters (its param groups "
                                                                     "are empty)"))
+        _check_optimizer_holds_model(optimizer, model)
         if scheduler is not None and not hasattr(scheduler, "step"):
             raise TypeError(bad_value("scheduler", scheduler, "a torch.optim.lr_scheduler scheduler or None"))
         if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
@@ -119,6 +142,8 @@ class RollToTrain:
         self._running = threading.Lock()   # one train() at a time
         self._position = None              # inside an epoch: {"epoch", "batches", "rng_epoch_start"}
         self._resume = None                # a loaded mid-epoch position, replayed by the next train()
+        self._handle = None                # while train() runs: the AttachHandle that rolls its steps
+        self._overlap = None               # the thread of a train() that started beside this one, to warn of
 
     # --- what a lesson reads ----------------------------------------------------------------
     @property
@@ -150,11 +175,14 @@ class RollToTrain:
             outputs = self.model(**batch)
             if self.loss_fn is not None:
                 targets = batch.get("labels")
-                return self.loss_fn(getattr(outputs, "logits", outputs), targets), outputs, targets
-            loss = getattr(outputs, "loss", None)
+                logits = _field(outputs, "logits")
+                return self.loss_fn(outputs if logits is None else logits, targets), outputs, targets
+            loss = _field(outputs, "loss")
             if loss is None:
-                raise RollToTrainError("model(**batch) returned no .loss: pass labels in the batch or a loss_fn")
-            return loss, getattr(outputs, "logits", None), batch.get("labels")
+                raise RollToTrainError(f"model(**batch) returned no .loss (it returned {_describe(outputs)}): expected "
+                                       "an object with .loss or a dict with a 'loss' entry; pass labels in the batch "
+                                       "so the model computes its loss, or a loss_fn")
+            return loss, _field(outputs, "logits"), batch.get("labels")
         if isinstance(batch, (list, tuple)) and len(batch) == 2:
             if self.loss_fn is None:
                 raise RollToTrainError("batches are (inputs, targets) but loss_fn=None: pass loss_fn=...")
@@ -170,8 +198,11 @@ class RollToTrain:
         """Train ``epochs`` more epochs; evaluate after each one if ``eval_dataloader`` is given.
 
         ``save_every=N`` with ``checkpoint_path``: save a checkpoint there after every N-th optimizer
-        step (counted over the whole run), mid-epoch too; under ``torch.distributed``, rank 0 saves. ``on_step(trainer)``: called after every
-        optimizer step, where ``trainer.save_checkpoint(...)`` saves the exact position.
+        step (counted over the whole run), mid-epoch too; under ``torch.distributed``, rank 0 saves.
+        A path in a missing or read-only folder is refused before the first step. ``on_step(trainer)``:
+        called after every optimizer step, where ``trainer.save_checkpoint(...)`` saves the exact position.
+        Every param group's learning rate must be a finite number >= 0 when ``train`` starts; a rate
+        of 0 that no scheduler raises gives a :class:`~rtt_edu.errors.ZeroLearningRateWarning`.
         After a mid-epoch checkpoint is loaded, the first epoch of ``train`` finishes that epoch (it
         counts as one of ``epochs``) with the very batches, dropout masks and dice the unbroken run
         had; ``train_dataloader`` must be built as it was (same data, batch size and shuffle).
@@ -192,23 +223,30 @@ class RollToTrain:
                                                                           f"save_every={save_every} steps"))
         if checkpoint_path is not None:
             checkpoint_path = check_path(checkpoint_path, "checkpoint_path")
+            if rank() == 0:                      # the rank that saves
+                _check_checkpoint_folder(checkpoint_path)
         if on_step is not None and not callable(on_step):
             raise TypeError(bad_value("on_step", on_step, "a callable on_step(trainer) or None"))
+        _check_learning_rates(self.optimizer, self.scheduler)
         if not self._running.acquire(blocking=False):
             raise RollToTrainError("train() is already running on this trainer (in another thread, or called from "
                                    "inside its own loop); wait for it to finish, or build a second trainer with "
                                    "its own model and optimizer")
         try:
-            handle = AttachHandle(self.optimizer, self.master)
+            self._handle = AttachHandle(self.optimizer, self.master, owner="a RollToTrain.train() (in thread "
+                                                                           f"{threading.current_thread().name!r})")
             try:
+                _enter_training(self)            # may warn (or raise, where warnings are errors)
                 for _ in range(epochs):
                     self._train_epoch(train_dataloader, save_every, checkpoint_path, on_step)
                     if eval_dataloader is not None:
                         self.evaluate(eval_dataloader)
                     self.master.end_epoch()
             finally:
-                handle.remove()
+                _leave_training(self)
+                self._handle.remove()
         finally:
+            self._handle = None
             self._position = None
             self._running.release()
         return self.history
@@ -282,6 +320,11 @@ class RollToTrain:
             grads = [p.grad for p in optimizer_params(self.optimizer, grad=True)]
             if grads:
                 torch._foreach_mul_(grads, self.window / seen)
+        if not self._handle.attached:        # never a plain, unrecorded step
+            raise RollToTrainError(f"the dice of this trainer were removed from its optimizer during train() (at step "
+                                   f"{self.master.step}); training stops rather than go on without them")
+        if self._overlap is not None:
+            _warn_overlap(self)
         self.master.observe_loss(window_loss / seen if seen != 1 else window_loss)
         self.optimizer.step()
         if self.scheduler is not None:
@@ -425,6 +468,123 @@ def _correct(outputs, targets):
         hits = (outputs > 0).to(targets.dtype) == targets   # logits against 0/1 labels
         return hits.sum().double(), torch.tensor(float(targets.numel()), dtype=torch.float64, device=targets.device)
     return None
+
+
+def _check_optimizer_holds_model(optimizer, model) -> None:
+    """At least one of ``model``'s parameters that require grad is in ``optimizer``'s param groups."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise RollToTrainError(f"model={type(model).__name__}: expected a model with parameters to train (all its "
+                               "parameters have requires_grad=False)")
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not any(id(p) in held for p in trainable):
+        name = type(optimizer).__name__
+        raise RollToTrainError(f"optimizer={name}: expected an optimizer over model's parameters, but none of the "
+                               f"model's {len(trainable)} trainable parameters is in its param groups (it holds "
+                               f"{len(held)} other tensors: was it built on another model?); build it as "
+                               f"{name}(model.parameters(), ...) with the model passed as model=")
+
+
+def _check_checkpoint_folder(path: str) -> None:
+    """``save_every``'s file can be written: its folder exists and is writable, and it is not a folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CheckpointError(bad_value("checkpoint_path", path, f"a file path in an existing folder ({folder!r} "
+                                                                 "is missing; nothing was trained)"))
+    if os.path.isdir(path):
+        raise CheckpointError(bad_value("checkpoint_path", path, "a file path, not a folder"))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CheckpointError(bad_value("checkpoint_path", path, f"a file path in a folder this process can write "
+                                                                 f"to ({folder!r} is read-only; nothing was trained)"))
+
+
+def _check_learning_rates(optimizer, scheduler) -> None:
+    """Every param group's ``lr`` is a finite number >= 0; warn of a 0 that no scheduler raises.
+
+    A NaN, inf or negative rate trains NaN weights or climbs the loss (and a death save would
+    revive to them), so it is refused before the first step.
+    """
+    zero = []
+    base_lrs = getattr(scheduler, "base_lrs", None) or []
+    for i, group in enumerate(optimizer.param_groups):
+        lr = group.get("lr")
+        try:
+            value = float(lr) if not isinstance(lr, bool) else math.nan
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a learning rate (a number >= 0)")) \
+                from None
+        if not math.isfinite(value) or value < 0:
+            raise RollToTrainError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a finite learning rate >= 0 "
+                                                                                      "(nothing was trained)"))
+        # a scheduler lifts a 0 when its base rate is not 0 (warm-up) or it cycles up to a max_lr
+        raised = scheduler is not None and ((i < len(base_lrs) and base_lrs[i] != 0)
+                                            or hasattr(scheduler, "max_lrs") or "max_lr" in group)
+        if value == 0 and not raised:
+            zero.append(i)
+    if zero:
+        which = "these groups" if len(zero) > 1 else "this group"
+        warnings.warn(f"optimizer.param_groups{zero}['lr']=0: with a learning rate of 0 no step changes the weights "
+                      f"of {which}, whatever the dice roll, and no scheduler raises it", ZeroLearningRateWarning,
+                      stacklevel=3)
+
+
+def _field(outputs, name: str):
+    """``outputs.name`` or ``outputs[name]`` (a model may return an object or a dict), else ``None``."""
+    if isinstance(outputs, Mapping):
+        return outputs.get(name)
+    return getattr(outputs, name, None)
+
+
+def _describe(outputs) -> str:
+    """A few words on what a model returned, for an error message."""
+    if isinstance(outputs, Mapping):
+        keys = list(outputs)
+        return f"a {type(outputs).__name__} with keys {keys[:6]}{'...' if len(keys) > 6 else ''}"
+    if isinstance(outputs, torch.Tensor):
+        return f"a tensor of shape {tuple(outputs.shape)}"
+    if isinstance(outputs, (tuple, list)):
+        return f"a {type(outputs).__name__} of {len(outputs)} items"
+    return "None" if outputs is None else f"a {type(outputs).__name__}"
+
+
+# --- threads: every train() running in this process --------------------------------------------
+
+_TRAINING: dict = {}               # id(trainer) → (trainer, its thread): the train() calls running now
+_TRAINING_LOCK = threading.Lock()
+
+
+def _enter_training(trainer) -> None:
+    """Register ``trainer``'s train(); if others run in other threads, warn now and have them warn too."""
+    here = threading.current_thread()
+    with _TRAINING_LOCK:
+        others = [(t, thread) for t, thread in _TRAINING.values() if thread is not here]
+        for other, _ in others:
+            other._overlap = here.name
+        _TRAINING[id(trainer)] = (trainer, here)
+    if others:
+        _warn(sorted({thread.name for _, thread in others}), stacklevel=4)
+
+
+def _leave_training(trainer) -> None:
+    with _TRAINING_LOCK:
+        _TRAINING.pop(id(trainer), None)
+        trainer._overlap = None
+
+
+def _warn_overlap(trainer) -> None:
+    """In a running trainer's own thread: warn once that another thread started a train() beside it."""
+    with _TRAINING_LOCK:
+        name, trainer._overlap = trainer._overlap, None
+    if name is not None:
+        _warn([name], stacklevel=6)
+
+
+def _warn(threads: list, stacklevel: int) -> None:
+    warnings.warn(f"RollToTrain.train() in thread {threading.current_thread().name!r} overlaps a train() in thread(s) "
+                  f"{threads}: dropout and shuffled DataLoaders draw from torch's one global RNG, which the runs now "
+                  "share, so the results of both will not be repeatable (nor replayed from their checkpoints). The "
+                  "dice are not affected. Train one run at a time, or each in its own process.",
+                  ConcurrentTrainingWarning, stacklevel=stacklevel)
 
 
 # --- loading a checkpoint: check all of it, then apply it -------------------------------------

@@ -178,3 +178,23 @@ def test_bad_attach_arguments_are_refused(tiny_sgd, kwargs, needle):
 def test_attach_refuses_a_non_optimizer():
     with pytest.raises(TypeError, match="optimizer="):
         attach("adam")
+
+
+def test_an_owned_handle_is_never_replaced_by_another_game_master(tiny_sgd):
+    from rtt_edu import AttachHandle, RollToTrainError
+    from rtt_edu.hook import build_master
+    model, opt = tiny_sgd
+    owned = AttachHandle(opt, build_master("classroom", seed=0), owner="a lesson's run")
+    with pytest.raises(RollToTrainError, match=r"optimizer=SGD: a lesson's run is training with it now"):
+        attach(opt, "classroom", seed=1)
+    assert owned.attached and len(opt._optimizer_step_pre_hooks) == 1
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    assert len(owned.records) == 1                   # the owner still rolls every step
+    again = AttachHandle(opt, owned.master)          # its own master may attach again (the next train())
+    assert again.attached and not owned.attached and len(opt._optimizer_step_pre_hooks) == 1
+    again.remove()                                   # a removed handle blocks nothing, and warns of nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        handle = attach(opt, "classroom", seed=1)
+    assert handle.attached and not owned.attached and not again.attached

@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import History, RollToTrain, SavingThrow
+from rtt_edu.errors import ZeroLearningRateWarning
 
 
 class YourTransformerModel(torch.nn.Module):
@@ -102,7 +103,8 @@ def test_accumulation_windows_and_the_last_partial_window(n_batches, window, exp
 def test_one_roll_decides_a_whole_window():
     loader = DataLoader(regression(n=64), batch_size=4, shuffle=False)
     rule = SavingThrow.preset("classroom")
-    trainer = RollToTrain(seeded_linear(), torch.optim.SGD(seeded_linear().parameters(), lr=0.01), rules=rule,
+    model = seeded_linear()
+    trainer = RollToTrain(model, torch.optim.SGD(model.parameters(), lr=0.01), rules=rule,
                           mode="per_accumulation_step", accumulation_steps=4, loss_fn=torch.nn.MSELoss(),
                           seed=3, progress=False)
     history = trainer.train(loader)
@@ -166,7 +168,8 @@ def test_losses_are_recorded_as_floats_equal_to_the_batch_losses():
     model = seeded_linear()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)   # lr 0: the weights never move
     trainer = RollToTrain(model, opt, rules="plain", loss_fn=torch.nn.MSELoss(), seed=0, progress=False)
-    history = trainer.train(loader)
+    with pytest.warns(ZeroLearningRateWarning):        # on purpose here
+        history = trainer.train(loader)
     with torch.no_grad():
         expected = [torch.nn.functional.mse_loss(model(x), y).item() for x, y in loader]
     assert history.losses == pytest.approx(expected, rel=1e-6)
