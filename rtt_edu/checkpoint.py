@@ -15,23 +15,51 @@ unsafe) is a :class:`~rtt_edu.errors.CheckpointError` that names the file.
 
 What a trainer checkpoint holds (``RollToTrain.state_dict()``)::
 
-    format          "rtt_edu.checkpoint/1"
+    format          "rtt_edu.checkpoint/2": the format's version number after the slash
     model           model.state_dict()            weights and buffers
     optimizer       optimizer.state_dict()        moments, step counts, param groups
     optimizer_type  the optimizer's class name ("AdamW"), checked on load
     scheduler       scheduler.state_dict() | None
     scheduler_type  the scheduler's class name | None, checked on load
     master          the game master: step, epoch, rules, dice roller, participants
-                    (class, monsters, experience), non-finite guard
+                    (class, monsters, experience), non-finite guard; "table_roller", the
+                    participants' own dice stream, unless the trainer was built with
+                    ``roller=`` (then one stream rolls everything and a trainer built the same
+                    way loads the file)
     participants    the participants' class names, checked on load
-    history         History.to_dict()
+    setup           how the participants were built (monsters, schedule, chance), checked on load
+    history         History.to_dict(columns=True)
     rng             torch's global RNG (the CPU's, CUDA's where present) when the file was
                     written: what dropout and DataLoader(shuffle=True) draw from
     position        None between train() calls; mid-epoch, {"epoch", "batches" done this
                     epoch, "rng_epoch_start": torch's CPU RNG before the epoch's loader began}
 
-Files without ``optimizer_type``, ``scheduler_type``, ``rng`` or ``position`` (written before
-these existed) still load; the checks that need them are skipped.
+Versions. This release writes version 2 (:data:`CHECKPOINT_VERSION`) and reads versions 1 and 2.
+A file of a later version is refused, naming the version found, the versions this release reads
+and what to do (update rtt_edu); a file of no version rtt_edu ever wrote is refused as not a
+checkpoint.
+
+version 1   ``"rtt_edu.checkpoint/1"``, every file rtt_edu wrote before version 2. Such files
+            still load, through the migration below. The oldest lack ``optimizer_type``,
+            ``scheduler_type``, ``setup``, ``rng`` and ``position`` (written before these
+            existed): the checks that need them are skipped, torch's RNG is left as it is, and
+            the next ``train()`` starts a new epoch. Their history may be rows
+            (``History.to_dict()``), read as well.
+version 2   the layout above. What changed: a game state without ``table_roller`` is a run
+            built with ``roller=``, and it loads only into a trainer built that way (the
+            refusal says so).
+
+Migration from version 1 (:func:`rtt_edu.trainer.upgraded_state`). The earliest releases rolled
+the save and the participants from one dice stream, whatever the trainer was built with, so a
+version-1 game state without ``table_roller`` may come from a trainer built with ``seed=``.
+Into a trainer built with ``roller=`` (one stream) such a state loads as it is: the run goes on
+as it would have. Into a trainer built with ``seed=`` the saved stream goes on as the save's die,
+exactly where it stopped, and the participants' stream starts from ``table_seed(n)``, ``n`` the
+next 63 random bits of a copy of the saved stream: the same file always resumes the same way.
+From then on the run rolls as this release does, and its participants' rolls differ from those
+the earlier release would have made (it drew them from the save's stream). A version-1 state
+that has ``table_roller`` is in version 2's layout already. A file saved after the migration is
+version 2.
 """
 from __future__ import annotations
 
@@ -46,7 +74,11 @@ import torch
 from .atomic import CheckpointWriteError, atomic_write, check_path  # noqa: F401  (also importable from here)
 from .errors import CheckpointError, bad_value
 
-CHECKPOINT_FORMAT = "rtt_edu.checkpoint/1"
+#: the version this release writes; it reads every version from :data:`OLDEST_VERSION` to this one
+CHECKPOINT_VERSION = 2
+OLDEST_VERSION = 1
+_PREFIX = "rtt_edu.checkpoint/"
+CHECKPOINT_FORMAT = f"{_PREFIX}{CHECKPOINT_VERSION}"
 
 # What torch.load(weights_only=True) reads back: plain values, containers, tensors.
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, torch.Tensor, torch.Size, torch.dtype, torch.device)
@@ -100,12 +132,14 @@ def _unsafe_globals(filename) -> list:
 
 # --- loading ---------------------------------------------------------------------------------
 
-def load_state(path, map_location=None, format: str = CHECKPOINT_FORMAT) -> dict:
+def load_state(path, map_location=None) -> dict:
     """Read a file written by :func:`save_state`; never runs code from it.
 
     Raises :class:`~rtt_edu.errors.CheckpointError` naming ``path`` when the file is missing,
-    empty, truncated, not a PyTorch file, holds anything but tensors and plain values, or is a
-    PyTorch file of another kind (a bare ``model.state_dict()``, another program's dict).
+    empty, truncated, not a PyTorch file, holds anything but tensors and plain values, is a
+    PyTorch file of another kind (a bare ``model.state_dict()``, another program's dict), or a
+    checkpoint of a version this release does not read (see :func:`version`). The state is
+    returned as written, of any version read: :func:`rtt_edu.trainer.upgraded_state` migrates it.
     """
     path = check_path(path)
     if not os.path.exists(path):
@@ -126,10 +160,30 @@ def load_state(path, map_location=None, format: str = CHECKPOINT_FORMAT) -> dict
     except Exception as exc:   # truncated zip, a text file, a pickle of another protocol, ...
         raise CheckpointError(f"path={path!r}: not a readable PyTorch checkpoint: truncated, corrupted or another "
                               f"kind of file ({type(exc).__name__}: {_first_line(exc)})") from None
-    if not isinstance(state, dict) or state.get("format") != format:
-        raise CheckpointError(f"path={path!r}: not an rtt_edu checkpoint: {describe(state)}; "
-                              f"expected a file written by save_checkpoint() (format {format!r})")
+    try:
+        version(state)
+    except CheckpointError as exc:
+        raise CheckpointError(f"path={path!r}: {exc}") from None
     return state
+
+
+def version(state) -> int:
+    """The format version of a checkpoint ``state`` (``"rtt_edu.checkpoint/2"``: 2), if this
+    release reads it. Otherwise a :class:`~rtt_edu.errors.CheckpointError` that says what was
+    found, what this release reads, and what to do."""
+    found = state.get("format") if isinstance(state, dict) else None
+    number = found[len(_PREFIX):] if isinstance(found, str) and found.startswith(_PREFIX) else ""
+    if number.isdigit() and len(number) < 6:
+        number = int(number)
+        if OLDEST_VERSION <= number <= CHECKPOINT_VERSION:
+            return number
+        if number > CHECKPOINT_VERSION:
+            raise CheckpointError(f"this checkpoint is format version {number} ({found!r}), written by a newer "
+                                  f"rtt_edu; this release reads versions {OLDEST_VERSION} to {CHECKPOINT_VERSION}: "
+                                  "update rtt_edu (pip install --upgrade rtt_edu) to load it")
+    raise CheckpointError(f"not an rtt_edu checkpoint: {describe(state)}; expected a file written by "
+                          f"save_checkpoint() (format {CHECKPOINT_FORMAT!r}, or an earlier version down to "
+                          f"{_PREFIX}{OLDEST_VERSION})")
 
 
 def _unpickler_reason(message: str):
@@ -152,5 +206,8 @@ def describe(state) -> str:
         if keys and all(isinstance(v, torch.Tensor) for v in state.values()):
             return (f"it holds {len(state)} tensors ({keys}...), like a bare model.state_dict(); "
                     "load that with model.load_state_dict(torch.load(path, weights_only=True))")
-        return f"format={state.get('format')!r}, keys {keys}"
+        shown = state.get("format")
+        if isinstance(shown, (str, bytes)) and len(shown) > 60:
+            shown = shown[:60] + (b"..." if isinstance(shown, bytes) else "...")
+        return f"format={shown!r}, keys {keys}"
     return f"it holds a {type(state).__name__}"

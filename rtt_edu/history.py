@@ -74,7 +74,12 @@ class History:
     Whatever is kept, the running totals cover every step exactly: :meth:`outcome_counts`,
     :meth:`mean_multiplier`, :meth:`event_counts` and :attr:`total_steps`. Everything that reads
     records (``steps``, :meth:`column`, :meth:`events`, :meth:`battle_log`, plots) reads the kept
-    ones, and ``len(history)`` counts them.
+    ones, and ``len(history)`` counts them: ``total_steps == first_kept + len(history)``, where
+    :attr:`first_kept` counts the records dropped, or never held (a history loaded from a file
+    that kept fewer, see :meth:`rebound`).
+
+    Under ``keep="summary"`` the newest step is still there for :meth:`last` (its events may grow
+    until the next step: a long rest at the end of an epoch), but it is no kept record.
     """
 
     def __init__(self, steps=None, evals=None, meta=None, *, max_steps: int | None = None, keep: str | None = None):
@@ -87,6 +92,7 @@ class History:
         self._records: list = []        # StepRecords made so far, rows [_records_start, ...)
         self._records_start = 0
         self._tail = None               # (index, events list, given StepRecord) of the newest step
+        self._newest = None             # keep="summary": the newest step's fields but events (for last())
         self._outcomes: dict = {}
         self._event_kinds: dict = {}
         self._sum, self._carry = 0.0, 0.0   # Σ multiplier, compensated (Neumaier)
@@ -140,6 +146,10 @@ class History:
                 self._stack_pending()
             if self.max_steps is not None and index - self._start >= 2 * self.max_steps + _CHUNK:
                 self._trim()
+        else:                                             # no records: the newest step's fields, for last()
+            if isinstance(loss, torch.Tensor) and loss.requires_grad:
+                loss = loss.detach()
+            self._newest = (step, epoch, natural, total, multiplier, outcome, lr, loss, rule_multiplier, modifier, dc)
         self._count = index + 1
         outcomes = self._outcomes
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -251,8 +261,15 @@ class History:
         return records
 
     def last(self) -> StepRecord | None:
-        """The newest kept step record, or ``None``; cheap on every step (nothing is read back from
-        the device: a loss or lr still there is ``None`` in it, and in ``steps`` once read)."""
+        """The newest step's record, or ``None`` before any step; cheap on every step (nothing is read
+        back from the device: a loss or lr still there is ``None`` in it, and in ``steps`` once read).
+
+        Events appended to its ``events`` until the next step belong to that step and are counted by
+        :meth:`event_counts`, whatever is kept. Under ``keep="summary"`` it is made afresh from the
+        newest step (no record is kept); after loading a file without that step's fields (a summary
+        saved as JSON) it is ``None`` until the next step."""
+        if self.max_steps == 0:
+            return self._summary_last()
         if not len(self):
             return None
         index = self._count - 1
@@ -267,6 +284,20 @@ class History:
             self._open_newest(row, events)
         return StepRecord(*(c[n][row] for n in COLUMNS[:-1]), events)
 
+    def _summary_last(self) -> StepRecord | None:
+        """``keep="summary"``: a record of the newest step, its events list the open one."""
+        newest = self._newest
+        if newest is None:
+            return None
+        index, tail = self._count - 1, self._tail
+        if tail is None or tail[0] != index or tail[1] is None:
+            events = []
+            self._tail = (index, events, None if tail is None or tail[0] != index else tail[2])
+        else:
+            events = tail[1]
+        values = [None if isinstance(v, torch.Tensor) else v for v in newest]
+        return StepRecord(*values, events)
+
     def _open_newest(self, row: int, events: list) -> None:
         """The newest step's events list, handed out: it stays this step's until the next one comes."""
         self._cols["events"][row] = events
@@ -277,9 +308,8 @@ class History:
             self._tail = (index, events, self._tail[2])
 
     def __len__(self):
-        if self.max_steps is None:
-            return self._count
-        return min(self._count, self.max_steps)
+        held = self._count - self._start      # rows from _start on (none under keep="summary")
+        return held if self.max_steps is None else min(held, self.max_steps)
 
     def _kept(self, name: str) -> list:
         self._flush()
@@ -337,7 +367,11 @@ class History:
         return plot_history(self, ax=ax, **kwargs)
 
     def rebound(self, other: "History") -> "History":
-        """``other``'s records and totals under this history's bound (``keep``)."""
+        """``other``'s records and totals under this history's bound (``keep``).
+
+        A bound larger than ``other``'s (or ``"all"``) keeps every record ``other`` holds, and every
+        step recorded from then on up to the bound; the records ``other`` did not hold stay counted
+        in :attr:`first_kept` and in the totals."""
         data = other.to_dict(columns=True)
         data["keep"] = self.keep
         return History.from_dict(data)
@@ -346,22 +380,37 @@ class History:
     def to_dict(self, columns: bool = False) -> dict:
         """Plain data: the kept records as rows (``format`` /1, JSON's), or ``columns=True``: one 1-D
         tensor per field (``format`` /2, what checkpoints hold: saved and loaded as raw bytes, far
-        faster than a dict per step). A bounded history adds its bound and running totals."""
+        faster than a dict per step). A bounded history, or one without its first records
+        (:attr:`first_kept`), adds its bound and running totals. Under ``keep="summary"`` the
+        columns hold the newest step alone (its events may still grow after a load: a long rest)."""
         data = {"format": FORMAT_COLUMNS if columns else FORMAT, "meta": self.meta}
         if columns:                   # straight from the columns: no StepRecord is made
-            events = self._kept("events")
+            if self.max_steps == 0:
+                cols, events = self._newest_columns()
+            else:
+                cols = {name: self._kept(name) for name in COLUMNS if name != "events"}
+                events = self._kept("events")
             tail = self._tail
             if events and tail is not None and tail[1] and tail[0] == self._count - 1:
                 events[-1] = tail[1]  # the newest step's events, still open
-            data["columns"] = _pack({name: self._kept(name) for name in COLUMNS if name != "events"}, events)
+            data["columns"] = _pack(cols, events)
         else:
             data["steps"] = [r.to_dict() for r in self.steps]
         data["evals"] = [r.to_dict() for r in self.evals]
-        if self.bounded or columns:
+        if self.bounded or columns or self.first_kept:
             data["keep"] = self.keep
             data["totals"] = {"steps": self._count, "outcomes": dict(self._outcomes),
                               "multiplier_sum": [self._sum, self._carry], "events": self.event_counts()}
         return data
+
+    def _newest_columns(self) -> tuple:
+        """``keep="summary"``: (columns, events) of the newest step alone, or empty ones."""
+        newest = self._newest
+        if newest is None:
+            return {name: [] for name in COLUMNS if name != "events"}, []
+        values = [v.item() if isinstance(v, torch.Tensor) else v for v in newest]
+        self._newest = tuple(values)       # read back now: last() shows them from here on
+        return {name: [value] for name, value in zip(COLUMNS, values)}, [None]
 
     @classmethod
     def from_dict(cls, data) -> "History":
@@ -405,17 +454,27 @@ class History:
         kept = n if self.max_steps is None else min(n, self.max_steps)
         self._cols = {name: list(cols[name][n - kept:]) for name in COLUMNS}
         self._count = totals["steps"]
-        self._start = self._records_start = self._count - kept
+        self._start = self._records_start = self._count - kept      # the steps before: counted, not held
         self._outcomes = dict(totals["outcomes"])
         self._sum, self._carry = (float(x) for x in totals["multiplier_sum"])
         self._event_kinds = dict(totals["events"])
-        if kept:                  # the newest step takes events until the next one: it is the tail again
+        events = None
+        if self.max_steps == 0 and n:     # keep="summary": the newest step's fields, for last()
+            self._newest = tuple(cols[name][-1] for name in COLUMNS[:-1])
+            events = cols["events"][-1] or []
+        elif kept:
             events = self._cols["events"][-1]
             if events is None:
                 events = self._cols["events"][-1] = []
+        if events is not None:            # the newest step takes events until the next one: it is the tail again
             for e in events:
-                self._event_kinds[e["kind"]] -= 1
-                if not self._event_kinds[e["kind"]]:
+                left = self._event_kinds.get(e["kind"], 0) - 1
+                if left < 0:
+                    raise RollToTrainError(bad_value(f"totals.events[{e['kind'][:40]!r}]", left + 1,
+                                                     "a count of at least the newest step's events of that kind"))
+                if left:
+                    self._event_kinds[e["kind"]] = left
+                else:
                     del self._event_kinds[e["kind"]]
             self._tail = (self._count - 1, events, None)
 
@@ -459,7 +518,7 @@ class History:
         return isinstance(other, History) and _nan_equal(self.to_dict(), other.to_dict())
 
     def __repr__(self):
-        kept = "" if self.max_steps is None else f" of {self._count}, keep={self.keep!r}"
+        kept = "" if self.max_steps is None and not self.first_kept else f" of {self._count}, keep={self.keep!r}"
         return f"History({len(self)} steps{kept}, {len(self.evals)} evals)"
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import random
 import threading
 import warnings
 from collections.abc import Mapping
@@ -50,6 +51,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .atomic import check_path
+from .dice import DiceRoller
 from .distributed import rank
 from .errors import (CheckpointError, ConcurrentTrainingWarning, RollToTrainError, ZeroLearningRateWarning,
                      bad_value, check_type)
@@ -57,6 +59,7 @@ from .history import EvalRecord, History
 from .hook import AttachHandle, build_master
 from .rules import as_rules
 from .tensors import optimizer_params
+from .turns import table_seed
 from .xp import ExperienceSystem
 
 MODES = ("per_mini_batch", "per_accumulation_step")
@@ -388,8 +391,7 @@ class RollToTrain:
         loaders: the one deliberate change of global RNG state in rtt_edu, see the module docstring)."""
         if self._running.locked():
             raise RollToTrainError("load_state_dict() while train() runs on this trainer: wait for it to finish")
-        plan = check_state(self, state)
-        _apply_state(self, state, plan)
+        _apply_state(self, check_state(self, state))
 
     def save_checkpoint(self, path) -> None:
         """Save everything needed to resume exactly, atomically (temporary file, fsync, rename).
@@ -603,12 +605,12 @@ def check_state(trainer, state) -> dict:
     and per-parameter state; the scheduler's presence, type and settings; the game master's step,
     epoch, rules, roller, every participant (loaded into copies) and the guard; the history; the
     RNG states and the position within an epoch; and that every floating tensor is finite.
-    Every problem found is reported in one :class:`CheckpointError`. Returns what to apply
-    (the rebuilt history), for :func:`_apply_state`.
+    A state of an earlier format version is migrated first (:func:`upgraded_state`); one of a
+    later version is refused, naming both. Every problem found is reported in one
+    :class:`CheckpointError`. Returns what to apply (the state as this release's version and the
+    rebuilt history), for :func:`_apply_state`.
     """
-    if not isinstance(state, dict) or state.get("format") != checkpoint.CHECKPOINT_FORMAT:
-        raise CheckpointError(f"not an rtt_edu checkpoint: {checkpoint.describe(state)}; "
-                              f"expected format {checkpoint.CHECKPOINT_FORMAT!r}")
+    state = upgraded_state(state, two_streams=trainer.master.table_roller is not trainer.master.roller)
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
         raise CheckpointError(bad_value("checkpoint", sorted(state), f"the keys {missing} as well"))
@@ -619,24 +621,70 @@ def check_state(trainer, state) -> dict:
                 + game_state_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
                 + _rng_problems(state.get("rng"), state.get("position"), state["master"])
                 + _nonfinite_problems(trainer.model, state))
-    return {"history": resumed_history(trainer.history, state["history"], problems, "this trainer")}
+    return {"state": state, "history": resumed_history(trainer.history, state["history"], problems, "this trainer")}
+
+
+def upgraded_state(state, two_streams: bool) -> dict:
+    """``state`` as a checkpoint of this release's version (:data:`checkpoint.CHECKPOINT_VERSION`),
+    through one migration per version (:data:`_MIGRATIONS`); a state of this version is returned
+    as it is, one of a later version or none is refused (:func:`checkpoint.version`).
+    ``two_streams``: whether the game master that loads it rolls the participants' dice from a
+    stream of their own (built with ``seed=``) or everything from one roller (``roller=``).
+    ``state`` itself is not changed."""
+    for version in range(checkpoint.version(state), checkpoint.CHECKPOINT_VERSION):
+        state = _MIGRATIONS[version](state, two_streams)
+    return state
+
+
+def _from_version_1(state: dict, two_streams: bool) -> dict:
+    """Version 1 to 2 (see :mod:`rtt_edu.checkpoint`): a game state without ``table_roller`` was
+    written when the save and the participants rolled from one stream. Into a game master with one
+    stream it loads as it is; into one with two, the saved stream stays the save's, and the
+    participants' stream starts from ``table_seed(n)``, ``n`` the next 63 random bits of a copy of
+    the saved stream (so the same file always resumes the same way)."""
+    state = {**state, "format": "rtt_edu.checkpoint/2"}
+    master = state.get("master")
+    if two_streams and isinstance(master, Mapping) and "table_roller" not in master:
+        seed = _next_bits(master.get("roller"))
+        if seed is not None:            # else the saved roller is malformed: the game state's check says so
+            state["master"] = {**master, "table_roller": DiceRoller(table_seed(seed)).state_dict()}
+    return state
+
+
+def _next_bits(roller_state):
+    """The next 63 random bits of a copy of a saved :class:`DiceRoller` stream, or ``None`` if malformed."""
+    try:
+        rng = random.Random()
+        rng.setstate((roller_state["version"], tuple(int(x) for x in roller_state["internal"]), roller_state["gauss"]))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return rng.getrandbits(63)
+
+
+#: format version → the migration of a state of that version to the next one
+_MIGRATIONS = {1: _from_version_1}
 
 
 def resumed_history(own: History, saved, problems: list, what: str) -> History:
-    """The saved history, read and kept to ``own``'s bound; with ``problems`` (or a malformed
-    history) a ``CheckpointError`` that lists them all, saying the state does not fit ``what``."""
+    """The saved history, read under ``own``'s bound (``keep``), whatever bound it was saved with:
+    a trainer built with ``history=None`` keeps every step from here on, one with a larger bound
+    keeps up to that many (the records the file did not hold stay counted, see
+    :meth:`History.rebound`). With ``problems`` (or a malformed history) a ``CheckpointError`` that
+    lists them all, saying the state does not fit ``what``."""
     history = None
     try:
-        history = History.from_dict(saved)
+        history = History.from_dict({**saved, "keep": own.keep} if isinstance(saved, dict) else saved)
     except (RollToTrainError, TypeError, KeyError) as exc:
         problems = problems + [f"the history is malformed ({exc})"]
     if problems:
         raise CheckpointError(f"the checkpoint does not fit {what}: " + "; ".join(problems))
-    return own.rebound(history) if own.bounded else history    # keep this run's bound
+    return history
 
 
-def _apply_state(trainer, state, plan) -> None:
-    """Apply a state that :func:`check_state` accepted: nothing here can fail half-way."""
+def _apply_state(trainer, plan) -> None:
+    """Apply the state that :func:`check_state` accepted (``plan["state"]``, of this release's
+    version): nothing here can fail half-way."""
+    state = plan["state"]
     master = state["master"]
     if not master.get("guard"):        # saved under another on_nonfinite policy: fresh tallies
         master = {**master, "guard": None}
@@ -793,6 +841,9 @@ def game_state_problems(master, saved, names=None, setup=None) -> list:
         differ = [f"{o['type']}: {s!r} in the file, {o!r} here" for s, o in zip(setup, own_setup) if s != o]
         return problems + [f"the participants were built differently ({'; '.join(differ) or setup}); build this "
                            "trainer with the same monsters, encounter_chance and encounter_schedule"]
+    two_streams = master.table_roller is not master.roller
+    if two_streams != ("table_roller" in saved):
+        problems.append(_STREAMS[two_streams])
     if problems:
         return problems
     scratch = copy.copy(master)                 # the same master, with copies of all it loads into:
@@ -809,6 +860,17 @@ def game_state_problems(master, saved, names=None, setup=None) -> list:
         where = _which_participant(master, saved)
         return [f"the game state{where} does not load ({type(exc).__name__}: {exc})"]
     return []
+
+
+#: the dice streams differ (two here?) → what to do
+_STREAMS = {
+    True: "the checkpoint's game rolls the save and the participants from one dice stream (it was built with "
+          "roller=), this one gives the participants a stream of their own (built with seed=): build it with "
+          "roller=DiceRoller(seed) in place of seed=seed to resume it",
+    False: "the checkpoint's game gives the participants a dice stream of their own (it was built with seed=), "
+           "this one rolls everything from one roller (built with roller=): build it with seed= in place of "
+           "roller= to resume it",
+}
 
 
 def _which_participant(master, saved) -> str:

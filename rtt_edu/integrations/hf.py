@@ -188,7 +188,9 @@ class RollToTrainCallback(TrainerCallback):
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`; the whole state is checked first, and a state that does not
-        fit this callback (another class, monsters, a malformed history) changes nothing."""
+        fit this callback (another class, monsters, a malformed history) changes nothing. The saved
+        history is read under this callback's ``history`` bound, whatever it was saved with
+        (``history=None``: every step from here on)."""
         if not isinstance(state, Mapping) or any(k not in state for k in ("master", "history", "logged")):
             shown = sorted(state) if isinstance(state, Mapping) else type(state).__name__
             raise CheckpointError(bad_value("state", shown, "a RollToTrainCallback state_dict with keys "
