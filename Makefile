@@ -4,6 +4,9 @@
 #   make test   the whole test suite: unit tests and every lesson notebook under nbval (adds `dev`, `hf`)
 #   make bench  the overhead benchmark's figures as JSON lines (BENCH_ARGS=--quick: a smoke run)
 #   make setup  everything `make test` needs, without running it (CI runs this first)
+#   make site   the course as a static website in _build/site/html, offline, from the lessons' committed
+#               outputs (adds the `docs` extra: Jupyter Book 1); JUPYTERHUB_URL=... adds a hub's buttons
+#   make links  rewrite the README's Binder links from pyproject.toml's [project.urls] Repository
 #
 # PyTorch comes first, the CPU build from PyTorch's CPU index (a bare `torch` from PyPI is, on
 # Linux, the CUDA build: several GB). Where that index cannot be reached, the plain requirement
@@ -21,7 +24,7 @@ PIP         := $(BIN)/python -m pip --quiet
 # Exits 0 when the index in argv[1] answers within 5 s (a HEAD request for its torch page).
 PROBE       := import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1].rstrip("/") + "/torch/", method="HEAD"), timeout=5)
 
-.PHONY: setup demo lab test bench clean
+.PHONY: setup demo lab test bench clean site links
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +56,11 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e ".[lab,dev,hf]"
 	touch $@ $(VENV)/.lab
 
+# The website's set-up: the package with its `docs` extra (Jupyter Book 1: Sphinx, myst-nb, the book theme).
+$(VENV)/.docs: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[docs]"
+	touch $@
+
 setup: $(VENV)/.dev
 
 lab: $(VENV)/.lab
@@ -64,8 +72,14 @@ demo: $(VENV)/.lab
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest tests notebooks --nbval-lax -q
 
+site: $(VENV)/.docs
+	$(BIN)/python site/build.py $(if $(JUPYTERHUB_URL),--jupyterhub-url "$(JUPYTERHUB_URL)")
+
+links: $(VENV)/.docs
+	$(BIN)/python site/links.py --write
+
 bench: $(VENV)/.lab
 	$(BIN)/python benchmarks/bench_overhead.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache _build

@@ -10,6 +10,12 @@ callback through :meth:`Panel.observe` / :meth:`Panel.on_click`, which
 - remember the registration, so :meth:`Panel.close` can undo it, cancel a running task and
   close the widgets and figures.
 
+A panel's display carries, beside the widget view, ``image/png``: a picture of its figures as they
+are when it is shown (:meth:`Panel.picture`), laid out as the widget tree lays them out. A live
+frontend shows the widget; one without a kernel (a website, GitHub, nbviewer) shows the picture.
+The picture carries the panel's "Figure: ..." caption as its PNG ``Description`` text, which the
+course website turns into the image's alt text.
+
 :class:`LiveFigure` is a matplotlib figure the panel changes in place: an ipympl canvas widget when
 the ipympl backend is active (``%matplotlib widget``), updated with ``draw_idle()``; otherwise a
 static PNG re-rendered into an ``ipywidgets.Image`` on each ``draw()``. The figure is built with
@@ -18,12 +24,14 @@ the object API and never registered with pyplot, so nothing else displays or kee
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import html
 import io
 import itertools
 import re
 import traceback
+import warnings
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
@@ -33,6 +41,7 @@ from ..errors import RollToTrainError, bad_value
 __all__ = ["Panel", "LiveFigure", "figure_mode", "FIGURE_MODES"]
 
 FIGURE_MODES = ("auto", "ipympl", "static")
+PICTURE_DPI = 100                           # the static picture in a panel's display: small, readable
 _numbers = itertools.count(1_000_000)       # figure numbers outside pyplot's 1, 2, 3, ...
 
 
@@ -160,6 +169,17 @@ class LiveFigure:
         Image.fromarray(np.asarray(self.figure.canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
         return buffer.getvalue()
 
+    def snapshot(self, dpi: float = PICTURE_DPI):
+        """The figure as it is now, as a PIL image rendered by Agg at ``dpi`` (the widget is not touched).
+
+        Saving draws the blitted (animated) artists too, which a plain canvas draw leaves out.
+        """
+        from PIL import Image
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+        buffer.seek(0)
+        return Image.open(buffer).convert("RGB")
+
     def close(self) -> None:
         self.widget.close()
 
@@ -243,11 +263,67 @@ class Panel:
         self._task = None
 
     # --- display and teardown ---------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
         if bundle is not None:                 # text for consoles without widgets, not the whole tree's repr
             bundle["text/plain"] = repr(self)
+            wanted = (include is None or "image/png" in include) and not (exclude and "image/png" in exclude)
+            try:
+                png = self.picture() if wanted else None
+            except Exception as exc:           # the live widget still shows; only the static copy is missing
+                warnings.warn(f"{type(self).__name__}: no static picture for pages without a kernel "
+                              f"({type(exc).__name__}: {str(exc)[:80]})", RuntimeWarning, stacklevel=2)
+                png = None
+            if png is not None:                # what a page without a kernel shows instead of the widget
+                bundle["image/png"] = base64.b64encode(png).decode("ascii")
         return bundle
+
+    @property
+    def caption_text(self) -> str:
+        """The panel's "Figure: ..." caption(s) as plain text, found in its widget tree ("" when none)."""
+        found = []
+        for widget in _walk(self.widget):
+            if isinstance(widget, widgets.HTML):
+                text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", widget.value)).split())
+                if text.startswith("Figure:"):
+                    found.append(text)
+        return " ".join(found)
+
+    def picture(self, dpi: float = PICTURE_DPI):
+        """PNG bytes of the panel's figures as they are now, or None for a panel without figures.
+
+        Each figure is rendered with Agg at ``dpi``; figures side by side in an HBox stay side by
+        side, the others are stacked, as the widget tree lays them out. The caption
+        (:attr:`caption_text`) is the PNG's ``Description`` text, the panel's repr its ``Title``. The
+        PNG has a palette of 256 colours, each pixel within a few levels of the rendered one.
+        """
+        if not self.figures:
+            return None
+        from PIL import Image, PngImagePlugin
+        by_widget = {id(fig.widget): fig for fig in self.figures}
+        shown = set()
+
+        def layout(widget):
+            fig = by_widget.get(id(widget))
+            if fig is not None:
+                shown.add(id(widget))
+                return fig.snapshot(dpi)
+            parts = [part for part in map(layout, getattr(widget, "children", ())) if part is not None]
+            return _join(parts, across=isinstance(widget, widgets.HBox)) if parts else None
+
+        parts = [layout(self.widget)]
+        parts += [fig.snapshot(dpi) for fig in self.figures if id(fig.widget) not in shown]   # not in the tree
+        image = _join([part for part in parts if part is not None], across=False)
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("Title", repr(self))
+        if self.caption_text:
+            info.add_itxt("Description", self.caption_text)
+        # 256 colours chosen to cover the picture (every colour within a few levels of the figure's):
+        # a third of the bytes a notebook would otherwise keep
+        image = image.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+        buffer = io.BytesIO()
+        image.save(buffer, format="png", pnginfo=info, optimize=True)
+        return buffer.getvalue()
 
     def __repr__(self):
         settings = getattr(self, "_config", None)
@@ -269,6 +345,29 @@ class Panel:
             fig.close()
         _close_tree(self.widget)
         self.closed = True
+
+
+def _walk(widget):
+    """The widget and every widget below it, depth first."""
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)
+
+
+def _join(images: list, across: bool):
+    """PIL images side by side (``across``, top-aligned) or stacked (left-aligned) on white."""
+    from PIL import Image
+    if len(images) == 1:
+        return images[0]
+    sizes = [image.size for image in images]
+    width = sum(w for w, _ in sizes) if across else max(w for w, _ in sizes)
+    height = max(h for _, h in sizes) if across else sum(h for _, h in sizes)
+    joined = Image.new("RGB", (width, height), "white")
+    at = 0
+    for image in images:
+        joined.paste(image, (at, 0) if across else (0, at))
+        at += image.size[0] if across else image.size[1]
+    return joined
 
 
 def _close_tree(widget) -> None:
