@@ -11,6 +11,10 @@ Notation (case-insensitive; spaces may separate its parts but never split a numb
 
 ``total_distribution(notation)`` is the exact distribution of any notation the parser accepts,
 computed with integer counts (see its docstring for the algorithms and the documented cost bound).
+Rolling is cheap for any die up to :data:`MAX_SIDES` faces; anything *exact* about a die (its
+distribution, a saving throw's figures) is bounded by one constant, :data:`MAX_WORK`, checked by one
+function, :func:`check_exact_cost`: ``total_distribution("d1000000")``, ``natural_distribution(10**6)``
+and ``SavingThrow(sides=10**6)`` are refused by the same check, naming the argument.
 
 Every ``DiceRoller`` owns a ``random.Random`` built from its seed, so rolls never touch
 (and are never touched by) the global ``random``, numpy or torch RNG state.
@@ -29,7 +33,7 @@ from fractions import Fraction
 from .errors import DiceError, bad_value, check_type
 
 MAX_DICE = 1000          # more dice than this in one roll is refused
-MAX_SIDES = 1_000_000    # a die with more faces than this is refused
+MAX_SIDES = 1_000_000    # a die with more faces than this is refused (rolling; exact maths: MAX_WORK)
 
 _NOTATION = re.compile(r"(?P<count>[0-9]{0,9})d(?P<sides>[0-9]{1,9})(?:k(?P<keep>[hl])(?P<kept>[0-9]{1,9}))?"
                        r"(?P<mod>[+-][0-9]{1,9})?")   # at most 9 digits a number: 'd' + '9' * 5000 is refused
@@ -189,22 +193,35 @@ class DiceRoller:
 
 
 def natural_distribution(sides: int, advantage: bool = False, disadvantage: bool = False) -> dict:
-    """Exact P(natural == k) for one die, as ``Fraction``s.
+    """Exact P(natural == k) for one die, as ``Fraction``s: ``w(k) / denominator`` of :func:`natural_weights`.
 
     straight:      P(k) = 1/s
     advantage:     P(max of two == k) = (k² - (k-1)²) / s² = (2k - 1) / s²
     disadvantage:  P(min of two == k) = (2(s - k) + 1) / s²
     """
+    denominator, weights = natural_weights(sides, advantage, disadvantage)
+    if not (advantage or disadvantage):
+        p = Fraction(1, sides)                  # every face alike: one Fraction shared
+        return dict.fromkeys(range(1, sides + 1), p)
+    return {k: Fraction(weights[k], denominator) for k in range(1, sides + 1)}
+
+
+def natural_weights(sides: int, advantage: bool = False, disadvantage: bool = False) -> tuple:
+    """``(denominator, weights)``: P(natural == k) = ``weights[k] / denominator`` exactly, integers (index 0 unused).
+
+    straight: w(k) = 1 over s;  advantage: w(k) = 2k - 1 over s²;  disadvantage: w(k) = 2(s - k) + 1 over s².
+    A die whose exact distribution costs more than :data:`MAX_WORK` is refused (:func:`check_exact_cost`).
+    """
     check_type("sides", sides, int, "an integer number of sides")
     if not 2 <= sides <= MAX_SIDES:
         raise DiceError(bad_value("sides", sides, f"between 2 and {MAX_SIDES}"))
+    check_exact_cost("sides", sides, f"d{sides}")
     _check_adv(advantage, disadvantage)
-    s2 = sides * sides
     if advantage:
-        return {k: Fraction(2 * k - 1, s2) for k in range(1, sides + 1)}
+        return sides * sides, range(-1, 2 * sides, 2)               # w(k) = 2k - 1
     if disadvantage:
-        return {k: Fraction(2 * (sides - k) + 1, s2) for k in range(1, sides + 1)}
-    return {k: Fraction(1, sides) for k in range(1, sides + 1)}
+        return sides * sides, range(2 * sides + 1, 0, -2)           # w(k) = 2(s - k) + 1
+    return sides, [1] * (sides + 1)
 
 
 # --- the exact distribution of a notation ------------------------------------------------------
@@ -302,6 +319,34 @@ def distribution_cost(notation: str) -> int:
     return passes * (2000 + bits) // 2000 + per_face * s + 25 * (k * (s - 1) + 1)
 
 
+@functools.lru_cache(maxsize=1)
+def largest_exact_die() -> int:
+    """The most faces a die may have for its exact distribution: the largest s with ``distribution_cost("d{s}")
+    <= MAX_WORK`` (96,122). Derived from :data:`MAX_WORK`, not a bound of its own."""
+    lo, hi = 2, MAX_SIDES
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if distribution_cost(f"d{mid}") <= MAX_WORK else (lo, mid - 1)
+    return lo
+
+
+def check_exact_cost(name: str, value, notation: str, error=DiceError) -> None:
+    """The one check of :data:`MAX_WORK`: refuse ``value`` (named ``name``) when the exact distribution of
+    ``notation`` costs more (``distribution_cost(notation) > MAX_WORK``), before any work starts.
+
+    ``total_distribution`` checks its notation; ``natural_distribution`` and ``SavingThrow`` check
+    ``"d{sides}"``, the one die whose faces they weigh (a rule's advantage is a closed form, no dearer).
+    """
+    cost = distribution_cost(notation)
+    if cost > MAX_WORK:
+        one_die = notation == f"d{value}"
+        raise error(bad_value(name, value,
+                              f"{'a die' if one_die else 'dice'} whose exact distribution costs at most {MAX_WORK:,} "
+                              f"units of work, about 0.3 s (this one needs {cost:,}: "
+                              + (f"at most {largest_exact_die():,} sides)" if one_die
+                                 else "use fewer dice, sides or kept dice)")))
+
+
 def total_distribution(notation: str, modifier: int = 0) -> dict:
     """Exact P(total == t) of a dice notation (``"d20"``, ``"2d6+3"``, ``"8d6kh3"``, ``"2d20kl1"``), as ``Fraction``s.
 
@@ -316,11 +361,7 @@ def total_distribution(notation: str, modifier: int = 0) -> dict:
     """
     spec = parse(notation)
     check_type("modifier", modifier, int, "an integer modifier")
-    cost = distribution_cost(notation)
-    if cost > MAX_WORK:
-        raise DiceError(bad_value("notation", notation,
-                                  f"dice whose exact distribution costs at most {MAX_WORK:,} units of work, about 0.3 s "
-                                  f"(this one needs {cost:,}: use fewer dice, sides or kept dice)"))
+    check_exact_cost("notation", notation, notation)
     n, s, k = spec.count, spec.sides, spec.kept
     if k == n:
         counts = _sum_counts(n, s)

@@ -16,8 +16,18 @@ exact: sum P(natural = k) over faces, with P from :func:`rtt_edu.dice.natural_di
 
 Rolling is :meth:`SavingThrow.roll`: the one way a roll becomes a multiplier, used by the game
 master of every training loop, the batched many-seed trainer and the straight-line simulations.
-A rule is immutable once built (``rule.replace(dc=12)`` makes a new one), so the multiplier of
-each face under a bonus is worked out once and looked up on every later roll.
+A rule is immutable once built (``rule.replace(dc=12)`` makes a new one), so the result of each
+face under a bonus is worked out once, when first rolled, and looked up on every later roll; the
+exact distribution is worked out once too, from integer weights (one pass over the faces).
+
+**Bounds.** A rule is built or refused at once, whatever a shared file asks for:
+
+- ``sides``: a die whose exact distribution :func:`rtt_edu.dice.total_distribution` would compute,
+  the one bound :data:`rtt_edu.dice.MAX_WORK` checked by :func:`rtt_edu.dice.check_exact_cost`
+  (``largest_exact_die()``, a d96,122: its exact figures take a fraction of a second);
+- every number of a band (a plain multiplier; a Margin's ``scale``, ``offset``, ``lo`` and ``hi``):
+  finite and at most :data:`MAX_MULTIPLIER` in size, so that ``|m| <= 1000 + 1000·|total - dc|``
+  (below 10^9 on any allowed die) and its square, the variance, stay far from float overflow.
 """
 from __future__ import annotations
 
@@ -26,10 +36,26 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .dice import MAX_SIDES, DiceRoller, Roll, natural_distribution
-from .errors import NegativeDriftWarning, RulesError, bad_value, check_type
+from .dice import MAX_SIDES, DiceRoller, Roll, _check_adv, check_exact_cost, natural_distribution, natural_weights
+from .errors import NegativeDriftWarning, RulesError, bad_value, check_type, shown
 
 OUTCOMES = ("critical_success", "success", "fail", "critical_fail")
+
+#: the largest size of any number in a band: a multiplier, or a Margin's scale, offset, lo or hi.
+#: A step 1000 times the plain one already diverges any network here; beyond it lies float overflow.
+MAX_MULTIPLIER = 1000.0
+
+
+def _check_number(name, value, none: bool = False):
+    """``value`` if it is a finite number of size at most MAX_MULTIPLIER (or None, when ``none``)."""
+    if value is None and none:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(bad_value(name, value, "a number" + (" or None" if none else "")))
+    if not (math.isfinite(value) and -MAX_MULTIPLIER <= value <= MAX_MULTIPLIER):
+        raise RulesError(bad_value(name, value, f"a finite multiplier from -{MAX_MULTIPLIER:g} to {MAX_MULTIPLIER:g} "
+                                                "(rtt_edu.rules.MAX_MULTIPLIER)"))
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,7 +63,8 @@ class Margin:
     """A band multiplier that grows with the margin of the roll: ``offset + scale * (total - dc)``.
 
     The original prototype's partial update is ``Margin(scale=0.01)``: (roll - dc) / 100.
-    ``lo``/``hi`` clamp the result (``None`` = unbounded).
+    ``lo``/``hi`` clamp the result (``None`` = unbounded). Each number is finite and at most
+    :data:`MAX_MULTIPLIER` in size.
     """
     scale: float = 0.01
     offset: float = 0.0
@@ -46,13 +73,7 @@ class Margin:
 
     def __post_init__(self):
         for name in ("scale", "offset", "lo", "hi"):
-            value = getattr(self, name)
-            if value is None and name in ("lo", "hi"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(bad_value(name, value, "a number" + (" or None" if name in ("lo", "hi") else "")))
-            if not math.isfinite(value):
-                raise RulesError(bad_value(name, value, "a finite number"))
+            _check_number(name, getattr(self, name), none=name in ("lo", "hi"))
         if self.lo is not None and self.hi is not None and self.lo > self.hi:
             raise RulesError(f"lo={self.lo!r} and hi={self.hi!r}: expected lo <= hi")
 
@@ -70,21 +91,33 @@ class Margin:
 
 def _check_band(name, value):
     if isinstance(value, Margin):
-        for field in ("scale", "offset"):
-            v = getattr(value, field)
-            if not math.isfinite(v):
-                raise RulesError(bad_value(f"{name}.{field}", v, "a finite number"))
+        for field in ("scale", "offset", "lo", "hi"):
+            _check_number(f"{name}.{field}", getattr(value, field), none=field in ("lo", "hi"))
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(bad_value(name, value, "a number or a Margin(scale, offset)"))
-    if not math.isfinite(value):
-        raise RulesError(bad_value(name, value, "a finite multiplier"))
-    return float(value)
+    return float(_check_number(name, value))
+
+
+_MARGIN_FIELDS = ("scale", "offset", "lo", "hi")
 
 
 def _band_from_json(name, value):
+    """A band from JSON: a number, or ``{"margin": {"scale": ..., "offset": ..., "lo": ..., "hi": ...}}``.
+
+    Every field is checked here under its band's name (``success.scale=...``) before the Margin is built.
+    """
     if isinstance(value, dict) and "margin" in value:
-        return Margin(**value["margin"])
+        fields = value["margin"]
+        if not isinstance(fields, dict):
+            raise TypeError(bad_value(f"{name}.margin", fields, f"a dict with some of {list(_MARGIN_FIELDS)}"))
+        unknown = sorted(map(str, set(fields) - set(_MARGIN_FIELDS)))
+        if unknown or set(value) != {"margin"}:
+            raise RulesError(bad_value(f"{name}.margin", unknown or sorted(map(str, set(value) - {"margin"})),
+                                       f"only {list(_MARGIN_FIELDS)} inside {{'margin': {{...}}}}"))
+        for field, v in fields.items():
+            _check_number(f"{name}.{field}", v, none=field in ("lo", "hi"))
+        return _check_band(name, Margin(**fields))
     return _check_band(name, value)
 
 
@@ -99,10 +132,11 @@ class SavingThrow:
         check_type("modifier", modifier, int, "an integer modifier")
         if not 2 <= sides <= MAX_SIDES:
             raise RulesError(bad_value("sides", sides, f"a die with 2 to {MAX_SIDES} sides"))
+        check_exact_cost("sides", sides, f"d{sides}", RulesError)   # the bound of total_distribution
         if not -1000 <= dc <= 1000 or not -1000 <= modifier <= 1000:
             raise RulesError(bad_value("dc" if abs(dc) > 1000 else "modifier", dc if abs(dc) > 1000 else modifier,
                                        "a value between -1000 and 1000"))
-        natural_distribution(sides, advantage, disadvantage)  # validates advantage/disadvantage
+        _check_adv(advantage, disadvantage)
         if name is not None:
             check_type("name", name, str, "a rule name (str) or None")
         bands = {"critical_success": _check_band("crit_success", crit_success),
@@ -111,7 +145,7 @@ class SavingThrow:
                  "critical_fail": _check_band("crit_fail", crit_fail)}
         for attr, value in (("dc", dc), ("sides", sides), ("modifier", modifier), ("advantage", advantage),
                             ("disadvantage", disadvantage), ("bands", bands), ("name", name),
-                            ("_faces", {})):
+                            ("_faces", {}), ("_rolls", {}), ("_exact", {})):
             object.__setattr__(self, attr, value)
 
     def __setattr__(self, name, value):
@@ -126,20 +160,28 @@ class SavingThrow:
 
         Worked out once per bonus: face k → (self.outcome(k, bonus), self.multiplier(k, bonus)).
         """
-        return self._table(bonus)[0]
-
-    def _table(self, bonus: int) -> tuple:
-        """(faces(bonus), the straight roll of each face as a ``(Roll, outcome, m)`` result), made once."""
         table = self._faces.get(bonus)
         if table is None:
             check_type("bonus", bonus, int, "an integer bonus")
-            faces = (None,) + tuple((self.outcome(k, bonus), self.multiplier(k, bonus))
-                                    for k in range(1, self.sides + 1))
-            modifier, notation = self.modifier + bonus, f"d{self.sides}"
-            straight = (None,) + tuple((Roll(notation, (k,), (k,), k, modifier, k + modifier, self.sides),) + faces[k]
-                                       for k in range(1, self.sides + 1))
-            table = self._faces[bonus] = (faces, straight)
+            table = self._faces[bonus] = (None,) + tuple(self._face(k, bonus) for k in range(1, self.sides + 1))
         return table
+
+    def _face(self, natural: int, bonus: int) -> tuple:
+        """``(outcome, m)`` of one natural face (no checks: ``natural`` is a face, ``bonus`` an int)."""
+        if natural == self.sides:
+            outcome = "critical_success"
+        elif natural == 1:
+            outcome = "critical_fail"
+        else:
+            outcome = "success" if natural + self.modifier + bonus >= self.dc else "fail"
+        band = self.bands[outcome]
+        return outcome, (band(natural + self.modifier + bonus, self.dc) if isinstance(band, Margin) else band)
+
+    def _results(self, bonus: int) -> dict:
+        """face → the straight roll's ``(Roll, outcome, m)`` under ``bonus``, filled as faces come up."""
+        check_type("bonus", bonus, int, "an integer bonus")
+        results = self._rolls[bonus] = {}
+        return results
 
     def roll(self, roller: DiceRoller, bonus: int = 0, advantage: bool = False,
              disadvantage: bool = False) -> tuple:
@@ -152,19 +194,27 @@ class SavingThrow:
             natural ~ d{sides} (kept die)      total = natural + modifier + bonus
             outcome, m = faces(bonus)[natural]
 
-        A straight roll is one draw and a look-up: the results of every face are made once per
-        bonus (a ``Roll`` is immutable, so one object serves every turn that shows that face).
+        A straight roll is one draw and a look-up: the result of a face is made the first time it
+        comes up under a bonus (a ``Roll`` is immutable, so one object serves every turn that shows
+        that face), so a large die costs only the faces it shows.
         """
-        faces, straight = self._faces.get(bonus) or self._table(bonus)
+        results = self._rolls.get(bonus)
+        if results is None:
+            results = self._results(bonus)
         adv = self.advantage or advantage
         dis = self.disadvantage or disadvantage
+        modifier = self.modifier + bonus
         if adv == dis:                      # neither, or both (which cancel)
-            return straight[roller.die(self.sides)]
+            natural = roller.die(self.sides)
+            result = results.get(natural)
+            if result is None:
+                result = results[natural] = (Roll(f"d{self.sides}", (natural,), (natural,), natural, modifier,
+                                                  natural + modifier, self.sides),) + self._face(natural, bonus)
+            return result
         pair = (roller.die(self.sides), roller.die(self.sides))
         natural = max(pair) if adv else min(pair)
-        modifier = self.modifier + bonus
         return (Roll(f"d{self.sides}", pair, (natural,), natural, modifier, natural + modifier, self.sides, adv, dis),
-                *faces[natural])
+                *self._face(natural, bonus))
 
     def roll_batch(self, rollers, bonus: int = 0, advantage: bool = False, disadvantage: bool = False) -> tuple:
         """One roll from each roller of a batch (one roller per seed): ``(naturals, multipliers)`` lists.
@@ -192,45 +242,67 @@ class SavingThrow:
         check_type("natural", natural, int, f"a natural face from 1 to {self.sides}")
         if not 1 <= natural <= self.sides:
             raise RulesError(bad_value("natural", natural, f"a face from 1 to {self.sides}"))
-        band = self.bands[self.outcome(natural, bonus)]
-        return band(natural + self.modifier + bonus, self.dc) if isinstance(band, Margin) else band
+        check_type("bonus", bonus, int, "an integer bonus")
+        return self._face(natural, bonus)[1]
 
     # --- exact maths ------------------------------------------------------------------------
     def face_probabilities(self) -> dict:
         """Exact P(natural == k) as ``Fraction``s (advantage/disadvantage included)."""
         return natural_distribution(self.sides, self.advantage, self.disadvantage)
 
+    def _weights(self) -> tuple:
+        """``(denominator, {m: weight}, {outcome: weight})``, exact integers, worked out once (a rule is immutable).
+
+        P(natural = k) = w(k) / denominator (:func:`rtt_edu.dice.natural_weights`), so
+
+            P(m) = Σ_{k: m(k) = m} w(k) / denominator,     P(outcome) = Σ_{k in the band} w(k) / denominator
+        """
+        cached = self._exact.get("weights")
+        if cached is None:
+            denominator, weights = natural_weights(self.sides, self.advantage, self.disadvantage)
+            by_m: dict = {}
+            by_outcome = dict.fromkeys(OUTCOMES, 0)
+            face = self._face
+            for k in range(1, self.sides + 1):
+                outcome, m = face(k, 0)
+                w = weights[k]
+                by_m[m] = by_m.get(m, 0) + w
+                by_outcome[outcome] += w
+            cached = self._exact["weights"] = (denominator, dict(sorted(by_m.items())), by_outcome)
+        return cached
+
     def distribution(self, exact: bool = False) -> dict:
         """Each multiplier value → its exact probability (``Fraction`` if ``exact``), sorted by value."""
-        dist: dict = {}
-        for face, p in self.face_probabilities().items():
-            m = self.multiplier(face)
-            dist[m] = dist.get(m, Fraction(0)) + p
-        return {m: (p if exact else float(p)) for m, p in sorted(dist.items())}
+        denominator, by_m, _ = self._weights()
+        if exact:
+            return {m: Fraction(w, denominator) for m, w in by_m.items()}
+        return {m: w / denominator for m, w in by_m.items()}     # int / int: float(Fraction(w, d)), exactly
 
     def outcome_probabilities(self) -> dict:
         """Each outcome band → exact probability (as float)."""
-        probs = dict.fromkeys(OUTCOMES, Fraction(0))
-        for face, p in self.face_probabilities().items():
-            probs[self.outcome(face)] += p
-        return {k: float(v) for k, v in probs.items()}
+        denominator, _, by_outcome = self._weights()
+        return {k: w / denominator for k, w in by_outcome.items()}
 
     def expected_multiplier(self) -> float:
         """E[m] = Σ P(m) m: the drift. Positive means the loss goes down on average."""
-        return math.fsum(float(p) * m for m, p in self.distribution(exact=True).items())
+        denominator, by_m, _ = self._weights()
+        return math.fsum(w / denominator * m for m, w in by_m.items())
 
     def variance(self) -> float:
         """Var[m] = Σ P(m) (m - E[m])²: the temperature of the random learning rate."""
+        denominator, by_m, _ = self._weights()
         mean = self.expected_multiplier()
-        return math.fsum(float(p) * (m - mean) ** 2 for m, p in self.distribution(exact=True).items())
+        return math.fsum(w / denominator * (m - mean) ** 2 for m, w in by_m.items())
 
     def p_ascent(self) -> float:
         """P(m < 0): the chance a step climbs the loss."""
-        return float(sum((p for m, p in self.distribution(exact=True).items() if m < 0), Fraction(0)))
+        denominator, by_m, _ = self._weights()
+        return sum(w for m, w in by_m.items() if m < 0) / denominator
 
     def p_skip(self) -> float:
         """P(m == 0): the chance a step is discarded."""
-        return float(sum((p for m, p in self.distribution(exact=True).items() if m == 0), Fraction(0)))
+        denominator, by_m, _ = self._weights()
+        return sum(w for m, w in by_m.items() if m == 0) / denominator
 
     def summary(self) -> dict:
         """The rule's exact figures in one dict (mean, variance, std, P(ascent), P(skip), outcomes)."""
@@ -244,7 +316,7 @@ class SavingThrow:
         kwargs = self.to_dict()
         unknown = sorted(set(changes) - set(kwargs))
         if unknown:
-            raise TypeError(f"{', '.join(f'{k}={changes[k]!r}' for k in unknown)}: "
+            raise TypeError(f"{', '.join(f'{k[:60]}={shown(changes[k])}' for k in unknown[:5])}: "
                             f"not SavingThrow arguments; expected some of {sorted(kwargs)}")
         kwargs.update(changes)
         return SavingThrow(**{k: _band_from_json(k, v) if k in _BAND_ARGS and not isinstance(v, Margin) else v
@@ -337,7 +409,7 @@ def as_rules(rules) -> SavingThrow:
         return SavingThrow.preset("classroom")
     if isinstance(rules, str):
         if rules not in PRESETS:
-            raise RulesError(f"rules={rules!r}: expected a SavingThrow or a preset name "
+            raise RulesError(f"rules={shown(rules)}: expected a SavingThrow or a preset name "
                              f"({bad_value('name', rules, f'one of {sorted(PRESETS)}')})")
         return SavingThrow.preset(rules)
     if isinstance(rules, SavingThrow):

@@ -1,7 +1,8 @@
 """A catalogue of bad inputs across the public API.
 
 Each row is refused with ``ValueError`` / ``TypeError`` (the library's errors are both kinds),
-its message names the argument and quotes the bad value, it is raised before any training
+its message names the argument and quotes the bad value (a short prefix of it: a message stays under
+1,000 characters, whatever the value), it is raised before any training
 starts (the model's weights are unchanged), and it is raised by rtt_edu, not deep inside torch.
 """
 import json
@@ -264,6 +265,18 @@ CATALOGUE = [
     ("panel seed negative", lambda c: TrainingPanel.from_config({"seed": -1}), ["seed=-1"]),
     ("panel steps negative", lambda c: TrainingPanel.from_config({"steps": -5}), ["steps=-5"]),
     ("panel steps a bool", lambda c: TrainingPanel.from_config({"steps": True}), ["steps=True"]),
+    ("panel steps beyond the replay bound", lambda c: TrainingPanel.from_config({"steps": 1_000_000}),
+     ["steps=1000000", "at most"]),
+    ("panel die of a million sides", lambda c: TrainingPanel.from_config({"rules": {"sides": 1_000_000}}),
+     ["sides=1000000", "units of work"]),
+    ("panel margin scale 1e300", lambda c: TrainingPanel.from_config(
+        {"rules": {"success": {"margin": {"scale": 1e300}}}}), ["success.scale=1e+300"]),
+    ("panel crit success 1e308", lambda c: TrainingPanel.from_config({"rules": {"crit_success": 1e308}}),
+     ["crit_success=1e+308"]),
+    ("panel dataset of 10 MB", lambda c: TrainingPanel.from_config({"dataset": "x" * 10_000_000}),
+     ["dataset='xxxx", "(10,000,000 characters)"]),
+    ("rule band beyond the bound", lambda c: SavingThrow(fail=-1001.0), ["fail=-1001.0"]),
+    ("rule die of a million sides", lambda c: SavingThrow(sides=1_000_000), ["sides=1000000"]),
     ("compare panel seeds 0", lambda c: ComparePanel.from_config({"seeds": 0}), ["seeds=0"]),
     ("compare panel a class key", lambda c: ComparePanel.from_config({"character_class": "rogue"}),
      ["config key='character_class'"]),
@@ -317,8 +330,8 @@ CATALOGUE = [
     ("checkpoint of another optimizer", lambda c: RollToTrain(c.model, torch.optim.Adam(c.model.parameters()),
                                                               progress=False).load_checkpoint(c.checkpoint()),
      ["good.pt'", "Adam here and SGD in the file"]),
-    ("checkpoint of another model", lambda c: RollToTrain(torch.nn.Linear(3, 2), torch.optim.SGD(
-        torch.nn.Linear(3, 2).parameters(), lr=0.1), progress=False).load_checkpoint(c.checkpoint()),
+    ("checkpoint of another model", lambda c: (lambda m: RollToTrain(m, torch.optim.SGD(
+        m.parameters(), lr=0.1), progress=False))(torch.nn.Linear(3, 2)).load_checkpoint(c.checkpoint()),
      ["good.pt'", "shape (2, 3) here and (1, 3) in the file"]),
 ]
 
@@ -328,6 +341,7 @@ def innermost_frame(tb):
     return tb.tb_frame.f_code.co_filename
 
 
+@pytest.mark.timeout(60)      # each row is refused at once; a regression that trains for minutes fails here
 @pytest.mark.parametrize("call,needles", [pytest.param(call, needles, id=name) for name, call, needles in CATALOGUE])
 def test_bad_input_is_refused_naming_the_argument_and_value(tmp_path, call, needles):
     ctx = Ctx(tmp_path)
@@ -335,6 +349,7 @@ def test_bad_input_is_refused_naming_the_argument_and_value(tmp_path, call, need
         call(ctx)
     message = str(err.value)
     assert all(n in message for n in needles), message
+    assert len(message) <= 1000, f"a message of {len(message):,} characters: {message[:300]}"
     assert not innermost_frame(err.tb).startswith(TORCH_DIR), f"raised inside torch: {message}"
     assert all(torch.equal(p, w) for p, w in zip(ctx.model.parameters(), ctx.weights)), "training started"
     assert not ctx.opt._optimizer_step_pre_hooks and not ctx.opt._optimizer_step_post_hooks

@@ -36,7 +36,7 @@ from ..plots import BandView
 from .base import LiveFigure, Panel
 from .config import LR_CHOICES, CompareConfig, rules_from_config
 from .dice_controls import DiceControls
-from .training import _datasets, _options_with
+from .training import _datasets, _options_with, refuse_if_closed
 
 __all__ = ["ComparePanel", "CAPTION"]
 
@@ -102,6 +102,7 @@ class ComparePanel(Panel):
         self.batch = None
         self.stale = False
         self._pending = None
+        self._holding = False       # True while the controls are set back to the config: no re-training
         for name in _SETTINGS:
             self.observe(self.controls[name], self._settings_changed)
         self.dice.on_change(lambda kind: self._settings_changed(None))
@@ -136,9 +137,15 @@ class ComparePanel(Panel):
         return self.seconds_per_model_step * 2 * config.seeds * config.steps
 
     def _settings_changed(self, change) -> None:
+        if self._holding:
+            return
         values = {name: self.controls[name].value for name in _SETTINGS}
-        config = CompareConfig.from_dict({**self._config.to_dict(), **values, "rules": self.dice.config_rules(),
-                                          "intelligence": self.dice.intelligence})   # raises, naming a bad value
+        try:
+            config = CompareConfig.from_dict({**self._config.to_dict(), **values, "rules": self.dice.config_rules(),
+                                              "intelligence": self.dice.intelligence})   # raises, naming a bad value
+        except Exception:
+            self._show_config()          # a refused value: the controls go back to the config in use
+            raise
         self._config = config
         self.clear_error()
         self.cancel_task()
@@ -148,6 +155,17 @@ class ComparePanel(Panel):
             return
         self._mark_stale("out of date: the settings changed" + (", re-training…" if self._debounced() else
                                                                   "; press Run to re-train"))
+
+    def _show_config(self) -> None:
+        """Every control set to the config in use, without re-training."""
+        cfg = self._config
+        self._holding = True
+        try:
+            for name in _SETTINGS:
+                self.controls[name].value = getattr(cfg, name)
+            self.dice.show(cfg.rules, cfg.intelligence)
+        finally:
+            self._holding = False
 
     def _debounced(self) -> bool:
         """Start re-training ``debounce`` seconds from now on the event loop (False if none runs)."""
@@ -188,6 +206,7 @@ class ComparePanel(Panel):
 
     def run(self) -> dict:
         """Train every seed for ``steps`` steps now (synchronously), draw the bands, return ``summary``."""
+        refuse_if_closed(self, "run")
         self.cancel_task()
         self.batch = self._new_batch()
         self._timed_steps(self.batch, self._config.steps)
@@ -197,6 +216,7 @@ class ComparePanel(Panel):
 
     def start(self) -> None:
         """The Run button: train in slices on the kernel's event loop (synchronously if none runs)."""
+        refuse_if_closed(self, "start")
         if self.running:
             return
         if self.start_task(self._train_in_slices):

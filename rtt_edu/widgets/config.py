@@ -2,9 +2,16 @@
 
 A config is plain JSON (strings, numbers, booleans, lists, null), so a teacher can hand one to a
 class: ``TrainingPanel.from_config(cfg)`` rebuilds the same data, the same initial weights and the
-same dice, and replays the same steps. Every check names the key and quotes the bad value::
+same dice, and replays the same steps. Every check names the key and quotes the bad value (a short
+prefix of it, :func:`rtt_edu.errors.shown`)::
 
     TrainingConfig.from_dict({"lr": -1})      # RollToTrainError: lr=-1: expected a finite learning rate > 0
+
+A config comes from a file someone else wrote, so it is built or refused at once: a value nested
+deeper than :data:`MAX_DEPTH` levels or holding more than :data:`MAX_ITEMS` items is refused before
+it is read (a real config is a few levels deep: ``rules`` → ``success`` → ``margin`` → ``scale``), a
+rule's die and multipliers are bounded (:mod:`rtt_edu.rules`), and so are the steps a panel replays
+(:func:`rtt_edu.widgets.run.max_replay_steps`).
 
 The menus (datasets, activations, optimizers, rules, classes, monsters) are dispatch tables read
 from the modules that define them.
@@ -17,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..batched import OPTIMIZERS
 from ..classes import CLASSES
 from ..data.toy import DATASETS
-from ..errors import RollToTrainError, bad_value
+from ..errors import RollToTrainError, bad_value, shown
 from ..models.mlp import ACTIVATIONS
 from ..monsters import MONSTERS
 from ..rules import PRESETS, SavingThrow
@@ -27,6 +34,9 @@ __all__ = ["TrainingConfig", "CompareConfig", "LR_CHOICES", "class_choices", "mo
 
 #: learning rates on a log scale, for the panels' slider.
 LR_CHOICES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+#: the deepest nesting a config value may have (lists and dicts inside it), and the most items in all.
+MAX_DEPTH = 8
+MAX_ITEMS = 10_000
 
 
 def class_choices() -> dict:
@@ -52,7 +62,7 @@ def rules_from_config(value) -> SavingThrow:
         try:
             return SavingThrow.from_dict(value)
         except (TypeError, ValueError) as exc:
-            raise RollToTrainError(f"rules={value!r}: not a valid rule ({exc})") from None
+            raise RollToTrainError(f"rules={shown(value)}: not a valid rule ({exc})") from None
     raise RollToTrainError(bad_value("rules", value, f"a preset name, one of {sorted(PRESETS)}, "
                                                      "or a dict from SavingThrow.to_dict()"))
 
@@ -109,15 +119,32 @@ _CHECKS = {
 }
 
 
+def _check_shape(key, value) -> None:
+    """Refuse a value nested deeper than MAX_DEPTH or with more than MAX_ITEMS items, walking at most that much."""
+    stack, items = [(value, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (list, tuple, dict)):
+            continue
+        if depth > MAX_DEPTH:
+            raise RollToTrainError(bad_value(key, value, f"a JSON value nested at most {MAX_DEPTH} levels deep "
+                                                         f"(this one is deeper than {MAX_DEPTH})"))
+        items += len(node)
+        if items > MAX_ITEMS:
+            raise RollToTrainError(bad_value(key, value, f"a JSON value of at most {MAX_ITEMS:,} items in all"))
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
 def _validate(cls, data: dict) -> dict:
     """``data`` checked against ``cls``'s fields: unknown keys and bad values raise, naming them."""
     if not isinstance(data, dict):
         raise RollToTrainError(bad_value("config", data, f"a dict with keys among {sorted(f.name for f in fields(cls))}"))
     names = [f.name for f in fields(cls)]
-    unknown = sorted(set(data) - set(names))
+    unknown = [key for key in data if key not in names]
     if unknown:
         raise RollToTrainError(bad_value("config key", unknown[0], f"one of {sorted(names)}"))
     for key, value in data.items():
+        _check_shape(key, value)
         if key == "rules":
             rules_from_config(value)
             continue

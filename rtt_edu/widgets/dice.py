@@ -17,6 +17,7 @@ import html
 
 import ipywidgets as widgets
 
+from ..errors import bad_value
 from ..plots import DistributionView, percent as _percent
 from ..rules import PRESETS, SavingThrow
 from .base import LiveFigure, Panel, side_label
@@ -83,7 +84,7 @@ class DicePanel(Panel):
         super().__init__()
         base = rules if rules is not None else SavingThrow.preset(preset)
         if not isinstance(base, SavingThrow):
-            raise TypeError(f"rules={rules!r}: expected a SavingThrow or None")
+            raise TypeError(bad_value("rules", rules, "a SavingThrow or None"))
         self._bands = base
         preset_name = base.name if base.name in PRESETS else "custom"
         presets = list(PRESETS) + ([] if preset_name in PRESETS else ["custom"])

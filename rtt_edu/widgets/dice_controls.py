@@ -127,6 +127,19 @@ class DiceControls:
         self._base = rule
         self._show(rule, preset)
 
+    def show(self, rules, intelligence: int) -> None:
+        """Show ``rules`` and ``intelligence`` (a config's) on the controls without firing a change.
+
+        A panel calls this to put the controls back to the config in use after a refused value.
+        """
+        self._holding = True
+        try:
+            self.controls["intelligence"].value = intelligence
+        finally:
+            self._holding = False
+        self._modifier()
+        self.set_rule(rules)
+
     def _show(self, rule: SavingThrow, preset: str) -> None:
         c = self.controls
         self._holding = True

@@ -19,6 +19,15 @@ rule; the plain run is left as it is.
 **A run that diverges stops.** Before each update the step's loss is read (a CPU float, no device
 sync): when it is not finite, or larger than :data:`DIVERGE_FACTOR` × the run's first loss, that
 run takes no more steps and ``diverged[run]`` says at which step and why. The other run goes on.
+When the dice's death saves cannot bring the dice run back (:class:`~rtt_edu.safety.DeathSaves`
+raises ``NonFiniteTrainingError``), that run stops the same way, ``"unrecoverable"``.
+
+**What a replay costs.** :func:`step_work` estimates one step of both runs in units of about one
+multiply-add (the forward passes; the backward passes and the Python around them are in the
+constant). The dev machine (2 cores, one thread) trains about 10^10 such units a second: the
+default network costs 5.3 million a step (0.6 ms), the largest the config allows (20,000 points, 6
+layers of 256) 13 billion (1.2 s). :data:`MAX_REPLAY_WORK` bounds the steps a shared config may ask
+a panel to replay (:func:`max_replay_steps`): about 20 s on that machine, whatever the network.
 """
 from __future__ import annotations
 
@@ -31,15 +40,38 @@ from torch.nn import functional as F
 
 from ..batched import OPTIMIZERS, one_thread
 from ..data.toy import make_dataset
+from ..errors import NonFiniteTrainingError, PanelClosedError
 from ..hook import attach
 from ..models.mlp import mlp
 from ..xp import ExperienceSystem
 from .config import TrainingConfig, class_choices, monster_choices, rules_from_config
 
-__all__ = ["ToyRun", "DIVERGE_FACTOR"]
+__all__ = ["ToyRun", "DIVERGE_FACTOR", "MAX_REPLAY_WORK", "step_work", "max_replay_steps"]
 
 #: a loss above this many times the run's first loss counts as diverged.
 DIVERGE_FACTOR = 1000.0
+#: the most work (:func:`step_work` units, about 10^10 a second on a 2-core laptop) a replay may ask for.
+MAX_REPLAY_WORK = 200_000_000_000
+#: the work of one step besides the matrix products: losses, the dice's hooks, the optimizers.
+STEP_OVERHEAD = 5_000_000
+_MAX_CLASSES = 3      # the most classes a toy dataset has (blobs)
+
+
+def step_work(config: TrainingConfig) -> int:
+    """One step of both runs, in units of about one multiply-add: with widths w = (2, h, ..., h, classes),
+
+        work = STEP_OVERHEAD + 2 runs × points × Σ_i w_i · w_{i+1}
+
+    (every point counted, the held-out quarter too: an estimate from above).
+    """
+    widths = (2, *(config.hidden,) * config.layers, _MAX_CLASSES)
+    per_point = sum(a * b for a, b in zip(widths, widths[1:]))
+    return STEP_OVERHEAD + 2 * config.points * per_point
+
+
+def max_replay_steps(config: TrainingConfig) -> int:
+    """The most steps a shared ``config`` may replay: ``MAX_REPLAY_WORK // step_work(config)``."""
+    return MAX_REPLAY_WORK // step_work(config)
 
 
 class ToyRun:
@@ -57,6 +89,7 @@ class ToyRun:
         self.diverged: dict = {"dice": None, "plain": None}    # run → (step, "non-finite" | "too large")
         self._first = {"dice": None, "plain": None}
         self.handle = None
+        self.closed = False
         self._build_dice(config)
 
     def _build_dice(self, config: TrainingConfig) -> None:
@@ -83,6 +116,7 @@ class ToyRun:
 
         ``steps`` defaults to the steps taken so far; the plain run is extended to it if it is behind.
         """
+        self._check_open()
         steps = self.steps if steps is None else steps
         self.handle.remove()
         self._build_dice(config)
@@ -103,6 +137,7 @@ class ToyRun:
 
     def step(self, n: int = 1) -> None:
         """``n`` full-batch steps of both runs: the dice run through the hooks, the plain run without."""
+        self._check_open()
         with one_thread():
             self._step_dice(n)
             self._step_plain(n)
@@ -121,6 +156,11 @@ class ToyRun:
             return False
         return True
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise PanelClosedError("this run is closed: its dice hooks were removed, so a step would train "
+                                   "without the dice; build a new panel (TrainingPanel.from_config(panel.config()))")
+
     def _step_dice(self, n: int) -> None:
         X, y = self.data.X_train, self.data.y_train
         model, optimizer, handle = self.dice_model, self.dice_optimizer, self.handle
@@ -133,7 +173,11 @@ class ToyRun:
                 return
             loss.backward()
             handle.observe_loss(loss)
-            optimizer.step()           # the hooks roll, scale, restore and record
+            try:
+                optimizer.step()           # the hooks roll, scale, restore and record
+            except NonFiniteTrainingError:  # the death saves ran out: a divergence, said in words
+                self.diverged["dice"] = (handle.master.step, "unrecoverable")
+                return
 
     def _step_plain(self, n: int) -> None:
         X, y = self.data.X_train, self.data.y_train
@@ -158,5 +202,6 @@ class ToyRun:
                 for name, model in (("dice", self.dice_model), ("plain", self.plain_model))}
 
     def close(self) -> None:
-        """Remove the dice hooks from the optimizer."""
+        """Remove the dice hooks from the optimizer; later steps are refused (``PanelClosedError``)."""
         self.handle.remove()
+        self.closed = True

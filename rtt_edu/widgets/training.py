@@ -33,18 +33,33 @@ trains a few steps, redraws at most every ``frame_interval`` seconds, then ``awa
 asyncio.sleep(0)``: between those slices the kernel handles widget messages, so Pause, Step and
 every slider answer while training runs (as TensorFlow Playground ticks one step per frame).
 
+**A refused value is put back.** A setting the config refuses (a negative seed typed in the box)
+shows the reason on the error line, and every control goes back to the value in use: what the
+controls show is always ``config()`` and the run.
+
+**A shared config is bounded.** ``from_config`` refuses more replayed steps than
+:func:`~rtt_edu.widgets.run.max_replay_steps` allows for that network (about 20 s of training on a
+2-core laptop, :data:`~rtt_edu.widgets.run.MAX_REPLAY_WORK`), naming ``steps`` and the maximum. A
+replay estimated above ``replay_now_work`` (about 0.5 s) runs on the kernel's event loop like Play:
+``from_config`` returns at once, the status line counts the steps replayed, Pause stops it there.
+Without an event loop (a script) the replay runs before ``from_config`` returns.
+
+**A closed panel stays closed.** ``close()`` removes the dice hooks; ``step``, ``reset`` and ``play``
+are then refused with :class:`~rtt_edu.errors.PanelClosedError` rather than training without dice.
+
 ``config()`` always describes what is on screen and ``from_config`` reproduces it exactly.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import time
 
 import ipywidgets as widgets
 
 from ..batched import one_thread
-from ..errors import RollToTrainError, bad_value
+from ..errors import PanelClosedError, RollToTrainError, bad_value
 from ..plots import BoundaryView, LossCurveView
 from ..rules import Margin
 from ..xp import MAX_LEVEL, XP_THRESHOLDS
@@ -52,7 +67,7 @@ from .base import LiveFigure, Panel
 from .config import LR_CHOICES, TrainingConfig, class_choices, monster_choices
 from .dice import verdict
 from .dice_controls import BANDS, DiceControls
-from .run import DIVERGE_FACTOR, ToyRun
+from .run import DIVERGE_FACTOR, MAX_REPLAY_WORK, ToyRun, max_replay_steps, step_work
 
 __all__ = ["TrainingPanel", "CAPTION"]
 
@@ -70,6 +85,13 @@ def _options_with(options, value):
     return sorted({*options, value})
 
 
+def refuse_if_closed(panel, action: str) -> None:
+    """Raise :class:`PanelClosedError` when ``panel`` was closed: ``action`` would work without its dice or widgets."""
+    if panel.closed:
+        raise PanelClosedError(f"{type(panel).__name__}.{action}(): the panel is closed (close() removed its dice "
+                               "and callbacks); build a new one, e.g. from_config(panel.config())")
+
+
 class TrainingPanel(Panel):
     """The dice playground: a live dice run beside a plain run (see the module docstring).
 
@@ -83,7 +105,9 @@ class TrainingPanel(Panel):
     """
 
     steps_per_frame = 5        # optimizer steps between two looks at the event loop while playing
+    frame_work = 1_000_000_000  # ... fewer on a large network: at most this much step_work (about 0.1 s) a slice
     max_steps = 5000           # Play stops here (a forgotten tab should not train forever)
+    replay_now_work = 5_000_000_000   # from_config replays this much step_work (about 0.5 s) before returning
 
     def __init__(self, config=None, figures: str = "auto", **settings):
         super().__init__()
@@ -107,6 +131,8 @@ class TrainingPanel(Panel):
         self._build_controls()
         self._build_readouts()
         self.playing = False
+        self._target = None        # the step a replay runs to (None: Play runs to max_steps)
+        self._holding = False      # True while the controls are set back to the config: no re-training
         self._run = None
         self._layout()
         self._new_run()
@@ -233,17 +259,39 @@ class TrainingPanel(Panel):
 
     @classmethod
     def from_config(cls, cfg: dict, figures: str = "auto") -> "TrainingPanel":
-        """A panel with ``cfg``'s settings that has replayed ``cfg["steps"]`` steps (0 if absent)."""
+        """A panel with ``cfg``'s settings that replays ``cfg["steps"]`` steps (0 if absent).
+
+        At most :func:`~rtt_edu.widgets.run.max_replay_steps` steps (``MAX_REPLAY_WORK`` of work). A
+        replay costing more than ``replay_now_work`` runs on the event loop when one runs (see the module
+        docstring): ``panel.running`` is True until it reaches the step, and Pause stops it.
+        """
         if not isinstance(cfg, dict):
             raise RollToTrainError(bad_value("cfg", cfg, "a dict made by TrainingPanel.config()"))
         cfg = dict(cfg)
         steps = cfg.pop("steps", 0)
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= 1_000_000:
-            raise RollToTrainError(bad_value("steps", steps, "a number of steps from 0 to 1000000"))
-        panel = cls(TrainingConfig.from_dict(cfg), figures=figures)
-        if steps:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise RollToTrainError(bad_value("steps", steps, "a number of steps >= 0"))
+        config = TrainingConfig.from_dict(cfg)
+        limit, work = max_replay_steps(config), step_work(config)
+        if steps > limit:
+            raise RollToTrainError(bad_value("steps", steps, f"at most {limit:,} steps for this network: a step of "
+                                             f"both runs costs {work:,} units of work and a replay at most "
+                                             f"{MAX_REPLAY_WORK:,} (about 20 s on a laptop; "
+                                             "rtt_edu.widgets.run.MAX_REPLAY_WORK)"))
+        panel = cls(config, figures=figures)
+        if steps and not (steps * work > panel.replay_now_work and panel._replay(steps)):
             panel.step(steps)
         return panel
+
+    def _replay(self, steps: int) -> bool:
+        """Train to ``steps`` on the event loop, as Play does; False (nothing started) when no loop runs."""
+        self._target, self.playing = steps, True
+        if not self.start_task(self._play_loop):
+            self._target, self.playing = None, False
+            return False
+        self._buttons()
+        self.refresh()
+        return True
 
     def _new_run(self, steps: int = 0) -> None:
         """Both runs rebuilt from the config and trained ``steps`` steps; then one redraw."""
@@ -281,6 +329,7 @@ class TrainingPanel(Panel):
 
     def step(self, n: int = 1) -> None:
         """Train ``n`` steps of both runs now (synchronously), then redraw."""
+        refuse_if_closed(self, "step")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise RollToTrainError(bad_value("n", n, "a number of steps >= 0"))
         self._run.step(n)
@@ -288,6 +337,9 @@ class TrainingPanel(Panel):
 
     def reset(self) -> None:
         """Both runs back to step 0 with the current settings (same seed: the same run again); no "before"."""
+        refuse_if_closed(self, "reset")
+        if self._target is not None:       # a replay stops: Reset means step 0
+            self.pause()
         self._before = []
         self._new_run()
 
@@ -299,6 +351,7 @@ class TrainingPanel(Panel):
     # --- play and pause ---------------------------------------------------------------------------
     def play(self) -> None:
         """Train step by step on the kernel's event loop until Pause (or ``max_steps``)."""
+        refuse_if_closed(self, "play")
         if self.running:
             return
         self.playing = True
@@ -309,8 +362,8 @@ class TrainingPanel(Panel):
         self._buttons()
 
     def pause(self) -> None:
-        """Stop playing after the current slice of steps; the run stays where it is."""
-        self.playing = False
+        """Stop playing (or replaying) after the current slice of steps; the run stays where it is."""
+        self.playing, self._target = False, None
         self.cancel_task()
         self._buttons()
         self.refresh()
@@ -318,8 +371,12 @@ class TrainingPanel(Panel):
     async def _play_loop(self) -> None:
         me, last = asyncio.current_task(), 0.0
         try:
-            while self.playing and self.steps < self.max_steps and not all(self._run.diverged.values()):
-                self._run.step(min(self.steps_per_frame, self.max_steps - self.steps))
+            while True:
+                end = self.max_steps if self._target is None else self._target
+                if not (self.playing and self.steps < end and not all(self._run.diverged.values())):
+                    break
+                per_frame = max(1, min(self.steps_per_frame, self.frame_work // step_work(self._config)))
+                self._run.step(min(per_frame, end - self.steps))
                 now = time.perf_counter()
                 if now - last >= self.frame_interval:
                     self.refresh()
@@ -327,7 +384,7 @@ class TrainingPanel(Panel):
                 await asyncio.sleep(0)          # the kernel handles widget messages here
         finally:
             if self._task is me:                # not when Pause (or Play again) already took over
-                self._task, self.playing = None, False
+                self._task, self.playing, self._target = None, False, None
                 self._buttons()
                 if not self.closed:
                     self.refresh()
@@ -345,9 +402,35 @@ class TrainingPanel(Panel):
             values["character_class"] = None if values["character_class"] == "none" else values["character_class"]
         return values
 
+    @contextlib.contextmanager
+    def _or_put_back(self):
+        """A refused value (the config raises) puts every control back to the config in use, then shows why."""
+        try:
+            yield
+        except Exception:
+            self._show_config()
+            raise
+
+    def _show_config(self) -> None:
+        """Every control set to the config in use, without re-training (the handlers wait while ``_holding``)."""
+        cfg = self._config
+        shown = {name: getattr(cfg, name) for name in (*_BOTH, *_GAME, "horizon")}
+        shown["character_class"] = cfg.character_class or "none"
+        shown["monsters"] = tuple(cfg.monsters)
+        self._holding = True
+        try:
+            for name, value in shown.items():
+                self.controls[name].value = value
+            self.dice.show(cfg.rules, cfg.intelligence)
+        finally:
+            self._holding = False
+
     def _settings_changed(self, change) -> None:
         """Data, network, optimizer, lr or seed: both runs re-train to the horizon; the old dice curve stays faded."""
-        config = self._config.replace(**self._values(_BOTH))        # raises, naming a bad value
+        if self._holding:
+            return
+        with self._or_put_back():
+            config = self._config.replace(**self._values(_BOTH))    # raises, naming a bad value
         self.clear_error()
         self._config = config
         self._before = list(self._run.history.losses)
@@ -358,8 +441,11 @@ class TrainingPanel(Panel):
 
     def _retrain_dice(self) -> None:
         """A dice or game setting changed: the dice run again from step 0 (same seed), the plain run kept."""
-        config = self._config.replace(rules=self.dice.config_rules(), intelligence=self.dice.intelligence,
-                                      **self._values(_GAME))
+        if self._holding:
+            return
+        with self._or_put_back():
+            config = self._config.replace(rules=self.dice.config_rules(), intelligence=self.dice.intelligence,
+                                          **self._values(_GAME))
         self.clear_error()
         self._config = config
         self._before = list(self._run.history.losses)
@@ -368,7 +454,10 @@ class TrainingPanel(Panel):
         self.refresh()
 
     def _horizon_changed(self, change) -> None:
-        config = self._config.replace(horizon=change["new"])
+        if self._holding:
+            return
+        with self._or_put_back():
+            config = self._config.replace(horizon=change["new"])
         self._config = config
         if self.steps < config.horizon:
             self._run.step(config.horizon - self.steps)
@@ -390,7 +479,11 @@ class TrainingPanel(Panel):
         self.loss_view.update(history, run.plain_losses, self._before)
         self.boundary_view.update(run.dice_model)
         self.figure.draw()
-        self.status.value = f"<div style='line-height:1.35'>{_status(run)}</div>"
+        replaying = ""
+        if self._target is not None and self.running:
+            replaying = (f"<br><b>replaying the shared run: step {run.steps} of {self._target}</b> "
+                         "(Pause stops it here)")
+        self.status.value = f"<div style='line-height:1.35'>{_status(run)}{replaying}</div>"
         rule = run.rules
         s = rule.summary()
         self.rule_line.value = (f"<div style='line-height:1.3'><small><b>{html.escape(rule.name or 'custom rule')}</b>, d{rule.sides} vs DC {rule.dc}"
@@ -473,8 +566,7 @@ def divergence_words(run) -> str:
         if run.diverged[name] is None:
             continue
         step, why = run.diverged[name]
-        what = ("its loss is no longer a finite number" if why == "non-finite"
-                else f"its loss grew past {DIVERGE_FACTOR:g} × its first value")
+        what = _WHY[why]
         if name == "dice" and s["mean"] <= 0:
             cause = f"this rule climbs the loss on average (E[m] = {s['mean']:+.3f})"
         else:
@@ -490,6 +582,12 @@ def divergence_words(run) -> str:
                 sentence += ", which the plain run never does"
         sentences.append(sentence + ".")
     return " ".join(sentences)
+
+
+#: why a run stopped (``ToyRun.diverged[run][1]``) → the words the status line says.
+_WHY = {"non-finite": "its loss is no longer a finite number",
+        "too large": f"its loss grew past {DIVERGE_FACTOR:g} × its first value",
+        "unrecoverable": "its weights turned non-finite and the death saves could not bring them back"}
 
 
 def _roll_line(record, rule) -> str:
