@@ -6,8 +6,9 @@
     rtt-edu demo           train the toy MLP plain and with dice in the terminal, print a table,
                            save the comparison plot
 
-The lessons travel inside the package as ``rtt_edu.lessons`` (in the repository they are the
-``notebooks/`` folder), so ``pip install rtt_edu`` users get the whole course.
+The lessons travel inside the package as data, in ``rtt_edu/lessons/`` (in the repository they
+are the ``notebooks/`` folder, which is not a Python package), so ``pip install rtt_edu`` users
+get the whole course.
 
 Bad arguments, values the library refuses and folders that cannot be written end as argparse
 errors do: the usage, one ``rtt-edu CMD: error: ...`` line on stderr, exit status 2 (no
@@ -46,16 +47,36 @@ class UsageError(Exception):
 
 
 # --- lessons ----------------------------------------------------------------------------------
+def lessons_folder():
+    """The folder of the packaged lessons, or ``None`` where this installation has none.
+
+    An installed package (a wheel, Binder's ``pip install .``) carries the ``notebooks/`` folder as
+    data in ``rtt_edu/lessons/``, which is not a Python package. An editable install (``make
+    setup``, ``pip install -e .``) or a source checkout has no copy: the lessons are the
+    ``notebooks/`` folder beside ``rtt_edu/``."""
+    installed = importlib.resources.files("rtt_edu") / "lessons"
+    if installed.is_dir():
+        return installed
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+        return checkout / "notebooks"
+    return None
+
+
 def lesson_files() -> list:
-    """The packaged lesson notebooks, in course order, as ``importlib.resources`` traversables."""
-    root = importlib.resources.files("rtt_edu.lessons")
+    """The packaged lesson notebooks, in course order (``pathlib`` or ``importlib.resources`` paths)."""
+    root = lessons_folder()
+    if root is None:
+        return []
     return sorted((f for f in root.iterdir() if LESSON_NAME.match(f.name)), key=lambda f: f.name)
 
 
 def note_files() -> list:
     """The course's notes that travel with the lessons: the course map (README.md), the glossary the
     lessons link to, ... (every packaged ``.md`` file), by name."""
-    root = importlib.resources.files("rtt_edu.lessons")
+    root = lessons_folder()
+    if root is None:
+        return []
     return sorted((f for f in root.iterdir() if f.name.endswith(NOTE_SUFFIX) and f.is_file()), key=lambda f: f.name)
 
 
@@ -259,7 +280,7 @@ def cmd_lab(args) -> int:
         return 1
     lessons = lesson_files()
     if not lessons:
-        print(f"{PROG} lab: this installation has no lessons (rtt_edu.lessons is empty)", file=sys.stderr)
+        print(f"{PROG} lab: this installation has no lessons (no rtt_edu/lessons/ folder)", file=sys.stderr)
         return 1
     first = lessons[0].name
     actions = copy_lessons(args.dir)

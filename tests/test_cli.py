@@ -5,7 +5,6 @@ JupyterLab is not started here: ``cli.run_command`` is replaced by a recorder, a
 servers check how it waits and reports. tests/test_lab_server.py starts the real JupyterLab.
 """
 import importlib.metadata
-import importlib.resources
 import os
 import socket
 import subprocess
@@ -91,7 +90,7 @@ def test_packaged_lessons_are_the_notebooks_folder_in_course_order():
     names = [f.name for f in cli.lesson_files()]
     assert names == repo_lessons()
     assert names == sorted(names) and len(names) >= 1
-    root = importlib.resources.files("rtt_edu.lessons")
+    root = cli.lessons_folder()
     for name in names:      # the very same bytes, not a stale copy
         assert (root / name).read_bytes() == (NOTEBOOKS / name).read_bytes()
 
@@ -212,7 +211,7 @@ def test_lab_default_folder_is_created_in_the_working_directory(tmp_path, capsys
 
 
 def test_lab_in_the_lessons_own_folder_copies_nothing(capsys, launcher):
-    root = importlib.resources.files("rtt_edu.lessons")
+    root = cli.lessons_folder()
     if not (isinstance(root, Path) and root.resolve() == NOTEBOOKS.resolve()):
         pytest.skip("not an editable install: the packaged lessons are not the notebooks/ folder")
     before = {p.name: p.stat().st_mtime_ns for p in NOTEBOOKS.iterdir()}
@@ -366,13 +365,35 @@ def test_the_wheel_carries_every_module_and_every_lesson(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         lessons = {n.removeprefix("rtt_edu/lessons/") for n in names if n.startswith("rtt_edu/lessons/")}
-        assert lessons == set(repo_lessons()) | set(repo_notes()) | {"__init__.py"}
+        assert lessons == set(repo_lessons()) | set(repo_notes())          # data only: no __init__.py
         for name in repo_lessons():
             assert archive.read(f"rtt_edu/lessons/{name}") == (src / "notebooks" / name).read_bytes()   # as built
         modules = {n for n in _source_files() if n.startswith("rtt_edu/") and n.endswith(".py")}
         assert modules <= names, f"missing from the wheel (add the subpackage to pyproject.toml): {modules - names}"
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "rtt-edu = rtt_edu.cli:main" in archive.read(entry_points).decode()
+    # Installed from the wheel (not the editable install of this checkout), `rtt-edu lessons` copies them.
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = dict(os.environ, PYTHONPATH=str(site))
+    done = subprocess.run([sys.executable, "-c", "import sys, rtt_edu.cli as c; print(c.lessons_folder()); "
+                           "sys.exit(c.main(['lessons', 'course']))"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder, said = done.stdout.splitlines()
+    assert folder == str(site / "rtt_edu" / "lessons") and said == copied_sentence("course")
+    for name in repo_lessons() + repo_notes():
+        assert (tmp_path / "course" / name).read_bytes() == (src / "notebooks" / name).read_bytes()
+
+
+def test_the_lessons_folder_is_not_a_python_package():
+    """A student's file browser shows the course only: no __init__.py among the lessons."""
+    assert not list(NOTEBOOKS.glob("*.py"))
+    if cli.lessons_folder() != NOTEBOOKS:
+        pytest.skip("not an editable install: the package's lessons are a copy of notebooks/")
+    assert [f.name for f in cli.lesson_files()] == repo_lessons()
 
 
 # --- demo ----------------------------------------------------------------------------------------
