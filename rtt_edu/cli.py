@@ -10,6 +10,11 @@ The lessons travel inside the package as data, in ``rtt_edu/lessons/`` (in the r
 are the ``notebooks/`` folder, which is not a Python package), so ``pip install rtt_edu`` users
 get the whole course.
 
+A student's lesson is never lost: every file is written whole or not at all (the checkpoints'
+``atomic_write``); a lesson that is not a valid notebook is set aside and replaced, and
+``--force`` keeps the edited copy it replaces, both under a name beside it that JupyterLab lists
+(``00_what_is_learning.backup-20250101-120000.ipynb``). A full disk leaves every file as it was.
+
 Bad arguments, values the library refuses and folders that cannot be written end as argparse
 errors do: the usage, one ``rtt-edu CMD: error: ...`` line on stderr, exit status 2 (no
 traceback). ``main(argv)`` returns the exit status instead of exiting, for tests.
@@ -17,7 +22,10 @@ traceback). ``main(argv)`` returns the exit status instead of exiting, for tests
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib.resources
+import json
 import os
 import re
 import secrets
@@ -33,7 +41,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RollToTrainError
+from .atomic import atomic_write
+from .errors import CheckpointError, RollToTrainError
 
 PROG = "rtt-edu"
 LESSON_NAME = re.compile(r"^\d\d_\w+\.ipynb$")   # 01_roll_the_dice.ipynb
@@ -80,14 +89,144 @@ def note_files() -> list:
     return sorted((f for f in root.iterdir() if f.name.endswith(NOTE_SUFFIX) and f.is_file()), key=lambda f: f.name)
 
 
+@dataclass(frozen=True)
+class Copied:
+    """What ``copy_lessons`` did with one file."""
+    action: str                 # a key of COPY_ACTIONS
+    backup: str | None = None   # name of the copy kept beside it: the edited ("replaced") or damaged ("repaired") one
+    problem: str | None = None  # why the lesson there was not a notebook ("repaired")
+
+
+COPY_ACTIONS = {
+    "copied": "was missing: copied",
+    "kept": "already there: left as it is (a learner's edits are never overwritten without --force)",
+    "fresh": "--force, but already the package's own copy: nothing to replace",
+    "replaced": "--force: replaced with the package's copy, the copy that was there kept as `backup`",
+    "repaired": "not a valid notebook (cut off, or not a notebook): set aside as `backup`, replaced",
+    "same": "the folder is where the package's lessons live (a source checkout): nothing to copy",
+}
+BACKUP_LABELS = {"replaced": "backup", "repaired": "damaged"}   # 00_x.backup-20250101-120000.ipynb
+
+
+class LessonCopyError(UsageError):
+    """A lesson or note could not be written; ``done`` holds what was done before (``{name: Copied}``)."""
+
+    def __init__(self, message: str, done: dict):
+        super().__init__(message)
+        self.done = done
+
+
+def notebook_problem(path) -> str | None:
+    """Why the file at ``path`` is not a Jupyter notebook JupyterLab can open, or ``None`` when it is one:
+    JSON holding an object with a list of ``cells``, an integer ``nbformat`` and a ``metadata`` object."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    if not data.strip():
+        return "the file is empty"
+    try:
+        notebook = json.loads(data)
+    except UnicodeDecodeError:
+        return "the file is not text"
+    except ValueError as exc:
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return f"it is not valid JSON: cut off or broken{where} of its {len(data):,} bytes"
+    except RecursionError:
+        return "its JSON is nested too deeply to be a notebook"
+    if not (isinstance(notebook, dict) and isinstance(notebook.get("cells"), list)
+            and isinstance(notebook.get("nbformat"), int) and isinstance(notebook.get("metadata"), dict)):
+        return "it is JSON but not a notebook: it lacks a list of cells, an nbformat or a metadata object"
+    return None
+
+
+def backup_path(path: Path, label: str, now: float | None = None) -> Path:
+    """A free name beside ``path`` for a copy kept aside: ``00_x.ipynb`` -> ``00_x.backup-20250101-120000.ipynb``.
+
+    JupyterLab lists it (no leading dot, no ``~``) and opens it as a notebook; it does not match
+    ``LESSON_NAME``, so it is never counted or copied as a lesson."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for n in range(1, 1000):
+        candidate = path.with_name(f"{path.stem}.{label}-{stamp}{'' if n == 1 else f'-{n}'}{path.suffix}")
+        if not os.path.lexists(candidate):
+            return candidate
+    raise UsageError(f"too many copies of {path.name!r} kept in {str(path.parent)!r} this second")
+
+
+def _keep_aside(dest: Path, label: str) -> Path:
+    """A second name for ``dest`` beside it (a hard link: no space needed, nothing half-written), or, on a
+    file system without hard links, a copy written atomically."""
+    while True:
+        backup = backup_path(dest, label)
+        try:
+            os.link(dest, backup, follow_symlinks=False)
+            return backup
+        except FileExistsError:
+            continue                          # taken since backup_path looked: the next name
+        except OSError:
+            data = dest.read_bytes()
+            atomic_write(backup, lambda fh: fh.write(data), what="copy of your lesson")
+            return backup
+
+
+def _write(dest: Path, data: bytes) -> None:
+    atomic_write(dest, lambda fh: fh.write(data), what="lesson")
+
+
+def _copy_one(source, dest: Path, force: bool) -> Copied:
+    if isinstance(source, Path) and dest.exists() and dest.resolve() == source.resolve():
+        return Copied("same")
+    if not dest.exists():
+        _write(dest, source.read_bytes())
+        return Copied("copied")
+    problem = notebook_problem(dest) if LESSON_NAME.match(dest.name) else None
+    if problem is None and not force:
+        return Copied("kept")
+    data = source.read_bytes()
+    if problem is None and dest.read_bytes() == data:
+        return Copied("fresh")
+    action = "replaced" if problem is None else "repaired"
+    backup = _keep_aside(dest, BACKUP_LABELS[action])
+    try:
+        _write(dest, data)
+    except (CheckpointError, OSError):
+        _forget_backup(backup, dest)
+        raise
+    return Copied(action, backup=backup.name, problem=problem)
+
+
+def _forget_backup(backup: Path, dest: Path) -> None:
+    """Remove ``backup`` after a write to ``dest`` failed, if ``dest`` still holds those very bytes."""
+    with contextlib.suppress(OSError):
+        if os.path.samefile(backup, dest) or backup.read_bytes() == dest.read_bytes():
+            os.remove(backup)
+
+
+FULL_DISK = tuple(getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, name))
+
+
+def _write_error(dest: Path, exc: Exception, done: dict) -> LessonCopyError:
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    reason = getattr(cause, "strerror", None) or str(exc)
+    if getattr(cause, "errno", None) in FULL_DISK:
+        reason += ": the disk is full or the file is over a size limit"
+    state = f"the {dest.name} there is unchanged" if dest.exists() else "no half-written file was left"
+    earlier = sum(1 for copied in done.values() if copied.action in ("copied", "replaced", "repaired"))
+    before = {0: "", 1: ", and the file written before it is whole"}.get(
+        earlier, f", and the {earlier} files written before it are whole")
+    return LessonCopyError(f"cannot write {str(dest)!r} ({reason}): {state}{before}; make room and run the "
+                           f"command again", done)
+
+
 def copy_lessons(directory, force: bool = False) -> dict:
     """Copy the lessons and the notes beside them (the course map, the glossary) into ``directory``;
-    returns ``{file name: action}``.
+    returns ``{file name: Copied}`` (the actions are ``COPY_ACTIONS``).
 
-    An action is ``"copied"``, ``"kept"`` (already there: a learner's edits are never
-    overwritten unless ``force``), ``"replaced"`` (``force``) or ``"same"`` (``directory`` is
-    where the lessons already live, as in a source checkout).
-    """
+    Every file is written whole or not at all (``rtt_edu.atomic.atomic_write``). A lesson already
+    there is kept unless ``force``, or unless it is not a valid notebook: then, and with ``force``
+    when it differs from the package's copy, it is first kept under a second name beside it
+    (``backup_path``). A write that fails (a full disk) leaves that file as it was, removes the
+    second name it made, and raises ``LessonCopyError`` holding what was done before it."""
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise UsageError(f"{str(directory)!r} is a file, not a directory")
@@ -95,56 +234,77 @@ def copy_lessons(directory, force: bool = False) -> dict:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {str(directory)!r}: {exc.strerror}") from None
-    sources = lesson_files() + note_files()
-    actions = {}
-    for source in sources:
+    done = {}
+    for source in lesson_files() + note_files():
         dest = target / source.name
-        if isinstance(source, Path) and dest.exists() and dest.resolve() == source.resolve():
-            actions[source.name] = "same"
-        elif dest.exists() and not force:
-            actions[source.name] = "kept"
-        else:
-            actions[source.name] = "replaced" if dest.exists() else "copied"
-            try:
-                dest.write_bytes(source.read_bytes())
-            except OSError as exc:
-                raise UsageError(f"cannot write {str(dest)!r}: {exc.strerror}") from None
-    return actions
+        try:
+            done[source.name] = _copy_one(source, dest, force)
+        except (CheckpointError, OSError) as exc:
+            raise _write_error(dest, exc, done) from None
+    return done
 
 
 def _lessons(n: int) -> str:
     return f"{n} lesson" + ("" if n == 1 else "s")
 
 
-def describe_copy(directory, actions: dict) -> str:
+def _names(names: list) -> str:
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+def describe_copy(directory, actions: dict, total: int | None = None) -> str:
     """What ``copy_lessons`` did, in words, e.g. "copied the 10 lessons with README.md into week1/".
 
-    Lessons are counted; the notes are named only when they were copied."""
+    Lessons are counted (out of ``total``, all of them when not given); notes are named only when
+    they were copied; every copy kept aside is named, and every damaged lesson with its problem."""
     folder = str(directory).rstrip("/") + "/"
-    lessons = [action for name, action in actions.items() if LESSON_NAME.match(name)]
-    counts = {action: lessons.count(action) for action in ("same", "copied", "replaced", "kept")}
-    everyone = len(lessons)
-    if counts["same"] == everyone:
+    lessons = {name: copied.action for name, copied in actions.items() if LESSON_NAME.match(name)}
+    counts = {action: list(lessons.values()).count(action) for action in COPY_ACTIONS}
+    everyone = len(lessons) if total is None else total
+    if everyone and counts["same"] == everyone:
         return (f"the {_lessons(everyone)} are already in {folder} (this is a source checkout: "
                 f"the package's lessons are these same files)")
     parts = []
     if counts["copied"]:
         what = f"the {_lessons(everyone)}" if counts["copied"] == everyone else f"{_lessons(counts['copied'])}"
-        notes = [name for name, action in actions.items() if action == "copied" and not LESSON_NAME.match(name)]
+        notes = [name for name, copied in actions.items() if copied.action == "copied" and not LESSON_NAME.match(name)]
         if notes:
-            what += " with " + " and ".join(filter(None, [", ".join(notes[:-1]), notes[-1]]))
+            what += " with " + _names(notes)
         parts.append(f"copied {what} into {folder}")
-    if counts["replaced"]:
-        parts.append(f"replaced {_lessons(counts['replaced'])} in {folder} with fresh copies from the package")
+    for name, copied in actions.items():
+        if copied.action == "repaired":
+            parts.append(f"{name} in {folder} was damaged ({copied.problem}): set aside as {copied.backup} and "
+                         f"replaced with a fresh copy")
+    replaced = [copied.backup for copied in actions.values() if copied.action == "replaced"]
+    if replaced:
+        notes = [name for name, copied in actions.items()
+                 if copied.action == "replaced" and not LESSON_NAME.match(name)]
+        what = _names(([_lessons(counts["replaced"])] if counts["replaced"] else []) + notes)
+        copies, yours = ("a fresh copy", "your copy") if len(replaced) == 1 else ("fresh copies", "your copies")
+        parts.append(f"replaced {what} in {folder} with {copies} from the package, keeping {yours} as "
+                     f"{_names(replaced)}")
+    if counts["fresh"]:
+        parts.append(f"{_lessons(counts['fresh'])} in {folder} already matched the package")
     if counts["kept"]:
         parts.append(f"kept the {_lessons(counts['kept'])} already in {folder} as they were (your edits stay; "
-                     f"`{PROG} lessons {folder} --force` replaces them with fresh copies)")
+                     f"`{PROG} lessons {folder} --force` replaces them with fresh copies, keeping yours as backups)")
     return "; ".join(parts)
 
 
+def _copy_and_describe(directory, force: bool = False) -> str:
+    """``copy_lessons`` in words; when a write fails, what was done before it is printed first."""
+    total = len(lesson_files())
+    try:
+        actions = copy_lessons(directory, force=force)
+    except LessonCopyError as exc:
+        if exc.done:
+            print(f"before the error below: {describe_copy(directory, exc.done, total)}", flush=True)
+        raise
+    return describe_copy(directory, actions, total)
+
+
 def cmd_lessons(args) -> int:
-    actions = copy_lessons(args.dir, force=args.force)
-    print(describe_copy(args.dir, actions))
+    print(_copy_and_describe(args.dir, force=args.force))
     return 0
 
 
@@ -283,8 +443,7 @@ def cmd_lab(args) -> int:
         print(f"{PROG} lab: this installation has no lessons (no rtt_edu/lessons/ folder)", file=sys.stderr)
         return 1
     first = lessons[0].name
-    actions = copy_lessons(args.dir)
-    print(f"{describe_copy(args.dir, actions)}: opening JupyterLab on {first}")
+    print(f"{_copy_and_describe(args.dir)}: opening JupyterLab on {first}")
     root = is_root()
     if root:
         print(ROOT_NOTE)

@@ -5,6 +5,7 @@ JupyterLab is not started here: ``cli.run_command`` is replaced by a recorder, a
 servers check how it waits and reports. tests/test_lab_server.py starts the real JupyterLab.
 """
 import importlib.metadata
+import json
 import os
 import socket
 import subprocess
@@ -28,6 +29,14 @@ def repo_lessons() -> list:
 def repo_notes() -> list:
     """The notes beside the lessons: the course map README.md, the glossary, ..."""
     return sorted(p.name for p in NOTEBOOKS.glob("*.md"))
+
+
+def edit(path, answer="my answers") -> bytes:
+    """A learner's edit: a cell added to the notebook at ``path`` (still a valid notebook); its new bytes."""
+    notebook = json.loads(path.read_text())
+    notebook["cells"].append({"cell_type": "markdown", "id": "mine", "metadata": {}, "source": answer})
+    path.write_text(json.dumps(notebook))
+    return path.read_bytes()
 
 
 def copied_sentence(folder) -> str:
@@ -107,18 +116,24 @@ def test_lessons_copies_every_lesson_and_the_course_map(tmp_path, capsys):
     assert out == copied_sentence(target) + "\n"
 
 
-def test_lessons_keeps_a_learners_edits_unless_forced(tmp_path, capsys):
+def test_lessons_keeps_a_learners_edits_unless_forced_and_then_keeps_them_as_a_backup(tmp_path, capsys):
     first = repo_lessons()[0]
     run_main(["lessons", str(tmp_path)], capsys)
-    (tmp_path / first).write_text("my answers")
+    mine = edit(tmp_path / first)
     code, out, _ = run_main(["lessons", str(tmp_path)], capsys)
-    assert code == 0 and (tmp_path / first).read_text() == "my answers"
+    assert code == 0 and (tmp_path / first).read_bytes() == mine
     assert "kept" in out and "--force" in out
     assert out.startswith(f"kept the {len(repo_lessons())} lessons already in {tmp_path}/ as they were")
     code, out, _ = run_main(["lessons", str(tmp_path), "--force"], capsys)
     assert code == 0 and (tmp_path / first).read_bytes() == (NOTEBOOKS / first).read_bytes()
-    assert "replaced" in out
-    assert out == f"replaced {len(repo_lessons())} lessons in {tmp_path}/ with fresh copies from the package\n"
+    (backup,) = tmp_path.glob(f"{first[:-len('.ipynb')]}.backup-*.ipynb")
+    assert backup.read_bytes() == mine and not cli.LESSON_NAME.match(backup.name)
+    rest = len(repo_lessons()) - 1
+    assert out == (f"replaced 1 lesson in {tmp_path}/ with a fresh copy from the package, keeping your copy as "
+                   f"{backup.name}; {rest} lesson{'s' * (rest != 1)} in {tmp_path}/ already matched the package\n")
+    code, out, _ = run_main(["lessons", str(tmp_path), "--force"], capsys)     # nothing left to replace
+    assert code == 0 and out == f"{len(repo_lessons())} lessons in {tmp_path}/ already matched the package\n"
+    assert list(tmp_path.glob("*.backup-*")) == [backup]
 
 
 def test_the_copy_report_counts_lessons_copied_and_kept_in_one_sentence(tmp_path, capsys):
@@ -130,7 +145,7 @@ def test_the_copy_report_counts_lessons_copied_and_kept_in_one_sentence(tmp_path
     kept = len(lessons) - 1
     assert out == (f"copied 1 lesson into {tmp_path}/; kept the {kept} lesson{'s' * (kept != 1)} already in "
                    f"{tmp_path}/ as they were (your edits stay; `rtt-edu lessons {tmp_path}/ --force` replaces "
-                   f"them with fresh copies)\n")
+                   f"them with fresh copies, keeping yours as backups)\n")
 
 
 def test_lessons_into_a_file_is_a_one_line_error(tmp_path, capsys):
@@ -184,11 +199,13 @@ def test_lab_hands_jupyterlab_its_token_through_the_environment(tmp_path, capsys
 
 def test_lab_keeps_edited_lessons_and_passes_browser_and_port(tmp_path, capsys, launcher):
     first = repo_lessons()[0]
-    tmp_path.joinpath(first).write_text("edited")
-    code, _, _ = run_main(["lab", str(tmp_path), "--no-browser", "--port", "9123"], capsys)
-    assert code == 0 and tmp_path.joinpath(first).read_text() == "edited"
-    assert launcher.calls[0][-2:] == ["--no-browser", "--port=9123"]
-    assert launcher.runs[0]["address"].port == 9123
+    port = cli.free_port(20000)
+    tmp_path.joinpath(first).write_bytes((NOTEBOOKS / first).read_bytes())
+    mine = edit(tmp_path / first)
+    code, _, _ = run_main(["lab", str(tmp_path), "--no-browser", "--port", str(port)], capsys)
+    assert code == 0 and tmp_path.joinpath(first).read_bytes() == mine
+    assert launcher.calls[0][-2:] == ["--no-browser", f"--port={port}"]
+    assert launcher.runs[0]["address"].port == port
 
 
 def test_lab_without_a_port_takes_the_first_free_one_from_8888(tmp_path, capsys, launcher):
