@@ -15,6 +15,10 @@ A student's lesson is never lost: every file is written whole or not at all (the
 ``--force`` keeps the edited copy it replaces, both under a name beside it that JupyterLab lists
 (``00_what_is_learning.backup-20250101-120000.ipynb``). A full disk leaves every file as it was.
 
+``rtt-edu lab`` refuses a ``--port`` that another program holds before it prints or copies
+anything (without ``--port`` it takes the next free port and says so), and prints the URL with
+the token only once the server on the port is the JupyterLab it started.
+
 Bad arguments, values the library refuses and folders that cannot be written end as argparse
 errors do: the usage, one ``rtt-edu CMD: error: ...`` line on stderr, exit status 2 (no
 traceback). ``main(argv)`` returns the exit status instead of exiting, for tests.
@@ -25,6 +29,7 @@ import argparse
 import contextlib
 import errno
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -313,6 +318,7 @@ JUPYTER_PORT = 8888         # JupyterLab's own first choice; the next free port 
 PORT_TRIES = 50             # ports tried from JUPYTER_PORT on (JupyterLab's ServerApp.port_retries)
 READY_TIMEOUT = 120.0       # seconds to wait for the server's first answer before printing the URL anyway
 STOP_TIMEOUT = 20.0         # seconds JupyterLab gets to shut its kernels down before it is killed
+POLL_EVERY = 0.2            # seconds between two looks at whether JupyterLab serves yet
 ROOT_NOTE = "running as root (as in most containers): passing --allow-root, without which JupyterLab refuses to start"
 
 
@@ -322,7 +328,9 @@ class LabAddress:
 
     The port and the token are chosen before JupyterLab starts (the token reaches it as the
     ``JUPYTER_TOKEN`` environment variable, out of ``ps`` listings), so the URL printed for the
-    learner is the one the server really has."""
+    learner is the one the server really has. The token is never sent anywhere by this command:
+    only the learner's browser sends it, once ``serving_state`` has found the server to be the
+    JupyterLab that this command started."""
     port: int
     token: str
     host: str = "localhost"
@@ -331,17 +339,16 @@ class LabAddress:
         """``path`` on the server with the token: what a browser opens without a login page."""
         return f"http://{self.host}:{self.port}{path}?token={self.token}"
 
-    def answers(self) -> bool:
-        """True once the server answers HTTP on its port (any status: it is serving)."""
-        request = urllib.request.Request(f"http://{self.host}:{self.port}/api/status",
-                                         headers={"Authorization": f"token {self.token}"})
+    def is_jupyter(self) -> bool:
+        """True when the port answers ``GET /api`` as a Jupyter server does without a login: a JSON
+        object with its ``version``. Sends no token, and goes through no proxy."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with urllib.request.urlopen(request, timeout=2):
-                return True
-        except urllib.error.HTTPError:
-            return True
+            with opener.open(f"http://{self.host}:{self.port}/api", timeout=2) as response:
+                answer = json.loads(response.read(4096))
         except (OSError, ValueError):
             return False
+        return isinstance(answer, dict) and "version" in answer
 
 
 def is_root() -> bool:
@@ -349,16 +356,96 @@ def is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def free_port(first: int = JUPYTER_PORT, tries: int = PORT_TRIES) -> int:
-    """The first port from ``first`` on that nothing on this machine listens on."""
-    for port in range(first, first + tries):
-        with socket.socket() as probe:
+def port_problem(port: int, host: str = "localhost") -> str | None:
+    """Why JupyterLab could not listen on ``port`` of ``host`` now, or ``None`` when it can.
+
+    Found by binding the port here as JupyterLab (tornado) will: every address ``host`` names,
+    ``SO_REUSEADDR`` on (so a port left in TIME_WAIT by a server that stopped counts as free),
+    IPv6 sockets IPv6-only. A ``::1`` that cannot be bound at all (IPv6 switched off, as in many
+    containers) is skipped, as JupyterLab skips it."""
+    try:
+        addresses = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"{host} cannot be resolved ({exc.strerror})"
+    for family, kind, proto, _, sockaddr in addresses:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:
+            continue                                         # an address family this machine lacks
+        with probe:
+            if os.name != "nt":                              # on Windows it would let two servers share a port
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL and family == socket.AF_INET6:
+                    continue
+                if exc.errno == errno.EADDRINUSE:
+                    return f"another program holds it (it is listening on {host}:{port})"
+                return f"it cannot be opened here ({exc.strerror})"
+    return None
+
+
+def free_port(first: int | None = None, tries: int = PORT_TRIES) -> int:
+    """The first port from ``first`` (``JUPYTER_PORT``) on that JupyterLab can listen on (``port_problem``)."""
+    first = JUPYTER_PORT if first is None else first
+    for port in range(first, first + tries):
+        if port_problem(port) is None:
             return port
     raise UsageError(f"no free port from {first} to {first + tries - 1}: choose one with --port")
+
+
+def _listening_sockets(port: int) -> set | None:
+    """Inodes of the TCP sockets listening on ``port`` (Linux's ``/proc/net/tcp*``); ``None`` without ``/proc``."""
+    found, readable = set(), False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for row in rows:
+            fields = row.split()        # sl local_address rem_address st ... inode: st 0A is LISTEN
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found if readable else None
+
+
+def _sockets_of(pid: int) -> set | None:
+    """Inodes of the sockets process ``pid`` holds open (``/proc/PID/fd``); ``None`` where that cannot be read."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    found = set()
+    for name in names:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{name}")
+            if link.startswith("socket:["):
+                found.add(link[len("socket:["):-1])
+    return found
+
+
+def serving_state(process: subprocess.Popen, address: LabAddress) -> str:
+    """Whether ``process`` (the JupyterLab this command started) serves at ``address`` yet.
+
+    ``"stopped"``: it has ended. ``"foreign"``: another program listens on the port. ``"starting"``:
+    nothing answers there yet. ``"ours"``: the port's listening sockets are all the process's own
+    (where ``/proc`` tells; elsewhere that it is still running must do) and it answers as a Jupyter
+    server. Nothing sent on the way carries the token."""
+    if process.poll() is not None:
+        return "stopped"
+    listening, own = _listening_sockets(address.port), _sockets_of(process.pid)
+    if listening is not None and own is not None:
+        if listening - own:
+            return "foreign"
+        if not listening:
+            return "starting"
+    if not address.is_jupyter():
+        return "starting"
+    return "ours" if process.poll() is None else "stopped"
 
 
 def jupyterlab_command(directory, first_lesson: str, no_browser: bool = False, port: int | None = None,
@@ -395,9 +482,9 @@ def run_command(cmd: list, env: dict | None = None, address: LabAddress | None =
                 lesson: str | None = None) -> int:
     """Run JupyterLab's ``cmd`` in the foreground until it ends; its exit status (130 after Ctrl+C).
 
-    Once the server answers at ``address``, the URL of ``lesson`` (with the token) is printed on a
-    line of its own, for a machine without a browser or one reached over SSH. Ctrl+C, or SIGTERM
-    sent to this process, shuts JupyterLab down with its kernels."""
+    Once it serves at ``address`` (``serving_state``), the URL of ``lesson`` (with the token) is
+    printed on a line of its own, for a machine without a browser or one reached over SSH. Ctrl+C,
+    or SIGTERM sent to this process, shuts JupyterLab down with its kernels."""
     process = subprocess.Popen(cmd, env=env)
     forwarding = threading.current_thread() is threading.main_thread()
     if forwarding:
@@ -416,38 +503,59 @@ def run_command(cmd: list, env: dict | None = None, address: LabAddress | None =
 
 def _announce_when_serving(process: subprocess.Popen, address: LabAddress, lesson: str | None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    while process.poll() is None and not address.answers():
-        if time.monotonic() > deadline:
-            print(f"JupyterLab has not answered for {READY_TIMEOUT:.0f} s; once it does, open:", flush=True)
-            break
-        time.sleep(0.2)
-    else:
-        if process.poll() is not None:
+    while (state := serving_state(process, address)) != "ours":
+        if state == "stopped":
             print(f"{PROG} lab: JupyterLab stopped (exit status {process.returncode}) before it served the "
                   f"lessons; its messages above say why", file=sys.stderr, flush=True)
             return
+        if time.monotonic() > deadline:
+            if state == "foreign":
+                print(f"{PROG} lab: another program holds port {address.port}, so JupyterLab cannot serve the "
+                      f"lessons there; Ctrl+C stops it, then choose another port with --port", file=sys.stderr,
+                      flush=True)
+                return
+            print(f"JupyterLab has not answered for {READY_TIMEOUT:.0f} s; once it does, open:", flush=True)
+            break
+        time.sleep(POLL_EVERY)
+    else:
         print(f"JupyterLab is serving the lessons. Open this address in a browser (from another machine, "
               f"forward the port first: ssh -L {address.port}:localhost:{address.port} THIS-MACHINE):", flush=True)
     print(address.url(f"/lab/tree/{urllib.parse.quote(lesson)}" if lesson else "/lab"), flush=True)
     print("Ctrl+C here stops JupyterLab.", flush=True)
 
 
+def lab_port(requested: int | None) -> tuple:
+    """(the port JupyterLab will take, a line to print or ``None``): ``requested`` if it is free, else a
+    ``UsageError`` that names it; without one, the first free port from ``JUPYTER_PORT`` on."""
+    if requested is not None:
+        problem = port_problem(requested)
+        if problem is not None:
+            raise UsageError(f"port {requested} cannot be used: {problem}. Choose another with --port, or leave "
+                             f"--port out to take a free one")
+        return requested, None
+    port = free_port()
+    if port == JUPYTER_PORT:
+        return port, None
+    return port, f"port {JUPYTER_PORT} is taken by another program: JupyterLab will use port {port}"
+
+
 def cmd_lab(args) -> int:
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("jupyterlab") is None:          # not imported: its own process does
         print(f"{PROG} lab: JupyterLab is not installed: pip install 'rtt_edu[lab]'", file=sys.stderr)
         return 1
     lessons = lesson_files()
     if not lessons:
         print(f"{PROG} lab: this installation has no lessons (no rtt_edu/lessons/ folder)", file=sys.stderr)
         return 1
+    port, port_note = lab_port(args.port)         # before anything is copied or printed
     first = lessons[0].name
     print(f"{_copy_and_describe(args.dir)}: opening JupyterLab on {first}")
+    if port_note:
+        print(port_note)
     root = is_root()
     if root:
         print(ROOT_NOTE)
-    address = LabAddress(args.port or free_port(), os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24))
+    address = LabAddress(port, os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24))
     cmd = jupyterlab_command(args.dir, first, args.no_browser, address.port, allow_root=root)
     sys.stdout.flush()
     return run_command(cmd, env=dict(os.environ, JUPYTER_TOKEN=address.token), address=address, lesson=first)

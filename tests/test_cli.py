@@ -208,15 +208,30 @@ def test_lab_keeps_edited_lessons_and_passes_browser_and_port(tmp_path, capsys, 
     assert launcher.runs[0]["address"].port == port
 
 
-def test_lab_without_a_port_takes_the_first_free_one_from_8888(tmp_path, capsys, launcher):
+def test_lab_without_a_port_takes_the_first_free_one_from_8888_and_says_so(tmp_path, capsys, launcher, monkeypatch):
+    monkeypatch.setattr(cli, "JUPYTER_PORT", cli.free_port(20000))      # JupyterLab's first choice, free now
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", cli.free_port()))    # whatever JupyterLab would have had is taken
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as servers do: TIME_WAIT is no obstacle
+        busy.bind(("127.0.0.1", cli.JUPYTER_PORT))                       # ... and now taken by another program
         busy.listen()
-        taken = busy.getsockname()[1]
-        run_main(["lab", str(tmp_path)], capsys)
+        code, out, _ = run_main(["lab", str(tmp_path)], capsys)
+        assert code == 0 and cli.port_problem(cli.JUPYTER_PORT) is not None
     port = launcher.runs[0]["address"].port
-    assert cli.JUPYTER_PORT <= port < cli.JUPYTER_PORT + cli.PORT_TRIES and port != taken
+    assert cli.JUPYTER_PORT < port < cli.JUPYTER_PORT + cli.PORT_TRIES
     assert launcher.calls[0][-1] == f"--port={port}"
+    assert f"port {cli.JUPYTER_PORT} is taken by another program: JupyterLab will use port {port}" in out.splitlines()
+
+
+def test_lab_refuses_a_port_another_program_holds_before_copying_or_printing_anything(tmp_path, capsys, launcher):
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as servers do: TIME_WAIT is no obstacle
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run_main(["lab", str(tmp_path / "class"), "--port", str(port)], capsys)
+    assert_one_line_error(code, err, "lab")
+    assert out == "" and launcher.calls == [] and not (tmp_path / "class").exists()
+    assert f"port {port} cannot be used: another program holds it" in err and "--port" in err
 
 
 def test_lab_default_folder_is_created_in_the_working_directory(tmp_path, capsys, launcher, monkeypatch):
@@ -245,23 +260,31 @@ def test_lab_returns_jupyterlabs_exit_status(tmp_path, capsys, launcher):
     assert run_main(["lab", str(tmp_path)], capsys)[0] == 3
 
 
-# A stand-in for JupyterLab: answers one HTTP request on the port it is given, then exits 0.
-ONE_ANSWER_SERVER = """
-import sys
+# A stand-in for JupyterLab on the port it is given: answers GET /api as Jupyter does (its version, no
+# login), then exits 0; exits 5 if any request carried a token (only a browser may send it).
+JUPYTER_STAND_IN = """
+import json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
+seen = []
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(403 if self.headers.get("Authorization") != "token " + sys.argv[2] else 200)
+        seen.append((self.path, self.headers.get("Authorization")))
+        body = json.dumps({"version": "2.0"}).encode() if self.path == "/api" else b"not found"
+        self.send_response(200 if self.path == "/api" else 404)
         self.end_headers()
+        self.wfile.write(body)
     def log_message(self, *args):
         pass
-HTTPServer(("localhost", int(sys.argv[1])), Handler).handle_request()
+server = HTTPServer(("localhost", int(sys.argv[1])), Handler)
+while not any(path == "/api" for path, _ in seen):
+    server.handle_request()
+sys.exit(5 if any(token for _, token in seen) else 0)
 """
 
 
 def test_run_command_prints_the_lesson_url_on_a_line_of_its_own_once_the_server_answers(capsys):
     address = cli.LabAddress(cli.free_port(20000), "s3cret")
-    code = cli.run_command([sys.executable, "-c", ONE_ANSWER_SERVER, str(address.port), "s3cret"],
+    code = cli.run_command([sys.executable, "-c", JUPYTER_STAND_IN, str(address.port)],
                            address=address, lesson="01_roll the dice.ipynb")
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
@@ -281,8 +304,9 @@ def test_run_command_says_when_jupyterlab_stops_before_serving(capsys):
 
 def test_an_address_nothing_listens_on_does_not_answer():
     port = cli.free_port(20000)
-    assert not cli.LabAddress(port, "x").answers()
+    assert not cli.LabAddress(port, "x").is_jupyter()
     with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as servers do: TIME_WAIT is no obstacle
         busy.bind(("127.0.0.1", port))
         busy.listen()
         assert cli.free_port(port, tries=3) > port                     # the busy one is skipped

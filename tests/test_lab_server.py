@@ -61,6 +61,14 @@ def session_members(sid: int) -> list:
     return found
 
 
+def parent_of(pid: int) -> int:
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def command_of(pid: int) -> str:
+    return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 class Output(threading.Thread):
     """Collects a process's output lines as they come."""
 
@@ -152,9 +160,15 @@ def test_rtt_edu_lab_serves_the_lessons_as_this_user_and_stops_by_its_pid(lab):
     listed = {item["name"] for item in json.loads(body)["content"]}
     assert first in listed and (folder / first).is_file()
 
-    # Stopped by its PID: JupyterLab and everything it started go with it.
+    # The URL was printed once the port's listening sockets were all JupyterLab's, the process that
+    # rtt-edu started itself (cli.serving_state): check that premise on the real server.
     members = session_members(process.pid)
     assert len(members) >= 2, f"expected rtt-edu and JupyterLab in the session, found {members}"
+    listening = cli._listening_sockets(port)
+    (jupyterlab,) = [pid for pid in members if parent_of(pid) == process.pid and "jupyterlab" in command_of(pid)]
+    assert listening and listening <= cli._sockets_of(jupyterlab)
+
+    # Stopped by its PID: JupyterLab and everything it started go with it.
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=STOP_TIMEOUT) == 0, output.text()[-3000:]    # not killed by the signal
     deadline = time.monotonic() + 10
