@@ -11,10 +11,21 @@ callback through :meth:`Panel.observe` / :meth:`Panel.on_click`, which
   close the widgets and figures.
 
 A panel's display carries, beside the widget view, ``image/png``: a picture of its figures as they
-are when it is shown (:meth:`Panel.picture`), laid out as the widget tree lays them out. A live
-frontend shows the widget; one without a kernel (a website, GitHub, nbviewer) shows the picture.
-The picture carries the panel's "Figure: ..." caption as its PNG ``Description`` text, which the
-course website turns into the image's alt text.
+are (:meth:`Panel.picture`), laid out as the widget tree lays them out, with the panel's readout
+(:meth:`Panel.picture_notes`) written under them. A live frontend shows the widget; one without a
+kernel (a website, GitHub, nbviewer) shows the picture. The picture carries the panel's "Figure:
+..." caption as its PNG ``Description`` text, which the course website turns into the image's alt
+text, and the readout as its ``Comment`` text.
+
+**The picture follows the panel.** In a kernel, a panel shows itself (``_ipython_display_``) with
+a ``display_id``, and after each cell (IPython's ``post_run_cell`` event) whose run left the panel
+changed since its picture was last sent (:meth:`Panel.picture_token`: each figure's draw count and
+the readout), it sends ``update_display_data``: the same widget view with a new picture. So a
+lesson saved by nbclient (``benchmarks/bench_notebooks.py --write``) keeps, under the cell that
+shows the panel, the picture of the panel after the last cell that changed it, not the empty axes
+it had when shown. At most one update per cell, none when nothing changed; sliders moved in a
+live frontend send nothing until a cell runs. A live JupyterLab redraws the widget view of that
+output once (an update replaces the whole output); its controls keep their values.
 
 :class:`LiveFigure` is a matplotlib figure the panel changes in place: an ipympl canvas widget when
 the ipympl backend is active (``%matplotlib widget``), updated with ``draw_idle()``; otherwise a
@@ -31,7 +42,9 @@ import io
 import itertools
 import re
 import traceback
+import uuid
 import warnings
+import weakref
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
@@ -42,6 +55,7 @@ __all__ = ["Panel", "LiveFigure", "figure_mode", "FIGURE_MODES"]
 
 FIGURE_MODES = ("auto", "ipympl", "static")
 PICTURE_DPI = 100                           # the static picture in a panel's display: small, readable
+NOTE_POINTS = 9                             # the size of the readout written under the picture, in points
 _numbers = itertools.count(1_000_000)       # figure numbers outside pyplot's 1, 2, 3, ...
 
 
@@ -197,6 +211,9 @@ class Panel:
         self._clicks: list = []          # (button, handler)
         self._task = None
         self.closed = False
+        self._display_id = None          # the id of this panel's displays in a kernel (None: never shown there)
+        self._shown_token = None         # picture_token() of the picture those displays hold
+        self._after_cell = None          # the post_run_cell handle that keeps them current
 
     # --- callbacks whose errors are visible -----------------------------------------------------
     def guarded(self, fn):
@@ -263,6 +280,52 @@ class Panel:
         self._task = None
 
     # --- display and teardown ---------------------------------------------------------------------
+    def _ipython_display_(self) -> None:
+        """Show the panel (widget view and picture) with a ``display_id``, kept current after each cell.
+
+        Outside a kernel (a terminal IPython) the bundle is shown once, as any object's is.
+        """
+        from IPython.display import display
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        shell = _kernel_shell()
+        if shell is None:
+            display(bundle, raw=True)
+            return
+        if self._display_id is None:
+            self._display_id = f"rtt-edu-panel-{uuid.uuid4().hex}"
+        display(bundle, raw=True, display_id=self._display_id)
+        self._shown_token = self.picture_token()
+        if self._after_cell is None and not self.closed:
+            self._after_cell = _AfterEachCell(shell, self)
+
+    def picture_token(self) -> tuple:
+        """What the picture shows, cheaply: each figure's draw count and the readout under the picture.
+
+        A panel redraws a figure (:meth:`LiveFigure.draw`) whenever what it shows changes, so a
+        token that did not change means a picture that did not change.
+        """
+        return (tuple(fig.draws for fig in self.figures), tuple(self.picture_notes()))
+
+    def update_picture(self) -> bool:
+        """Send the displays of this panel its current picture if it changed since the last one sent.
+
+        Called after each cell by IPython's ``post_run_cell`` event; True when an update was sent.
+        """
+        if self._display_id is None or self.closed:
+            return False
+        token = self.picture_token()
+        if token == self._shown_token:
+            return False
+        from IPython.display import update_display
+        bundle = self._repr_mimebundle_()
+        if bundle is None or "image/png" not in bundle:     # no picture made (it warned): keep the last one
+            return False
+        update_display(bundle, raw=True, display_id=self._display_id)
+        self._shown_token = token
+        return True
+
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
         if bundle is not None:                 # text for consoles without widgets, not the whole tree's repr
@@ -289,13 +352,22 @@ class Panel:
                     found.append(text)
         return " ".join(found)
 
+    def picture_notes(self) -> list:
+        """Lines of text written under the picture: what the panel shows as text, not in a figure.
+
+        None here; a panel with a readout (the DicePanel's exact figures and verdict) lists it.
+        """
+        return []
+
     def picture(self, dpi: float = PICTURE_DPI):
         """PNG bytes of the panel's figures as they are now, or None for a panel without figures.
 
         Each figure is rendered with Agg at ``dpi``; figures side by side in an HBox stay side by
-        side, the others are stacked, as the widget tree lays them out. The caption
-        (:attr:`caption_text`) is the PNG's ``Description`` text, the panel's repr its ``Title``. The
-        PNG has a palette of 256 colours, each pixel within a few levels of the rendered one.
+        side, the others are stacked, as the widget tree lays them out. The lines of
+        :meth:`picture_notes` are written under them, wrapped to the picture's width. The caption
+        (:attr:`caption_text`) is the PNG's ``Description`` text, the notes its ``Comment``, the
+        panel's repr its ``Title``. The PNG has a palette of 256 colours, each pixel within a few
+        levels of the rendered one.
         """
         if not self.figures:
             return None
@@ -314,10 +386,15 @@ class Panel:
         parts = [layout(self.widget)]
         parts += [fig.snapshot(dpi) for fig in self.figures if id(fig.widget) not in shown]   # not in the tree
         image = _join([part for part in parts if part is not None], across=False)
+        notes = self.picture_notes()
+        if notes:
+            image = _join([image, _text_image(notes, image.size[0], dpi)], across=False)
         info = PngImagePlugin.PngInfo()
         info.add_itxt("Title", repr(self))
         if self.caption_text:
             info.add_itxt("Description", self.caption_text)
+        if notes:
+            info.add_itxt("Comment", "\n".join(notes).replace("\u00a0", " "))
         # 256 colours chosen to cover the picture (every colour within a few levels of the figure's):
         # a third of the bytes a notebook would otherwise keep
         image = image.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
@@ -335,6 +412,9 @@ class Panel:
         """Cancel a running task, unregister every callback, close the figures and widgets."""
         if self.closed:
             return
+        if self._after_cell is not None:
+            self._after_cell.remove()
+            self._after_cell = None
         self.cancel_task()
         for widget, handler, names in self._observers:
             widget.unobserve(handler, names=names)
@@ -345,6 +425,87 @@ class Panel:
             fig.close()
         _close_tree(self.widget)
         self.closed = True
+
+
+def _kernel_shell():
+    """The IPython shell of a kernel (one whose displays a frontend can update), or None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+
+class _AfterEachCell:
+    """A removable ``post_run_cell`` callback calling ``panel.update_picture()``; it holds the panel weakly.
+
+    A panel that was closed or collected removes the callback the next time it runs.
+    """
+
+    def __init__(self, shell, panel: Panel):
+        self.shell = shell
+        self.panel = weakref.ref(panel)
+        shell.events.register("post_run_cell", self)
+
+    def __call__(self, result=None) -> None:
+        panel = self.panel()
+        if panel is None or panel.closed:
+            self.remove()
+            return
+        try:
+            panel.update_picture()
+        except Exception as exc:       # the live widget is fine; only the saved picture is behind
+            warnings.warn(f"{type(panel).__name__}: its picture for pages without a kernel was not updated "
+                          f"({type(exc).__name__}: {str(exc)[:80]})", RuntimeWarning, stacklevel=2)
+
+    def remove(self) -> None:
+        """Unregister the callback (once; removing it again does nothing)."""
+        if self in self.shell.events.callbacks["post_run_cell"]:
+            self.shell.events.unregister("post_run_cell", self)
+
+
+def _wrapped(lines: list, width: int, dpi: float) -> list:
+    """``lines`` broken at spaces so that each fits ``width`` pixels, written at :data:`NOTE_POINTS` points and ``dpi``.
+
+    Widths are measured with the Agg renderer in the figures' font. A no-break space (U+00A0)
+    keeps a name with its value; a single word wider than ``width`` stays whole on its line.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.font_manager import FontProperties
+    font = FontProperties(size=NOTE_POINTS)
+    renderer = FigureCanvasAgg(Figure(dpi=dpi)).get_renderer()
+    fits = lambda text: renderer.get_text_width_height_descent(text, font, ismath=False)[0] <= width  # noqa: E731
+    wrapped = []
+    for line in lines:
+        current = ""
+        for gap, word in zip([""] + re.findall(r" +", line), re.split(r" +", line)):
+            if current and not fits(current + gap + word):
+                wrapped.append(current)
+                current = word
+            else:
+                current += gap + word
+        wrapped.append(current)
+    return wrapped
+
+
+def _text_image(lines: list, width: int, dpi: float):
+    """``lines`` written in black on white (:func:`_wrapped` to the width), as a PIL image ``width`` pixels wide."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+    pixels_per_point = dpi / 72
+    pad = round(6 * pixels_per_point)
+    wrapped = _wrapped(lines, width - 2 * pad, dpi)
+    line_height = NOTE_POINTS * pixels_per_point * 1.4
+    height = round(len(wrapped) * line_height + 2 * pad)
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    FigureCanvasAgg(figure)
+    figure.text(pad / width, 1 - pad / height, "\n".join(wrapped), ha="left", va="top", fontsize=NOTE_POINTS,
+                linespacing=1.4, color="black", parse_math=False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
 
 
 def _walk(widget):

@@ -8,7 +8,8 @@
 The readout is exact (from ``SavingThrow.summary()``, no sampling): the mean multiplier E[m]
 (the drift: the plain learning rate it is equivalent to on average), the variance Var[m] (the
 temperature) and the standard deviation, P(ascent) = P(m < 0), P(skip) = P(m = 0), each outcome's probability, and a
-verdict in plain words. A preset sets the bands (what each outcome multiplies the update by)
+verdict in plain words; the panel's static picture (for pages without a kernel) writes the same
+readout and verdict under its plot. A preset sets the bands (what each outcome multiplies the update by)
 and its DC; the die, DC, modifier and advantage then change the rule around those bands.
 """
 from __future__ import annotations
@@ -62,15 +63,30 @@ def verdict(rule: SavingThrow) -> str:
     return " ".join(parts)
 
 
-def _readout_html(rule: SavingThrow) -> str:
+_OUTCOMES = ("critical_success", "success", "fail", "critical_fail")
+
+
+def _readout_rows(rule: SavingThrow) -> list:
+    """(name, value) of each exact figure in the readout: E[m], Var[m], std, P(ascent), P(skip), each outcome."""
     s = rule.summary()
     rows = [("E[m] (drift)", f"{s['mean']:+.4f}"), ("Var[m] (temperature)", f"{s['variance']:.4f}"),
             ("std of m", f"{s['std']:.4f}"),
             ("P(ascent), m < 0", f"{s['p_ascent']:.2%}"), ("P(skip), m = 0", f"{s['p_skip']:.2%}")]
-    rows += [(name.replace("_", " "), f"{s[name]:.2%}") for name in ("critical_success", "success", "fail",
-                                                                       "critical_fail")]
-    cells = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td><b>{v}</b></td></tr>" for k, v in rows)
+    return rows + [(name.replace("_", " "), f"{s[name]:.2%}") for name in _OUTCOMES]
+
+
+def _readout_html(rule: SavingThrow) -> str:
+    cells = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td><b>{v}</b></td></tr>"
+                    for k, v in _readout_rows(rule))
     return f"<table style='font-size:90%;line-height:1.3'>{cells}</table>"
+
+
+def _readout_lines(rule: SavingThrow) -> list:
+    """The readout and the verdict as lines of plain text: what the panel's static picture writes under its plot."""
+    rows = _readout_rows(rule)
+    # a no-break space inside "name: value", so the picture breaks a line between figures, never inside one
+    joined = lambda part: "    ".join(f"{name}: {value}".replace(" ", "\u00a0") for name, value in part)  # noqa: E731
+    return [joined(rows[:3]), joined(rows[3:5]), joined(rows[5:]), verdict(rule)]
 
 
 class DicePanel(Panel):
@@ -127,6 +143,10 @@ class DicePanel(Panel):
 
     def __repr__(self):
         return f"DicePanel(rules={self.rules!r})"
+
+    def picture_notes(self) -> list:
+        """The readout (E[m], Var[m], std, P(ascent), P(skip), each outcome) and the verdict, as text lines."""
+        return _readout_lines(self.rules)
 
     # --- state ----------------------------------------------------------------------------------
     def _rule_from_controls(self) -> SavingThrow:
