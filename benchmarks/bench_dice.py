@@ -1,4 +1,4 @@
-"""How long the exact distribution of a dice notation takes (``rtt_edu.dice.total_distribution``).
+"""How long the exact distribution of a dice notation takes (``rtt_edu.game.dice.total_distribution``).
 
 Prints one JSON line of named figures. This machine may be shared: other jobs only ever add time,
 so each figure is the fastest of ``--rounds`` repeats (as ``timeit`` advises), and the load
@@ -23,7 +23,7 @@ import os
 import time
 from fractions import Fraction
 
-from rtt_edu.dice import MAX_DICE, MAX_WORK, distribution_cost, total_distribution
+from rtt_edu.game.dice import MAX_DICE, MAX_WORK, distribution_cost, total_distribution
 from rtt_edu.errors import DiceError
 
 GOALS = {"total_100d100_s": 1.0, "total_8d6kh3_s": 1.0, "total_20d6kl5_s": 1.0, "near_bound_worst_s": 1.0}

@@ -34,8 +34,8 @@ import tracemalloc
 
 import torch
 
-from rtt_edu.checkpoint import CHECKPOINT_FORMAT, load_state, save_state
-from rtt_edu.history import History, StepRecord
+from rtt_edu.training.checkpoint import CHECKPOINT_FORMAT, load_state, save_state
+from rtt_edu.engine.history import History, StepRecord
 
 BOUND = 10_000
 OUTCOMES = {1: "critical_fail", 20: "critical_success"}

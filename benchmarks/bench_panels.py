@@ -42,10 +42,10 @@ from torch.nn import functional as F
 from rtt_edu import attach
 import statistics
 
-from rtt_edu.batched import SeedBatch
+from rtt_edu.training.batched import SeedBatch
 from rtt_edu.data import make_dataset
 from rtt_edu.models import mlp
-from rtt_edu.widgets import DicePanel, TrainingPanel
+from rtt_edu.views.widgets import DicePanel, TrainingPanel
 
 GOALS = {"mlp_300_steps_s": 0.15, "mlp_dice_300_steps_s": 0.15, "training_panel_300_steps_s": 0.15,
          "training_panel_dice_change_ms": 150.0, "compare_64x300_s": 0.5, "compare_64x300_adam_s": 0.5,

@@ -2,7 +2,7 @@
 
 For every task, every arm (plain; the dice; plain at the dice's mean learning rate; the dice at
 plain's mean learning rate) is trained once per seed, and arms are compared paired by seed with
-t and bootstrap intervals (see ``rtt_edu.experiments``). Writes to OUT:
+t and bootstrap intervals (see ``rtt_edu.science.experiments``). Writes to OUT:
 
     runs.csv       one row per run: task, arm, seed, steps, every metric, seconds
     summary.csv    one row per task, metric and arm: mean and interval, paired difference to plain
@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from rtt_edu.experiments import TASKS, Comparison, default_arms, run_comparison  # noqa: E402
+from rtt_edu.science.experiments import TASKS, Comparison, default_arms, run_comparison  # noqa: E402
 
 SUMMARY_FIELDS = ["task", "metric", "arm", "n", "diverged", "mean", "sd", "lo", "hi", "diff", "diff_lo", "diff_hi",
                   "boot_lo", "boot_hi", "wins", "verdict"]

@@ -4,20 +4,21 @@ D&D saving throws decide how much of each weight update a neural network gets. E
 mechanic is a real training technique in costume: a dice multiplier is a random
 multiplicative learning rate (its mean is the drift, its variance the temperature).
 """
-from .atomic import CheckpointWriteError
-from .dice import DiceRoller, Roll, ability_modifier
-from .errors import (CheckpointError, DiceError, NegativeDriftWarning, NonFiniteTrainingError,
+from rtt_edu.atomic import CheckpointWriteError
+from rtt_edu.game.dice import DiceRoller, Roll, ability_modifier
+from rtt_edu.errors import (CheckpointError, DiceError, NegativeDriftWarning, NonFiniteTrainingError,
                      RollToTrainError, RulesError)
-from .history import EvalRecord, History, StepRecord
-from .hook import AttachHandle, attach
-from .monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
-from .rules import Margin, SavingThrow
-from .safety import DeathSaves, RaiseGuard
-from .trainer import RollToTrain
-from .turns import GameMaster, Participant, Turn
-from .xp import ExperienceSystem, level_for_xp, proficiency_bonus
-from .classes import *  # noqa: F401,F403  (CharacterClass, Wizard, Rogue, ...)
-from .classes import __all__ as _class_names
+from rtt_edu.engine.history import EvalRecord, History, StepRecord
+from rtt_edu.engine.hook import AttachHandle
+from rtt_edu.training.game import attach
+from rtt_edu.party.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
+from rtt_edu.game.rules import Margin, SavingThrow
+from rtt_edu.engine.safety import DeathSaves, RaiseGuard
+from rtt_edu.training.trainer import RollToTrain
+from rtt_edu.engine.turns import GameMaster, Participant, Turn
+from rtt_edu.party.xp import ExperienceSystem, level_for_xp, proficiency_bonus
+from rtt_edu.party.classes import *  # noqa: F401,F403  (CharacterClass, Wizard, Rogue, ...)
+from rtt_edu.party.classes import __all__ as _class_names
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """``python -m rtt_edu``: the ``rtt-edu`` command (see :mod:`rtt_edu.cli`)."""
 import sys
 
-from .cli import main
+from rtt_edu.cli import main
 
 sys.exit(main())

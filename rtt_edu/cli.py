@@ -46,8 +46,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write
-from .errors import CheckpointError, RollToTrainError
+from rtt_edu.atomic import atomic_write
+from rtt_edu.errors import CheckpointError, RollToTrainError
 
 PROG = "rtt-edu"
 LESSON_NAME = re.compile(r"^\d\d_\w+\.ipynb$")   # 01_roll_the_dice.ipynb
@@ -604,11 +604,11 @@ def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", confi
     import torch
     from tqdm.auto import tqdm
 
-    from .data import make_dataset
-    from .hook import attach
-    from .models import mlp
-    from .rules import SavingThrow
-    from .xp import ExperienceSystem
+    from rtt_edu.data import make_dataset
+    from rtt_edu.training.game import attach
+    from rtt_edu.models import mlp
+    from rtt_edu.game.rules import SavingThrow
+    from rtt_edu.party.xp import ExperienceSystem
 
     data = make_dataset(config.dataset, n=config.points, noise=config.noise, seed=seed)
     rules = SavingThrow.preset(preset)
@@ -653,7 +653,7 @@ def demo_table(plain: DemoRun, dice: DemoRun) -> str:
 
 def demo_figure(plain: DemoRun, dice: DemoRun, data, model):
     """Two panels: both loss curves (dice steps marked by outcome), and the dice model's regions."""
-    from .plots import new_figure, plot_decision_boundary, plot_history
+    from rtt_edu.views.plots import new_figure, plot_decision_boundary, plot_history
     fig, (left, right) = new_figure(figsize=(11.0, 4.0), ncols=2)
     plot_history(dice.history, ax=left, plain=plain.losses, title=f"{dice.name} vs plain, same seed")
     plot_decision_boundary(model, data.X_train, data.y_train, ax=right, X_test=data.X_test, y_test=data.y_test)
@@ -714,14 +714,14 @@ def _image_path(text: str) -> Path:
 
 
 def _preset_names() -> list:
-    from .rules import PRESETS
+    from rtt_edu.game.rules import PRESETS
     return sorted(PRESETS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Roll-to-Train for the classroom: the lessons, JupyterLab and a terminal demo.")
-    from . import __version__
+    from rtt_edu import __version__
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

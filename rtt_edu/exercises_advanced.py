@@ -5,15 +5,15 @@ They live in :mod:`rtt_edu.exercises`, one module per lesson (``lesson05`` ... `
 """
 from __future__ import annotations
 
-from .exercises.base import Feedback, _close, _number  # noqa: F401  (_close, _number: the former helpers)
-from .exercises.lesson05 import check_fighter_clip, check_monster_strike, check_ooze_factor, monster_strike_probability
-from .exercises.lesson06 import (check_first_level_below, check_level_mean, check_mean_xp_per_step,
+from rtt_edu.exercises.base import Feedback, _close, _number  # noqa: F401  (_close, _number: the former helpers)
+from rtt_edu.exercises.lesson05 import check_fighter_clip, check_monster_strike, check_ooze_factor, monster_strike_probability
+from rtt_edu.exercises.lesson06 import (check_first_level_below, check_level_mean, check_mean_xp_per_step,
                                  check_proficiency_bonus)
-from .exercises.lesson07 import (check_accumulation_rolls, check_adam_first_step, check_epoch_noise,
+from rtt_edu.exercises.lesson07 import (check_accumulation_rolls, check_adam_first_step, check_epoch_noise,
                                  check_sgd_gradient_ratio)
-from .exercises.lesson08 import (_grammar, check_best_word, check_context_best_accuracy,  # noqa: F401
+from rtt_edu.exercises.lesson08 import (_grammar, check_best_word, check_context_best_accuracy,  # noqa: F401
                                  check_mask_probability, mask_posterior)
-from .exercises.lesson09 import check_seeds_needed, check_t_half_width, check_verdict
+from rtt_edu.exercises.lesson09 import check_seeds_needed, check_t_half_width, check_verdict
 
 __all__ = ["Feedback",
            # lesson 5

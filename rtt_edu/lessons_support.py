@@ -1,19 +1,19 @@
 """Small helpers the lessons share, each re-exported from its home.
 
-- ``total_distribution("2d6+3")``: the exact distribution of a dice notation (:mod:`rtt_edu.dice`);
+- ``total_distribution("2d6+3")``: the exact distribution of a dice notation (:mod:`rtt_edu.game.dice`);
 - ``mean_of(distribution)``: E[X] of a ``{value: probability}`` dict, exact for ``Fraction``s;
 - ``class_distribution(Rogue(), "classroom")``: the exact multiplier distribution while a class acts
-  on every turn, which is ``Rogue().distribution("classroom")`` (:mod:`rtt_edu.classes`);
+  on every turn, which is ``Rogue().distribution("classroom")`` (:mod:`rtt_edu.party.classes`);
 - ``quadratic_run``: one weight trained on a/2 · (w - w*)² with SGD and the dice
-  (:mod:`rtt_edu.quadratic`).
+  (:mod:`rtt_edu.science.quadratic`).
 """
 from __future__ import annotations
 
 from fractions import Fraction
 
-from .dice import total_distribution
-from .errors import bad_value
-from .quadratic import quadratic_run
+from rtt_edu.game.dice import total_distribution
+from rtt_edu.errors import bad_value
+from rtt_edu.science.quadratic import quadratic_run
 
 __all__ = ["total_distribution", "mean_of", "class_distribution", "quadratic_run"]
 
@@ -28,7 +28,7 @@ def class_distribution(character_class, rules="classroom", bonus: int = 0) -> di
 
     The same as ``character_class.distribution(rules, bonus)``: each class overrides its own.
     """
-    from .classes import CharacterClass
+    from rtt_edu.party.classes import CharacterClass
     if not isinstance(character_class, CharacterClass):
         raise TypeError(bad_value("character_class", character_class, "an instance of a CharacterClass "
                                   "(Wizard, Rogue, Fighter, Cleric, Barbarian, Bard or Paladin)"))

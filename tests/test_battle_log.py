@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import ExperienceSystem, History, NegativeDriftWarning, RollToTrain, attach
-from rtt_edu.classes import Barbarian, Cleric
-from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
+from rtt_edu.party.classes import Barbarian, Cleric
+from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 from helpers import linear_model
 
 N = 96          # samples

@@ -269,7 +269,7 @@ def test_harness_a_plain_slider_renders_and_moves(lab, browser):
 
 
 # --- the panels --------------------------------------------------------------------------------------
-PANEL_CELLS = ["%matplotlib widget\nfrom rtt_edu.widgets import DicePanel, TrainingPanel",
+PANEL_CELLS = ["%matplotlib widget\nfrom rtt_edu.views.widgets import DicePanel, TrainingPanel",
                "dice = DicePanel()\ndice",
                "panel = TrainingPanel()\npanel"]
 
@@ -451,7 +451,7 @@ def lesson_panel_cell() -> str:
 
 
 LAYOUT_CELLS = [       # the lessons' figures: matplotlib inline, so each panel shows its figure as a PNG
-    "%matplotlib inline\nfrom rtt_edu.widgets import ComparePanel, DicePanel, TrainingPanel\nimport ipywidgets as w",
+    "%matplotlib inline\nfrom rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingPanel\nimport ipywidgets as w",
     "DicePanel()",
     lesson_panel_cell(),
     # the lesson's panel, trained to its horizon; a watcher that reports, after each dc move, what the

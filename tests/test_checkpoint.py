@@ -9,9 +9,9 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from rtt_edu import (Barbarian, Bard, Cleric, ExperienceSystem, Fighter, History, Paladin, Rogue, RollToTrain,
                      Wizard)
-from rtt_edu.classes import CharacterClass
+from rtt_edu.party.classes import CharacterClass
 from rtt_edu.errors import CheckpointError
-from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
+from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 from helpers import same
 
 EPOCHS, SPLIT = 4, 2
@@ -154,7 +154,7 @@ def test_the_nan_config_really_crosses_the_checkpoint_while_dying():
 
 def test_the_rpg_configs_really_carry_monsters_and_class_state_across_the_checkpoint():
     """The RPG resume cases are only tests if something is under way when the checkpoint is taken."""
-    from rtt_edu.monsters import EncounterTable
+    from rtt_edu.party.monsters import EncounterTable
     active, cleric_weights = [], None
     for name in sorted(CONFIGS):
         trainer = build(CONFIGS[name])
@@ -318,7 +318,7 @@ def crafted_files(tmp_path, marker):
     legit = trained().state_dict()
     legit["history"]["meta"]["note"] = RunsCode(marker)    # an otherwise perfect checkpoint
     torch.save(legit, tmp_path / "nested.pt")
-    torch.save({"format": "rtt_edu.checkpoint/1", "model": RunsCode(marker)}, tmp_path / "torch_zip.pt")
+    torch.save({"format": "rtt_edu.training.checkpoint/1", "model": RunsCode(marker)}, tmp_path / "torch_zip.pt")
     with open(tmp_path / "raw_pickle.pt", "wb") as fh:
         pickle.dump({"model": RunsCode(marker)}, fh, protocol=2)
     return ["nested.pt", "torch_zip.pt", "raw_pickle.pt"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from rtt_edu import AttachHandle, GameMaster, NegativeDriftWarning, SavingThrow, attach, proficiency_bonus
-from rtt_edu.classes import (CLASSES, Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue,
+from rtt_edu.party.classes import (CLASSES, Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue,
                              Wizard, __all__ as class_names)
 from helpers import linear_model
 
@@ -114,7 +114,7 @@ def ability_steps(handle, ability):
 def test_every_class_is_exported_and_listed():
     import rtt_edu
     for name in class_names:
-        assert getattr(rtt_edu, name) is getattr(__import__("rtt_edu.classes", fromlist=[name]), name)
+        assert getattr(rtt_edu, name) is getattr(__import__("rtt_edu.party.classes", fromlist=[name]), name)
     assert set(CLASSES.values()) <= {getattr(rtt_edu, n) for n in class_names}
     assert len(CLASSES) >= 6
 

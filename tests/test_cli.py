@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rtt_edu import cli
-from rtt_edu.rules import SavingThrow
+from rtt_edu.game.rules import SavingThrow
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

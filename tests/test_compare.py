@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu import DiceRoller, SavingThrow, attach
-from rtt_edu.batched import ACTIVATION_GRADS, OPTIMIZERS, SeedBatch, roll_multiplier
+from rtt_edu.training.batched import ACTIVATION_GRADS, OPTIMIZERS, SeedBatch, roll_multiplier
 from rtt_edu.data.toy import make_dataset
 from rtt_edu.errors import RollToTrainError
 from rtt_edu.models.mlp import mlp

@@ -40,7 +40,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from rtt_edu import quadratic  # noqa: E402
+from rtt_edu.science import quadratic  # noqa: E402
 from rtt_edu.course import lesson00 as c0  # noqa: E402
 from rtt_edu.course import lesson01 as c1  # noqa: E402
 from rtt_edu.course import lesson02 as c2  # noqa: E402

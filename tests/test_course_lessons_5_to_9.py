@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from rtt_edu.course import lesson05, lesson06, lesson07, lesson08, lesson09
-from rtt_edu.rules import SavingThrow
-from rtt_edu.stats import bootstrap_interval, t_interval
+from rtt_edu.game.rules import SavingThrow
+from rtt_edu.science.stats import bootstrap_interval, t_interval
 
 
 def _history(losses):

@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from rtt_edu.dice import (MAX_WORK, DiceRoller, ability_modifier, distribution_cost, natural_distribution, parse,
+from rtt_edu.game.dice import (MAX_WORK, DiceRoller, ability_modifier, distribution_cost, natural_distribution, parse,
                           total_distribution)
 from rtt_edu.errors import DiceError
 
@@ -201,7 +201,7 @@ def test_notations_beyond_the_cost_bound_are_refused_naming_them(notation):
 
 
 def test_a_refusal_comes_before_any_counting(monkeypatch):
-    from rtt_edu import dice
+    from rtt_edu.game import dice
 
     def no_work(*args):
         raise AssertionError("counting started")

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from rtt_edu import (DiceRoller, LossDragon, NonFiniteTrainingError, RollToTrain, SavingThrow, Wizard, attach)
-from rtt_edu.hook import AttachHandle, build_master
-from rtt_edu.turns import GameMaster, Turn
+from rtt_edu.engine.hook import AttachHandle
+from rtt_edu.training.game import build_master
+from rtt_edu.engine.turns import GameMaster, Turn
 
 LR = 0.1
 
@@ -195,8 +196,8 @@ def test_the_save_stream_is_the_seed_s_own_dice_and_the_table_stream_another():
 # --- one factory; a turn with declared fields only ---------------------------------------------------
 
 def test_every_entry_point_builds_its_game_master_through_build_master(monkeypatch):
-    import rtt_edu.hook as hook
-    import rtt_edu.trainer as trainer_module
+    import rtt_edu.training.game as hook
+    import rtt_edu.training.trainer as trainer_module
     built = []
 
     def counting(*args, **kwargs):
@@ -208,7 +209,7 @@ def test_every_entry_point_builds_its_game_master_through_build_master(monkeypat
     attach(torch.optim.SGD(model.parameters(), lr=LR), seed=0)
     RollToTrain(model, torch.optim.SGD(model.parameters(), lr=LR), loss_fn=torch.nn.MSELoss(), progress=False)
     try:
-        import rtt_edu.integrations.hf as hf
+        import rtt_edu.training.hf as hf
     except ImportError:
         hf = None
     if hf is not None and hf.HF_AVAILABLE:

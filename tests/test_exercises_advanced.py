@@ -10,7 +10,7 @@ import torch
 from rtt_edu import DiceRoller, SavingThrow, attach
 from rtt_edu import exercises_advanced as ex
 from rtt_edu.data.grammar import FANTASY_RULES
-from rtt_edu.experiments import t_interval, t_quantile
+from rtt_edu.science.experiments import t_interval, t_quantile
 
 
 def test_feedback_shows_its_verdict_and_is_truthy_only_when_right():
@@ -49,7 +49,7 @@ def test_monster_strike_probability_against_seeded_saves():
 def test_ooze_factor_and_fighter_clip():
     assert ex.check_ooze_factor(0.55 + 0.45 * 0.1)
     assert not ex.check_ooze_factor(0.1)
-    from rtt_edu.classes import Fighter
+    from rtt_edu.party.classes import Fighter
     assert ex.check_fighter_clip(Fighter(level=5, max_norm=1.0).armour_norm, level=5, max_norm=1.0)
     assert not ex.check_fighter_clip(1.0, level=5)
 

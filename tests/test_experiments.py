@@ -13,7 +13,7 @@ import pytest
 
 from rtt_edu import SavingThrow
 from rtt_edu.errors import RollToTrainError
-from rtt_edu.experiments import (TASKS, Arm, Comparison, Interval, Task, bootstrap_interval, default_arms,
+from rtt_edu.science.experiments import (TASKS, Arm, Comparison, Interval, Task, bootstrap_interval, default_arms,
                                  paired_summary, run_comparison, t_cdf, t_interval, t_quantile, verdict)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,7 +213,7 @@ def test_the_moons_task_is_lesson_3s_training_panel_run():
     """Seed s of the moons task trains exactly the TrainingPanel run with seed s (dice and plain)."""
     import torch
 
-    from rtt_edu.widgets import ToyRun, TrainingConfig
+    from rtt_edu.views.widgets import ToyRun, TrainingConfig
     run = ToyRun(TrainingConfig(dataset="moons", noise=0.2, lr=0.5, rules="classroom", experience=False, seed=3))
     run.step(25)
     dice = TASKS["moons"].run(Arm.dice("classroom"), 3, 25)
@@ -285,7 +285,7 @@ def test_comparison_rejects_unknown_arms_and_metrics():
 # --- the statistics module: SciPy's t, numpy's bootstrap ------------------------------------------
 
 def test_statistics_live_in_stats_and_experiments_re_exports_them():
-    from rtt_edu import experiments, stats
+    from rtt_edu.science import experiments, stats
     for name in stats.__all__:
         assert getattr(experiments, name) is getattr(stats, name), name
 

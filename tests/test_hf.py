@@ -18,9 +18,9 @@ from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassifica
                           Trainer, TrainingArguments)
 
 from rtt_edu import DiceRoller, ExperienceSystem, RollToTrain, SavingThrow, attach  # noqa: E402
-from rtt_edu.hook import unwrap_optimizer  # noqa: E402
-from rtt_edu.integrations import hf  # noqa: E402
-from rtt_edu.integrations.hf import RollToTrainCallback  # noqa: E402
+from rtt_edu.engine.hook import unwrap_optimizer  # noqa: E402
+from rtt_edu.training import hf  # noqa: E402
+from rtt_edu.training.hf import RollToTrainCallback  # noqa: E402
 
 RULES = SavingThrow.preset("classroom")
 LR = 1e-2
@@ -183,7 +183,7 @@ def _saved(state, tmp_path):
 
 def test_a_callback_state_that_does_not_fit_changes_nothing(classifier, tmp_path):
     from rtt_edu import CheckpointError
-    from rtt_edu.classes import Wizard
+    from rtt_edu.party.classes import Wizard
     source = RollToTrainCallback(rules=RULES, seed=5, on_nonfinite="off", experience=True)
     train_with_trainer(copy.deepcopy(classifier), tmp_path, examples(4), callbacks=[source], steps=2)
     state = source.state_dict()
@@ -291,7 +291,7 @@ def test_roll_to_train_trains_a_hf_masked_lm_from_dict_batches():
 
 def test_the_module_imports_without_transformers_and_the_callback_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)        # as if it were not installed
-    spec = importlib.util.spec_from_file_location("rtt_edu.integrations._hf_without", hf.__file__)
+    spec = importlib.util.spec_from_file_location("rtt_edu.training._hf_without", hf.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.HF_AVAILABLE is False

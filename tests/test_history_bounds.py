@@ -179,7 +179,7 @@ def test_history_none_keeps_every_step_after_a_load_as_documented(saved):
 def test_the_hf_callback_reads_a_saved_history_under_its_own_bound_too():
     pytest.importorskip("transformers", reason="the 'hf' extra (transformers, accelerate) is not installed")
     pytest.importorskip("accelerate", reason="the 'hf' extra (transformers, accelerate) is not installed")
-    from rtt_edu.integrations.hf import RollToTrainCallback
+    from rtt_edu.training.hf import RollToTrainCallback
 
     def steps(callback, n):
         torch.manual_seed(0)

@@ -182,7 +182,7 @@ def test_attach_refuses_a_non_optimizer():
 
 def test_an_owned_handle_is_never_replaced_by_another_game_master(tiny_sgd):
     from rtt_edu import AttachHandle, RollToTrainError
-    from rtt_edu.hook import build_master
+    from rtt_edu.training.game import build_master
     model, opt = tiny_sgd
     owned = AttachHandle(opt, build_master("classroom", seed=0), owner="a lesson's run")
     with pytest.raises(RollToTrainError, match=r"optimizer=SGD: a lesson's run is training with it now"):

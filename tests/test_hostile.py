@@ -16,10 +16,10 @@ from torch.utils.data import DataLoader, TensorDataset
 import rtt_edu
 from rtt_edu import (DiceRoller, ExperienceSystem, History, Margin, RollToTrain, SavingThrow, ability_modifier,
                      attach, level_for_xp, proficiency_bonus)
-from rtt_edu.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
-from rtt_edu.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
-from rtt_edu.safety import DeathSaves
-from rtt_edu.widgets import ComparePanel, TrainingPanel
+from rtt_edu.party.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
+from rtt_edu.party.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
+from rtt_edu.engine.safety import DeathSaves
+from rtt_edu.views.widgets import ComparePanel, TrainingPanel
 
 TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -53,7 +53,7 @@ class Ctx:
     def history_json(self, **step_changes):
         step = {"step": 0, "epoch": 0, "natural": 12, "total": 14, "multiplier": 0.75, "outcome": "success"}
         step.update(step_changes)
-        return json.dumps({"format": "rtt_edu.history/1", "meta": {}, "steps": [step], "evals": []})
+        return json.dumps({"format": "rtt_edu.engine.history/1", "meta": {}, "steps": [step], "evals": []})
 
     def checkpoint(self):
         path = str(self.tmp / "good.pt")
@@ -285,7 +285,7 @@ CATALOGUE = [
     ("history JSON an int", lambda c: History.from_json(42), ["text=42"]),
     ("history of another format", lambda c: History.from_json('{"format": "other/1"}'), ["format='other/1'"]),
     ("history a list", lambda c: History.from_json("[]"), ["format='list'"]),
-    ("history steps a dict", lambda c: History.from_dict({"format": "rtt_edu.history/1", "steps": {}, "evals": []}),
+    ("history steps a dict", lambda c: History.from_dict({"format": "rtt_edu.engine.history/1", "steps": {}, "evals": []}),
      ["steps={}"]),
     ("history unknown field", lambda c: History.from_json(c.history_json(colour="red")), ["steps[0] fields=['colour']"]),
     ("history natural a string", lambda c: History.from_json(c.history_json(natural="x")), ["steps[0].natural='x'"]),
@@ -293,9 +293,9 @@ CATALOGUE = [
      ["steps[0].multiplier=True"]),
     ("history events not events", lambda c: History.from_json(c.history_json(events=["boom"])),
      ["steps[0].events=['boom']"]),
-    ("history missing outcome", lambda c: History.from_dict({"format": "rtt_edu.history/1", "steps": [
+    ("history missing outcome", lambda c: History.from_dict({"format": "rtt_edu.engine.history/1", "steps": [
         {"step": 0, "epoch": 0, "natural": 3, "total": 3, "multiplier": 0.0}], "evals": []}), ["['outcome']"]),
-    ("history eval loss null", lambda c: History.from_dict({"format": "rtt_edu.history/1", "steps": [], "evals": [
+    ("history eval loss null", lambda c: History.from_dict({"format": "rtt_edu.engine.history/1", "steps": [], "evals": [
         {"step": 0, "epoch": 0, "loss": None}]}), ["evals[0].loss=None"]),
     ("history file missing", lambda c: History.load(path_of(c, "nope.json")), ["path=", "nope.json'"]),
     ("history file a folder", lambda c: History.load(str(c.tmp)), ["path=", "not a folder"]),

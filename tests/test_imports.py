@@ -1,16 +1,51 @@
-"""No import cycle among the library's modules.
+"""The library's layers, read from the source: no module imports from a layer above its own.
 
-Every ``import`` of an rtt_edu module is read from the source (at the top of a module or inside
-a function alike), and the graph they make must have no cycle, except for the one deliberate
-lazy import: ``History.plot`` draws with :mod:`rtt_edu.plots`, which reads histories.
+Every ``import`` of an rtt_edu module counts, at the top of a module or inside a function alike
+(a lazy import is still an arrow). The layers, from the bottom (the map in ``rtt_edu/__init__.py``):
+
+    base      errors, atomic writes
+    game      dice and rules (no torch); data, models: the toy data sets and networks
+    engine    turns, the game master, history, the optimizer hook, the guard, lr helpers, distributed
+    party     character classes, monsters, experience
+    training  the game's config and factory, attach, the trainer, checkpoints, batched runs, HF
+    api       the package's public names (``rtt_edu/__init__.py``: what ``from rtt_edu import ...`` gives)
+    science   statistics, experiments, the exact quadratic
+    views     plots and the notebook panels
+    course    one module per lesson: its set-up and its self-checks
+    cli       the command line
 """
 import ast
 import pathlib
+import re
 
 import rtt_edu
 
 ROOT = pathlib.Path(rtt_edu.__file__).parent
-ALLOWED = {("rtt_edu.history", "rtt_edu.plots")}     # History.plot, the one deliberate lazy import
+
+#: layer name → the module prefixes it holds, bottom first.
+LAYERS = [
+    ("base", ["rtt_edu.errors", "rtt_edu.atomic"]),
+    ("game", ["rtt_edu.game", "rtt_edu.data", "rtt_edu.models"]),
+    ("engine", ["rtt_edu.engine"]),
+    ("party", ["rtt_edu.party"]),
+    ("training", ["rtt_edu.training"]),
+    ("api", ["rtt_edu"]),                      # the package's __init__ only, not everything under it
+    ("science", ["rtt_edu.science"]),
+    ("views", ["rtt_edu.views"]),
+    ("course", ["rtt_edu.course"]),
+    ("cli", ["rtt_edu.cli", "rtt_edu.__main__"]),
+]
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if module == prefix or (prefix != "rtt_edu" and module.startswith(prefix + ".")):
+                if best is None or len(prefix) > best[1]:
+                    best = (rank, len(prefix))
+    assert best is not None, f"{module} is in no layer: add its folder to LAYERS"
+    return best[0]
 
 
 def modules() -> dict:
@@ -21,65 +56,84 @@ def modules() -> dict:
     return out
 
 
-def edges(mods: dict) -> set:
-    """(importer, imported) for every import of an rtt_edu module (not the package's own __init__)."""
+def imports(name: str, path: pathlib.Path) -> set:
+    """Every module ``name`` imports (rtt_edu's or not), resolved to a dotted name."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found = set()
-    for name, path in mods.items():
-        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                base = package[:len(package) - node.level + 1] if node.level else []
-                target = ".".join(base + ([node.module] if node.module else []))
-                targets = [f"{target}.{a.name}" if f"{target}.{a.name}" in mods else target for a in node.names]
-            elif isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            else:
-                continue
-            for t in targets:
-                while t not in mods and "." in t:
-                    t = t.rsplit(".", 1)[0]
-                if t in mods and t != name and t != "rtt_edu":
-                    found.add((name, t))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            found.update(f"{target}.{a.name}" for a in node.names)
+            found.add(target)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
     return found
 
 
-def find_cycle(graph: dict):
-    state, stack = {}, []
-
-    def visit(u):
-        state[u] = "open"
-        stack.append(u)
-        for v in sorted(graph.get(u, ())):
-            if state.get(v) == "open":
-                return stack[stack.index(v):] + [v]
-            if v not in state:
-                cycle = visit(v)
-                if cycle:
-                    return cycle
-        stack.pop()
-        state[u] = "done"
-        return None
-    for u in sorted(graph):
-        if u not in state:
-            cycle = visit(u)
-            if cycle:
-                return cycle
-    return None
+def edges(mods: dict) -> set:
+    """(importer, imported) for every import of an rtt_edu module."""
+    found = set()
+    for name, path in mods.items():
+        for target in imports(name, path):
+            while target not in mods and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in mods and target != name and target.startswith("rtt_edu"):
+                found.add((name, target))
+    return found
 
 
-def test_the_library_s_modules_import_each_other_without_a_cycle():
-    mods = modules()
-    assert "rtt_edu.turns" in mods and "rtt_edu.history" in mods
-    graph = {}
-    for a, b in edges(mods) - ALLOWED:
-        graph.setdefault(a, set()).add(b)
-    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+def upward(mods: dict) -> list:
+    return sorted(f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+                  for a, b in edges(mods) if layer_of(b) > layer_of(a))
 
 
-def test_the_cycle_finder_finds_a_cycle():
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
+def test_every_module_is_in_a_layer():
+    for name in modules():
+        layer_of(name)
 
 
-def test_the_one_allowed_lazy_import_is_really_there():
-    assert ALLOWED <= edges(modules())
+def test_no_module_imports_from_a_layer_above_its_own():
+    assert upward(modules()) == []
+
+
+def test_the_game_layer_knows_no_torch():
+    game = {n: p for n, p in modules().items() if n.startswith("rtt_edu.game")}
+    assert game, "rtt_edu.game holds the dice and the rules"
+    for name, path in game.items():
+        assert not any(t == "torch" or t.startswith("torch.") for t in imports(name, path)), name
+
+
+def test_the_layer_check_sees_an_upward_arrow(tmp_path):
+    """A plot imported by a history would be an arrow from the engine up to the views."""
+    fake = tmp_path / "history.py"
+    fake.write_text("from rtt_edu.views.plots import plot_history\n")
+    mods = {"rtt_edu.engine.history": fake, "rtt_edu.views.plots": ROOT / "views" / "plots.py"}
+    assert upward(mods) == ["rtt_edu.engine.history (engine) imports rtt_edu.views.plots (views)"]
+
+
+#: the calls that set or draw from a global random state (Python's, NumPy's or torch's).
+GLOBAL_RNG = re.compile(r"\b(?:torch\.(?:manual_seed|seed|set_rng_state|cuda\.manual_seed(?:_all)?|rand|randn|randint|"
+                        r"randperm|bernoulli|multinomial|normal)\(|np\.random\.(?:seed|rand|randn|randint|choice|"
+                        r"shuffle|permutation|normal|uniform)\(|numpy\.random\.seed\(|random\.(?:seed|random|randint|"
+                        r"choice|shuffle|uniform|gauss)\()")
+
+
+def test_no_library_module_touches_global_rng_state():
+    """Randomness is injected: every draw names its generator (``generator=``, ``rng.``, a DiceRoller)."""
+    offenders = []
+    for name, path in sorted(modules().items()):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for match in GLOBAL_RNG.finditer(code):
+                call = code[match.start():]
+                if "generator=" not in call:
+                    offenders.append(f"{path.relative_to(ROOT.parent)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_rng_grep_catches_a_global_seed():
+    assert GLOBAL_RNG.search("    torch.manual_seed(0)")
+    assert GLOBAL_RNG.search("x = np.random.randn(3)")
+    assert not GLOBAL_RNG.search("g = torch.Generator().manual_seed(0)")
+    assert not GLOBAL_RNG.search("rng = random.Random(seed)")

@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach
-from rtt_edu.classes import Fighter, Paladin
-from rtt_edu.monsters import (CR_XP, MONSTERS, EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith,
+from rtt_edu.party.classes import Fighter, Paladin
+from rtt_edu.party.monsters import (CR_XP, MONSTERS, EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith,
                               check_chance)
 from helpers import linear_model, regression_batch, train_attached
 

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import DiceRoller, NonFiniteTrainingError, RollToTrain, attach
-from rtt_edu.classes import CharacterClass
-from rtt_edu.safety import DeathSaves
+from rtt_edu.party.classes import CharacterClass
+from rtt_edu.engine.safety import DeathSaves
 
 NAN, INF = float("nan"), float("inf")
 
@@ -390,7 +390,7 @@ def test_the_same_seed_gives_the_same_death_saves():
 
 def test_a_monster_that_overflows_the_gradients_is_caught():
     """A Loss Dragon breathing 1e300 (inf in float32) turns the gradients infinite after the roll."""
-    from rtt_edu.monsters import LossDragon
+    from rtt_edu.party.monsters import LossDragon
     model = seeded_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     dragon = LossDragon(factor=1e300, armor_class=30, hit_points=1e9, turns=2)    # every save fails
@@ -403,7 +403,7 @@ def test_a_monster_that_overflows_the_gradients_is_caught():
 
 def test_a_wizards_spell_on_a_revival_step_ends_with_the_lowered_rate():
     """The revival lowers the spell's rate; when the spell ends the Wizard keeps that lowering."""
-    from rtt_edu.classes import Wizard
+    from rtt_edu.party.classes import Wizard
     model = seeded_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     plan = [("bad", 5), ("bad", 5), ("bad", 5), "good"]
@@ -430,7 +430,7 @@ def _bits(t):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_the_check_leaves_every_gradient_bit_identical(dtype):
-    from rtt_edu.safety import all_finite as check
+    from rtt_edu.engine.safety import all_finite as check
     tiny = torch.finfo(dtype).tiny / 4                  # a subnormal
     grads = [torch.tensor([1.5, -0.0, 0.0, tiny, -tiny, torch.finfo(dtype).max], dtype=dtype),
              torch.randn(3, 4, generator=torch.Generator().manual_seed(0)).to(dtype).t()]   # not contiguous
@@ -445,7 +445,7 @@ def test_the_check_leaves_every_gradient_bit_identical(dtype):
 @pytest.mark.parametrize("value", [NAN, INF, -INF])
 @pytest.mark.parametrize("where", ["first", "last", "loss"])
 def test_the_check_finds_one_bad_element_anywhere(dtype, value, where):
-    from rtt_edu.safety import all_finite as check
+    from rtt_edu.engine.safety import all_finite as check
     grads = [torch.ones(5, dtype=dtype), torch.ones(2, 3, dtype=torch.float32), torch.ones(7, dtype=dtype)]
     loss = torch.tensor(1.0)
     if where == "loss":
@@ -457,7 +457,7 @@ def test_the_check_finds_one_bad_element_anywhere(dtype, value, where):
 
 
 def test_gradients_the_kernel_does_not_take_are_checked_too():
-    from rtt_edu.safety import all_finite as check
+    from rtt_edu.engine.safety import all_finite as check
     sparse = torch.sparse_coo_tensor([[0, 3]], [1.0, NAN], (5,))
     in_graph = torch.tensor([1.0, INF], requires_grad=True) * 1.0      # a grad from create_graph=True
     integer = torch.tensor([1, 2])
@@ -468,7 +468,7 @@ def test_gradients_the_kernel_does_not_take_are_checked_too():
 
 
 def test_without_the_fused_kernel_every_tensor_takes_the_max_norm_path(monkeypatch):
-    from rtt_edu import safety
+    from rtt_edu.engine import safety
     monkeypatch.setattr(safety, "_FUSED_CHECK", None)
     grads = [torch.ones(3), torch.ones(2, dtype=torch.float64)]
     assert safety.all_finite(grads, torch.tensor(1.0))

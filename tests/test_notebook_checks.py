@@ -139,7 +139,7 @@ def lesson9_moons_block() -> tuple:
 @pytest.mark.slow
 def test_lesson9_with_another_learning_rate_fails_its_check(one_thread):
     """Lesson 9's moons table rerun at lr 0.45 instead of the lesson's 0.5: the check reports it."""
-    from rtt_edu.experiments import run_comparison
+    from rtt_edu.science.experiments import run_comparison
     show, committed = lesson9_moons_block()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

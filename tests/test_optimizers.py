@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from rtt_edu import SavingThrow, attach
-from rtt_edu.turns import NOT_LINEAR_IN_LR
+from rtt_edu.engine.turns import NOT_LINEAR_IN_LR
 
 OPTIMIZERS = sorted((cls for cls in vars(torch.optim).values()
                      if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)

@@ -16,9 +16,9 @@ from PIL import Image
 
 from rtt_edu import SavingThrow
 from rtt_edu.course import lesson00
-from rtt_edu.widgets import ComparePanel, DicePanel, LiveFigure, Panel, TrainingPanel
-from rtt_edu.widgets import compare, dice, training
-from rtt_edu.widgets.base import PICTURE_DPI
+from rtt_edu.views.widgets import ComparePanel, DicePanel, LiveFigure, Panel, TrainingPanel
+from rtt_edu.views.widgets import compare, dice, training
+from rtt_edu.views.widgets.base import PICTURE_DPI
 from test_browser import browser, lab  # noqa: F401  (JupyterLab and Chromium, for the live test at the end)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -143,7 +143,7 @@ def test_a_long_readout_breaks_between_figures_never_inside_one():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
-    from rtt_edu.widgets.base import NOTE_POINTS, _wrapped
+    from rtt_edu.views.widgets.base import NOTE_POINTS, _wrapped
     panel = DicePanel(figures="static")
     notes = panel.picture_notes()
     figures = [item for line in notes[:3] for item in line.split("    ")]     # "name: value", no-break spaces
@@ -258,7 +258,7 @@ def test_a_lesson_saved_by_nbclient_keeps_the_picture_of_the_panel_after_the_las
     from nbformat.v4 import new_code_cell, new_notebook
     out = tmp_path.as_posix()
     nb = new_notebook(cells=[
-        new_code_cell("from rtt_edu.widgets import DicePanel, TrainingPanel\n"
+        new_code_cell("from rtt_edu.views.widgets import DicePanel, TrainingPanel\n"
                       "panel = TrainingPanel(figures='static', dataset='moons', experience=False, seed=0)\n"
                       f"open('{out}/untrained.png', 'wb').write(panel.picture())\n"
                       "panel"),
@@ -302,7 +302,7 @@ def test_in_jupyterlab_an_update_redraws_the_panel_in_place_and_its_sliders_stil
     from test_browser import (CURRENT, assert_widgets_rendered, move_slider_right, open_and_run_all, slider,
                               write_notebook)
     write_notebook(lab.root / "picture_updates.ipynb", [
-        "from rtt_edu.widgets import DicePanel\ndice = DicePanel()\ndice",
+        "from rtt_edu.views.widgets import DicePanel\ndice = DicePanel()\ndice",
         "dice.controls['dc'].value = 15",
     ])
     page = browser.new_page()

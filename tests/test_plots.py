@@ -8,10 +8,10 @@ from matplotlib.figure import Figure
 
 from rtt_edu import History, SavingThrow, StepRecord, attach
 from rtt_edu.errors import RollToTrainError
-from rtt_edu.monsters import GradientOoze, LossDragon
-from rtt_edu.plots import (BandView, DistributionView, LossCurveView, band_stats, decision_grid, encounter_spans,
+from rtt_edu.party.monsters import GradientOoze, LossDragon
+from rtt_edu.views.plots import (BandView, DistributionView, LossCurveView, band_stats, decision_grid, encounter_spans,
                            level_ups, plot_band, plot_decision_boundary, plot_distribution, plot_history)
-from rtt_edu.xp import ExperienceSystem
+from rtt_edu.party.xp import ExperienceSystem
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

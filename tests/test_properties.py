@@ -143,7 +143,7 @@ def test_every_valid_notation_rolls_the_dice_it_names(spec):
 @SETTINGS
 @given(spec=valid_notation())
 def test_every_valid_notation_has_an_exact_distribution_or_a_refusal_naming_it(spec):
-    from rtt_edu.dice import MAX_WORK, distribution_cost, total_distribution
+    from rtt_edu.game.dice import MAX_WORK, distribution_cost, total_distribution
     notation, count, sides, kept, modifier = spec
     if distribution_cost(notation) > MAX_WORK:
         try:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from rtt_edu import DiceError, DiceRoller, RollToTrainError, SavingThrow
-from rtt_edu import quadratic as q
+from rtt_edu.science import quadratic as q
 from rtt_edu.lessons_support import quadratic_run
 
 SEED_RULES = ("seed-code", "seed-readme", "seed-methodology")

@@ -125,7 +125,7 @@ def _rolled_by_every_user(rule, seed, n, intelligence=14):
     import torch
     from rtt_edu import DiceRoller, ability_modifier, attach
     from rtt_edu.compare import roll_multiplier
-    from rtt_edu.quadratic import roll_naturals
+    from rtt_edu.science.quadratic import roll_naturals
     w = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([w], lr=0.1)
     handle = attach(opt, rule, seed=seed, intelligence=intelligence, on_nonfinite="off")

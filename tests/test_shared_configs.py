@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from rtt_edu import SavingThrow
-from rtt_edu.dice import MAX_SIDES, MAX_WORK, distribution_cost, natural_distribution, total_distribution
+from rtt_edu.game.dice import MAX_SIDES, MAX_WORK, distribution_cost, natural_distribution, total_distribution
 from rtt_edu.errors import MAX_SHOWN, NonFiniteTrainingError, PanelClosedError, RollToTrainError, bad_value, shown
-from rtt_edu.rules import MAX_MULTIPLIER
-from rtt_edu.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel
-from rtt_edu.widgets.run import MAX_REPLAY_WORK, max_replay_steps, step_work
+from rtt_edu.game.rules import MAX_MULTIPLIER
+from rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel
+from rtt_edu.views.widgets.run import MAX_REPLAY_WORK, max_replay_steps, step_work
 
 #: each test finishes in seconds; a regression that hangs (a replay of 15 minutes) fails at this guard instead
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.timeout(120)]
@@ -80,7 +80,7 @@ def test_the_largest_exact_die_is_answered_everywhere_within_seconds():
     out = finishes(f"""
         import time
         from rtt_edu import SavingThrow
-        from rtt_edu.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel
+        from rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel
         rules = {{"sides": {s}, "dc": 11, "success": {{"margin": {{"scale": 0.01, "offset": 0.5}}}}, "fail": 0.25}}
         start = time.perf_counter()
         rule = SavingThrow.from_dict(rules)
@@ -251,7 +251,7 @@ def test_a_deep_value_is_refused_for_its_depth():
 
 def test_the_hostile_configs_are_refused_in_a_fresh_interpreter_without_hanging():
     finishes("""
-        from rtt_edu.widgets import ComparePanel, TrainingConfig, TrainingPanel
+        from rtt_edu.views.widgets import ComparePanel, TrainingConfig, TrainingPanel
         deep = node = {}
         for _ in range(100_000):
             node["a"] = node = {}

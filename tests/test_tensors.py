@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from rtt_edu.tensors import optimizer_params, restore_lrs, saved_lr, scale_lr, scale_lrs, set_lr
+from rtt_edu.engine.tensors import optimizer_params, restore_lrs, saved_lr, scale_lr, scale_lrs, set_lr
 
 
 def _optimizer(lr):

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import RollToTrain, RollToTrainError, attach
 from rtt_edu.errors import ConcurrentTrainingWarning
-from rtt_edu.hook import _ATTACHED
+from rtt_edu.engine.hook import _ATTACHED
 from helpers import linear_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from rtt_edu import CheckpointError, ExperienceSystem, History, RollToTrain, RollToTrainError, StepRecord, Wizard
 from helpers import same
 from rtt_edu.atomic import CheckpointWriteError, atomic_write, temp_pattern
-from rtt_edu.monsters import GradientOoze, LossDragon, WeightWraith
+from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 
 pytestmark = pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import torch
 
 from rtt_edu import SavingThrow
 from rtt_edu.errors import RollToTrainError
-from rtt_edu.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel, figure_mode, verdict
+from rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel, figure_mode, verdict
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -340,8 +340,8 @@ def test_a_dice_change_trains_to_the_horizon_or_to_the_step_reached():
 
 
 def test_every_preset_is_exactly_the_dice_controls():
-    from rtt_edu.rules import PRESETS
-    from rtt_edu.widgets.dice_controls import DiceControls
+    from rtt_edu.game.rules import PRESETS
+    from rtt_edu.views.widgets.dice_controls import DiceControls
     dice = DiceControls("classroom")
     for name in PRESETS:
         dice.controls["rules"].value = name
@@ -353,7 +353,7 @@ def test_every_preset_is_exactly_the_dice_controls():
 
 
 def test_a_custom_rule_round_trips_through_the_config():
-    from rtt_edu.rules import Margin
+    from rtt_edu.game.rules import Margin
     rule = SavingThrow(dc=9, sides=12, success=Margin(0.02, 0.1, lo=0.0, hi=0.5), fail=0.2, crit_fail=-0.3)
     panel = TrainingPanel(figures="static", rules=rule, horizon=40, intelligence=14)
     assert panel.controls["die"].value == 12 and panel.controls["success"].value == 0.1

@@ -7,9 +7,9 @@ import torch
 
 from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach, level_for_xp, \
     proficiency_bonus
-from rtt_edu.classes import CharacterClass
-from rtt_edu.monsters import GradientOoze
-from rtt_edu.xp import MAX_LEVEL, XP_THRESHOLDS, as_experience
+from rtt_edu.party.classes import CharacterClass
+from rtt_edu.party.monsters import GradientOoze
+from rtt_edu.party.xp import MAX_LEVEL, XP_THRESHOLDS, as_experience
 from helpers import linear_model, regression_batch, train_attached
 
 # 5e SRD "Character Advancement": (XP, level, proficiency bonus), a few rows written out

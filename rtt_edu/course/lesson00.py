@@ -5,7 +5,7 @@ its loss is half the mean squared error,
 
     L(w) = ½ · mean((w·xᵢ − yᵢ)²) = a/2 · (w − w*)²,   a = mean(xᵢ²) = 2,  w* = 1,
 
-the bowl of lesson 2 (``rtt_edu.quadratic``). Its gradient is dL/dw = mean((w·xᵢ − yᵢ)·xᵢ) = a·(w − w*),
+the bowl of lesson 2 (``rtt_edu.science.quadratic``). Its gradient is dL/dw = mean((w·xᵢ − yᵢ)·xᵢ) = a·(w − w*),
 so one step of gradient descent, w ← w − lr · a · (w − w*), multiplies the error e = w − w* by
 1 − lr·a: the error shrinks when |1 − lr·a| < 1, that is 0 < lr < 2/a = 1, and grows beyond.
 
@@ -22,9 +22,9 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..errors import RollToTrainError, bad_value, check_type
-from ..exercises import Feedback, judge
-from ..widgets.base import LiveFigure, Panel
+from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.exercises import Feedback, judge
+from rtt_edu.views.widgets.base import LiveFigure, Panel
 
 __all__ = ["X", "Y", "TRUE_W", "CURVATURE", "W0", "loss", "gradient", "descend", "plot_data",
            "plot_loss", "plot_steps", "StepPanel", "check_loss", "check_one_step", "check_converges", "check_factor",

@@ -5,8 +5,8 @@
 """
 from __future__ import annotations
 
-from ..dice import natural_distribution
-from ..exercises import Feedback, judge
+from rtt_edu.game.dice import natural_distribution
+from rtt_edu.exercises import Feedback, judge
 
 __all__ = ["check_twenty_with_advantage"]
 

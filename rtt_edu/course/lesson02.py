@@ -1,6 +1,6 @@
 """Lesson 2's set-up: the rendered tables and the maps of the straight-line lesson.
 
-Every number comes from :mod:`rtt_edu.quadratic` (exact) or from a seeded run; these functions only
+Every number comes from :mod:`rtt_edu.science.quadratic` (exact) or from a seeded run; these functions only
 lay them out, so a lesson cell shows one call and the picture or table it gives.
 
     from rtt_edu.course import lesson02 as c2
@@ -18,8 +18,8 @@ import numpy as np
 from IPython.display import Markdown
 from matplotlib.colors import SymLogNorm
 
-from .. import quadratic
-from ..rules import SavingThrow
+from rtt_edu.science import quadratic
+from rtt_edu.game.rules import SavingThrow
 
 __all__ = ["step_table", "verdict_table", "plot_lambda_maps", "agreement", "log_sd", "close_look_table",
            "plot_seed_distributions", "SIGN_BARS"]
@@ -48,7 +48,7 @@ def verdict_table(cases) -> tuple:
     """(rendered table, rows) of the three verdicts for each (rule name, lr) on a = 1.
 
     The average run converges iff |E[f]| = |1 − lr·E[m]| < 1, the mean square iff E[f²] < 1, almost
-    every run iff λ = E[log|f|] < 0 (``rtt_edu.quadratic``).
+    every run iff λ = E[log|f|] < 0 (``rtt_edu.science.quadratic``).
     """
     rows = []
     for name, lr in cases:

@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from ..exercises import Feedback
-from ..rules import SavingThrow
-from ..widgets import ToyRun, TrainingConfig
+from rtt_edu.exercises import Feedback
+from rtt_edu.game.rules import SavingThrow
+from rtt_edu.views.widgets import ToyRun, TrainingConfig
 
 __all__ = ["sharpness", "sharpness_along", "plot_sharpness", "check_dc15"]
 

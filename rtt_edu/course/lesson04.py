@@ -10,9 +10,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from ..classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
-from ..plots import PALETTE
-from ..xp import proficiency_bonus
+from rtt_edu.party.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
+from rtt_edu.views.plots import PALETTE
+from rtt_edu.party.xp import proficiency_bonus
 
 __all__ = ["compare", "report", "level_rows", "level_table", "LEVELS"]
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from rtt_edu.exercises import Feedback, judge
-from rtt_edu.rules import SavingThrow
+from rtt_edu.game.rules import SavingThrow
 
 
 def check_dropout_variance(answer) -> Feedback:
@@ -18,7 +18,7 @@ def check_dropout_variance(answer) -> Feedback:
 
 
 def _bonus_after_dc(dc: int, steps: int = 300) -> int:
-    from rtt_edu.widgets import TrainingPanel
+    from rtt_edu.views.widgets import TrainingPanel
     panel = TrainingPanel(dataset="xor", lr=0.5, rules="lr-dropout", experience=True, xp_scale=20, seed=0)
     panel.step(steps)
     panel.controls["dc"].value = dc

@@ -2,7 +2,7 @@
 rendered tables of verdicts, the 4-seed against 30-seed picture, and the lesson's self-checks.
 
 The rows of ``runs.csv`` are the runs of ``experiments/run_experiments.py --seeds 30`` (classroom rule,
-the default arms): ``thirty_seeds()`` rebuilds each task's :class:`~rtt_edu.experiments.Comparison`
+the default arms): ``thirty_seeds()`` rebuilds each task's :class:`~rtt_edu.science.experiments.Comparison`
 from them without training, so every statistic the lesson shows is computed, not copied.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from rtt_edu.exercises import Feedback
-from rtt_edu.experiments import TASKS, Comparison, default_arms
+from rtt_edu.science.experiments import TASKS, Comparison, default_arms
 
 #: The 30-seed runs: experiments/results/runs.csv in a source checkout, else the copy shipped with the
 #: package (rtt_edu/data/experiments_runs.csv, the same file: a test keeps the two identical).

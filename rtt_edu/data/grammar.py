@@ -39,7 +39,7 @@ from itertools import product
 
 import torch
 
-from ..errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import RollToTrainError, bad_value, check_type
 
 __all__ = ["GrammarConfig", "FantasyGrammar", "Vocab", "MaskedContexts", "mask_tokens",
            "FANTASY_RULES", "SPECIAL_TOKENS", "PAD_ID", "CLS_ID", "SEP_ID", "MASK_ID", "IGNORE_INDEX"]

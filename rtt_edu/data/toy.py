@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import RollToTrainError, bad_value, check_type
 
 __all__ = ["ToyData", "make_moons", "make_circles", "make_xor", "make_spiral", "make_blobs",
            "make_dataset", "DATASETS"]

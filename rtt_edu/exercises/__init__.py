@@ -8,7 +8,7 @@ One module per lesson (``lesson01`` ... ``lesson09``), each with its own ``__all
 :mod:`~rtt_edu.exercises.base` (``Feedback``, reading an answer, ``judge``). Every check returns
 a ``Feedback``: it shows as one line in a notebook, and ``bool(feedback)`` is True only when the
 answer is right. Expected values are computed from the library (dice, rules,
-:mod:`rtt_edu.quadratic`, ...), never typed in. Each check knows the usual mistakes (a percentage
+:mod:`rtt_edu.science.quadratic`, ...), never typed in. Each check knows the usual mistakes (a percentage
 instead of a probability, the chance of failing instead of succeeding, E[m²] instead of the
 variance, ...) and names the one it sees.
 
@@ -23,7 +23,7 @@ import importlib
 import pkgutil
 import re
 
-from .base import Feedback, _number, judge  # noqa: F401  (_number: ex._number as before)
+from rtt_edu.exercises.base import Feedback, _number, judge  # noqa: F401  (_number: ex._number as before)
 
 __all__ = ["Feedback", "judge", "LESSONS"]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..dice import ability_modifier, natural_distribution, total_distribution
-from ..lessons_support import mean_of
-from ..rules import as_rules
-from .base import Feedback, _number, judge
+from rtt_edu.game.dice import ability_modifier, natural_distribution, total_distribution
+from rtt_edu.lessons_support import mean_of
+from rtt_edu.game.rules import as_rules
+from rtt_edu.exercises.base import Feedback, _number, judge
 
 __all__ = ["p_at_least", "check_at_least", "check_ability_modifier", "check_mean_total", "check_smallest_dc"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from ..rules import as_rules
-from .base import Feedback, judge
+from rtt_edu.game.rules import as_rules
+from rtt_edu.exercises.base import Feedback, judge
 
 __all__ = ["check_mean", "check_variance", "check_step_factor", "check_converges", "check_largest_lr"]
 
@@ -43,7 +43,7 @@ def check_variance(answer, rule="classroom") -> Feedback:
 
 def check_step_factor(answer, lr: float = 0.1, m: float = 0.75, curvature: float = 2.0) -> Feedback:
     """One step on a/2·(w - w*)² multiplies the error by 1 - lr·a·m."""
-    from ..quadratic import step_factor
+    from rtt_edu.science.quadratic import step_factor
     expected = step_factor(lr, m, curvature)
     mistakes = [(lr * curvature * m, "that is how much of the error the step removes, not what is left."),
                 (1 + lr * curvature * m, "the sign: a step with m > 0 goes *down* the gradient a·(w - w*)."),
@@ -55,7 +55,7 @@ def check_step_factor(answer, lr: float = 0.1, m: float = 0.75, curvature: float
 
 def check_converges(answer, rule="seed-readme", lr: float = 1.0, curvature: float = 1.0) -> Feedback:
     """Does almost every run converge? True when λ = E[log|1 - lr·a·m|] < 0."""
-    from ..quadratic import lyapunov_exponent
+    from rtt_edu.science.quadratic import lyapunov_exponent
     rule = as_rules(rule)
     lam = lyapunov_exponent(rule, lr, curvature)
     expected = lam < 0
@@ -77,10 +77,10 @@ def check_converges(answer, rule="seed-readme", lr: float = 1.0, curvature: floa
 def check_largest_lr(answer, rule="lr-dropout", curvature: float = 1.0) -> Feedback:
     """The end of the stable range: every lr in (0, lr_max) converges almost surely, lr_max does not.
 
-    That is the first interval of :func:`rtt_edu.quadratic.convergence_intervals` (for a rule
+    That is the first interval of :func:`rtt_edu.science.quadratic.convergence_intervals` (for a rule
     with E[m] >= 0 it starts at 0). Islands further out, around lr = 1/(a·m), do not count.
     """
-    from ..quadratic import convergence_intervals, mean_square_limit
+    from rtt_edu.science.quadratic import convergence_intervals, mean_square_limit
     rule = as_rules(rule)
     intervals = convergence_intervals(rule, curvature)
     if not intervals or intervals[0][0] != 0.0:

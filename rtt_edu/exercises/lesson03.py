@@ -5,8 +5,8 @@ exact value computed by the library and names the mistake it sees.
 """
 from __future__ import annotations
 
-from ..rules import as_rules
-from .base import Feedback, judge
+from rtt_edu.game.rules import as_rules
+from rtt_edu.exercises.base import Feedback, judge
 
 __all__ = ["check_effective_lr", "check_expected_count"]
 

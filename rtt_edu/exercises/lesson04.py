@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 
-from ..classes import Rogue
-from ..lessons_support import class_distribution
-from ..rules import as_rules
-from ..xp import proficiency_bonus
-from .base import Feedback, judge
+from rtt_edu.party.classes import Rogue
+from rtt_edu.lessons_support import class_distribution
+from rtt_edu.game.rules import as_rules
+from rtt_edu.party.xp import proficiency_bonus
+from rtt_edu.exercises.base import Feedback, judge
 
 __all__ = ["TECHNIQUES", "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ..xp import proficiency_bonus
-from .base import Feedback, _close, _number
+from rtt_edu.party.xp import proficiency_bonus
+from rtt_edu.exercises.base import Feedback, _close, _number
 
 __all__ = ["monster_strike_probability", "check_monster_strike", "check_ooze_factor", "check_fighter_clip"]
 

@@ -5,9 +5,9 @@ exact value computed by the library and names the mistake it sees.
 """
 from __future__ import annotations
 
-from ..rules import as_rules
-from ..xp import MAX_LEVEL, proficiency_bonus
-from .base import Feedback, _close, _number
+from rtt_edu.game.rules import as_rules
+from rtt_edu.party.xp import MAX_LEVEL, proficiency_bonus
+from rtt_edu.exercises.base import Feedback, _close, _number
 
 __all__ = ["check_proficiency_bonus", "check_level_mean", "check_first_level_below", "check_mean_xp_per_step"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-from ..rules import as_rules
-from .base import Feedback, _close, _number
+from rtt_edu.game.rules import as_rules
+from rtt_edu.exercises.base import Feedback, _close, _number
 
 __all__ = ["check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise", "check_accumulation_rolls"]
 

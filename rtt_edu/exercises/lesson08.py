@@ -8,14 +8,14 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
-from .base import Feedback, _close
+from rtt_edu.exercises.base import Feedback, _close
 
 __all__ = ["mask_posterior", "check_mask_probability", "check_context_best_accuracy", "check_best_word"]
 
 
 @functools.lru_cache(maxsize=1)
 def _grammar():
-    from ..data.grammar import FantasyGrammar
+    from rtt_edu.data.grammar import FantasyGrammar
     return FantasyGrammar()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Feedback, _number
+from rtt_edu.exercises.base import Feedback, _number
 
 __all__ = ["check_t_half_width", "check_seeds_needed", "check_verdict"]
 
@@ -16,7 +16,7 @@ def check_t_half_width(answer, differences=(0.012, -0.004, 0.009, 0.015, 0.003),
     """Half-width of the t interval of the mean difference: t(1 - α/2; n - 1) · s / √n."""
     import statistics
 
-    from ..stats import t_interval, t_quantile
+    from rtt_edu.science.stats import t_interval, t_quantile
     interval = t_interval(differences, confidence)
     expected = (interval.hi - interval.lo) / 2
     n = len(differences)
@@ -40,7 +40,7 @@ def check_t_half_width(answer, differences=(0.012, -0.004, 0.009, 0.015, 0.003),
 
 def check_seeds_needed(answer, sd: float = 0.01, half_width: float = 0.002, confidence: float = 0.95) -> Feedback:
     """The fewest seeds n with t(1 - α/2; n - 1) · sd / √n <= half_width."""
-    from ..stats import t_quantile
+    from rtt_edu.science.stats import t_quantile
     q = 0.5 + confidence / 2
     n = 2
     while t_quantile(q, n - 1) * sd / math.sqrt(n) > half_width:
@@ -63,7 +63,7 @@ def check_seeds_needed(answer, sd: float = 0.01, half_width: float = 0.002, conf
 
 def check_verdict(answer, lo: float = -0.004, hi: float = 0.011, better: str = "lower") -> Feedback:
     """Which verdict an interval [lo, hi] of (arm - plain) supports: 'better', 'worse' or 'no difference'."""
-    from ..stats import Interval, verdict
+    from rtt_edu.science.stats import Interval, verdict
     expected = verdict(Interval((lo + hi) / 2, lo, hi, 0.95, "t", 2), better).split(":")[0]
     if answer is None:
         return Feedback(False, "replace `None` with 'better', 'worse' or 'no difference', then run the cell again.")

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import RollToTrainError, bad_value, check_type
 
 __all__ = ["BertConfig", "BertMLM", "MaskedLMOutput"]
 

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from ..errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import RollToTrainError, bad_value, check_type
 
 __all__ = ["mlp", "ACTIVATIONS"]
 

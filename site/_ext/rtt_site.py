@@ -10,7 +10,7 @@ and a link to nowhere on the API page. Before autodoc parses a docstring, such a
 followed by RST's escaped space ("\\ "), which renders as nothing.
 
 Alt text: a lesson prints a figure's description under it, a line that starts with "Figure:"; a
-panel's static picture carries its caption as the PNG's "Description" text (rtt_edu.widgets.base).
+panel's static picture carries its caption as the PNG's "Description" text (rtt_edu.views.widgets.base).
 After a page is resolved, each image in a notebook cell's outputs without alt text gets one:
 
 - a PNG with a "Description" text (a panel's picture): that text, also shown under the picture as

@@ -1,0 +1,284 @@
+"""The non-finite guard: a NaN or inf update is never applied.
+
+Policies (``on_nonfinite=``):
+
+``"death-save"`` (default)
+    The 5e death saving throw. A step whose loss, gradients or multiplier are not finite is
+    skipped and the model is *dying*; each such step rolls a d20 (5e SRD, "Death Saving Throws"):
+
+    ======================  =========================================================
+    natural 20              regain a hit point: stable at once, both tallies reset
+    10 to 19                one success
+    2 to 9                  one failure
+    natural 1               two failures
+    ======================  =========================================================
+
+    A finite step while dying is applied and counts as a success. Three successes (they need
+    not be consecutive): stable again, both tallies reset. Three failures: the weights and the
+    optimizer state from just before the first bad step are restored, every learning rate is
+    multiplied by ``lr_factor`` (the scheduler's base rates too) and the tallies reset. After
+    ``max_revivals`` restorations, one more death raises
+    :class:`~rtt_edu.errors.NonFiniteTrainingError`.
+``"raise"``
+    Stop at the first non-finite step with :class:`~rtt_edu.errors.NonFiniteTrainingError`;
+    the update is not applied.
+``"off"``
+    No check (and no host sync). NaN updates are applied as the optimizer computes them.
+
+``on_nonfinite`` also accepts a guard object, e.g. ``DeathSaves(lr_factor=0.1, max_revivals=1)``.
+
+Every skipped step is recorded with ``outcome="skipped"`` and events of kinds ``"nonfinite"``,
+``"death_save"`` and ``"revive"`` in that step's history record.
+
+What is checked: the loss the loop reported (``observe_loss``; the trainer always does), every
+gradient, and the multiplier. Checking costs one host sync per step (as AMP's ``GradScaler``
+does); on CUDA, where that matters, choose ``"off"`` for the fastest path. Not covered: an update
+that overflows from finite gradients (``lr × grad`` beyond the float range), and buffers such as
+BatchNorm running statistics, which the bad batch's forward pass has already updated.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+from rtt_edu.errors import NonFiniteTrainingError, RollToTrainError, bad_value, check_type
+from rtt_edu.engine.tensors import optimizer_params, scale_lrs
+
+POLICIES = ("death-save", "raise", "off")
+DEATH_SAVE_DC = 10      # 5e: a death saving throw of 10 or more succeeds
+
+
+def find_nonfinite(turn) -> str | None:
+    """``None`` when the step is finite, else what is not (``"the loss is nan"``, ...).
+
+    One host sync when all is well (:func:`all_finite`); only a bad step pays for a second pass
+    that says which tensor went wrong, using max-norms ``max |x|``, finite exactly when every
+    element is (a sum of squares could overflow for large finite values).
+    """
+    if not math.isfinite(turn.multiplier):
+        return f"the multiplier is {turn.multiplier}"
+    params = optimizer_params(turn.optimizer)
+    which = [i for i, p in enumerate(params) if p.grad is not None]   # parameter indices, then the loss
+    grads = [params[i].grad for i in which]            # read only: no detached views to make
+    loss = turn.loss
+    if all_finite(grads, loss):
+        return None
+    tensors = grads + ([] if loss is None else [loss])
+    values = [n.item() for n in torch._foreach_norm(tensors, ord=math.inf)]   # the rare bad path
+    kind = ["nan" if math.isnan(v) else "inf" for v in values]
+    parts = [f"the loss is {kind[-1]}"] if loss is not None and not math.isfinite(values[-1]) else []
+    bad = [(i, k) for i, k, v in zip(which, kind, values) if not math.isfinite(v)]
+    if bad:
+        first = f"the gradient of parameter {bad[0][0]} is {bad[0][1]}"
+        parts.append(first if len(bad) == 1 else f"{len(bad)} gradients are not finite ({first}, ...)")
+    return " and ".join(parts)
+
+
+def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
+    """True when every element of ``grads`` and ``loss`` is finite; one host sync.
+
+    Checked as AMP's ``GradScaler`` checks gradients, with its fused kernel
+    ``torch._amp_foreach_non_finite_check_and_unscale_`` at scale 1: one call per (device, dtype)
+    group, all raising one ``found`` flag per device, and ``g × 1`` leaves every value
+    bit-identical (−0.0 and subnormals included). The loss joins as a one-element copy, so it is
+    never written (a loss on the CPU is read as one number instead: no copy, no kernel). On a CPU this is a few small ops per step instead of a norm per tensor.
+    Gradients the kernel does not take (sparse, complex, or part of a graph from
+    ``create_graph=True``) are checked with max-norms ``max |x|``.
+    """
+    groups, others = {}, []
+    for g in grads:
+        if not (g.is_floating_point() or g.is_complex()):
+            continue                                    # integers are always finite
+        fused = (_FUSED_CHECK is not None and g.is_floating_point() and g.layout == torch.strided
+                 and not g.requires_grad)
+        (groups.setdefault((g.device, g.dtype), []) if fused else others).append(g)
+    with torch.no_grad():
+        if loss is not None and loss.device.type == "cpu" and loss.numel() == 1 and not loss.is_complex():
+            if not math.isfinite(float(loss)):    # on the CPU reading one number is cheaper than a copy
+                return False
+        elif loss is not None:
+            copy = loss.detach().reshape(1).clone()
+            if copy.is_floating_point() and _FUSED_CHECK is not None:
+                groups.setdefault((copy.device, copy.dtype), []).append(copy)
+            elif copy.is_floating_point() or copy.is_complex():
+                others.append(copy)
+        found = {}
+        for (device, _), group in groups.items():
+            if device not in found:
+                found[device] = torch.zeros(1, device=device)
+            _FUSED_CHECK(group, found[device], _unit_scale(device))
+        flags = list(found.values()) + [
+            (~torch.isfinite(torch.linalg.vector_norm(t.to_dense() if t.layout != torch.strided else t,
+                                                      ord=math.inf))).reshape(1).float()
+            for t in others]
+    if not flags:
+        return True
+    if len(flags) == 1:
+        return not bool(flags[0])
+    return not bool(sum(f.to(flags[0].device) for f in flags))
+
+
+_UNIT_SCALES: dict = {}
+#: GradScaler's kernel; where a torch build lacks it, every tensor takes the max-norm path.
+_FUSED_CHECK = getattr(torch, "_amp_foreach_non_finite_check_and_unscale_", None)
+
+
+def _unit_scale(device) -> torch.Tensor:
+    """A float32 ``[1.0]`` on ``device``, made once: the kernel only reads it."""
+    if device not in _UNIT_SCALES:
+        _UNIT_SCALES[device] = torch.ones(1, device=device)
+    return _UNIT_SCALES[device]
+
+
+class RaiseGuard:
+    """``on_nonfinite="raise"``: stop at once, before the bad update is applied."""
+    needs_loss = False
+
+    def check(self, turn) -> None:
+        bad = find_nonfinite(turn)
+        if bad is not None:
+            turn.skipped = True
+            raise NonFiniteTrainingError(f"step {turn.step}: {bad}; the update was not applied "
+                                         "(on_nonfinite='raise'; use 'death-save' to skip and recover)")
+
+    def after(self, turn) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state) -> None:
+        pass
+
+
+class DeathSaves:
+    """``on_nonfinite="death-save"``: skip, roll death saves, restore and lower the LR after three failures.
+
+    ``lr_factor`` (0 < f < 1) multiplies every learning rate at each restoration;
+    ``max_revivals`` restorations are allowed before the run stops.
+    """
+    needs_loss = False
+
+    def __init__(self, lr_factor: float = 0.5, max_revivals: int = 3):
+        check_type("lr_factor", lr_factor, (int, float), "a factor between 0 and 1")
+        if not 0.0 < lr_factor < 1.0:
+            raise RollToTrainError(bad_value("lr_factor", lr_factor, "a factor between 0 and 1 (exclusive)"))
+        check_type("max_revivals", max_revivals, int, "an integer >= 0")
+        if max_revivals < 0:
+            raise RollToTrainError(bad_value("max_revivals", max_revivals, "an integer >= 0"))
+        self.lr_factor = float(lr_factor)
+        self.max_revivals = max_revivals
+        self.successes = self.failures = self.revivals = 0
+        self.dying = False
+        self._snapshot = None   # {"params": [...], "optimizer": state_dict} just before the first bad step
+
+    # --- the turn ---------------------------------------------------------------------------
+    def check(self, turn) -> None:
+        bad = find_nonfinite(turn)
+        if bad is None:
+            if self.dying:
+                self._success(turn, "a finite step while dying")
+            return
+        turn.skipped = True
+        if not self.dying:
+            self.dying = True
+            self._snapshot = _snapshot(turn)
+            turn.log("nonfinite", f"{bad}: the update is skipped and the model is dying")
+        else:
+            turn.log("nonfinite", f"{bad} again: the update is skipped")
+        natural = turn.roller.roll("d20").natural
+        if natural == 20:
+            turn.log("death_save", "death save: natural 20, the model is back on its feet", natural=20)
+            self._stable(turn, "")
+        elif natural >= DEATH_SAVE_DC:
+            self._success(turn, f"death save {natural}", natural=natural)
+        else:
+            self.failures += 2 if natural == 1 else 1
+            turn.log("death_save", f"death save {natural}: {'two failures' if natural == 1 else 'failure'} "
+                                   f"({min(self.failures, 3)}/3)", natural=natural)
+            if self.failures >= 3:
+                self._revive(turn)
+
+    def after(self, turn) -> None:
+        pass
+
+    def _success(self, turn, why: str, natural=None) -> None:
+        self.successes += 1
+        turn.log("death_save", f"{why}: success ({self.successes}/3)", natural=natural)
+        if self.successes >= 3:
+            self._stable(turn, "three successes: the model is stable")
+
+    def _stable(self, turn, message: str) -> None:
+        if message:
+            turn.log("death_save", message)
+        self.successes = self.failures = 0
+        self.dying = False
+        self._snapshot = None
+
+    def _revive(self, turn) -> None:
+        """Restore the snapshot; every learning rate × ``lr_factor``; the scheduler's too."""
+        self.revivals += 1
+        if self.revivals > self.max_revivals:
+            raise NonFiniteTrainingError(
+                f"step {turn.step}: training cannot recover from NaN/inf: three failed death saves after "
+                f"{self.max_revivals} restoration(s) with the learning rate lowered x{self.lr_factor:g} each time; "
+                "check the data, the loss and the learning rate")
+        optimizer = turn.optimizer
+        if self._snapshot is not None:
+            groups = optimizer.param_groups     # these very dicts: a Wizard's spell and a scheduler hold them
+            with torch.no_grad():
+                for p, saved in zip(optimizer_params(optimizer), self._snapshot["params"]):
+                    p.copy_(saved)
+            optimizer.load_state_dict(self._snapshot["optimizer"])   # the moments and step counts
+            optimizer.param_groups = groups     # keep the current lr, momentum, ... (the schedule's)
+        scale_lrs(optimizer, self.lr_factor)    # a rate tensor shared by groups is lowered once
+        for group in optimizer.param_groups:
+            if "initial_lr" in group:
+                group["initial_lr"] *= self.lr_factor
+        scheduler = turn.master.scheduler
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [lr * self.lr_factor for lr in scheduler.base_lrs]
+        restored = (f"weights and optimizer state restored from before step {self._snapshot['step']}, "
+                    if self._snapshot is not None else "")
+        turn.log("revive", f"three failed death saves: {restored}learning rate x{self.lr_factor:g} "
+                           f"(restoration {self.revivals} of {self.max_revivals})", revival=self.revivals)
+        self.successes = self.failures = 0
+        self.dying = False
+        self._snapshot = None
+
+    # --- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Tallies, settings and (while dying) the snapshot: tensors and plain values only."""
+        return {"successes": self.successes, "failures": self.failures, "revivals": self.revivals,
+                "dying": self.dying, "lr_factor": self.lr_factor, "max_revivals": self.max_revivals,
+                "snapshot": self._snapshot}
+
+    def load_state_dict(self, state) -> None:
+        keys = ("successes", "failures", "revivals", "dying", "lr_factor", "max_revivals")
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise RollToTrainError(bad_value("state", type(state).__name__ if not isinstance(state, dict)
+                                             else sorted(state), f"a DeathSaves state_dict with keys {list(keys)}"))
+        for key in keys:
+            setattr(self, key, state[key])
+        self._snapshot = state.get("snapshot")
+
+
+def _snapshot(turn) -> dict:
+    """The optimizer's weights and its full state, copied (the weights are all still finite)."""
+    return {"params": [p.detach().clone() for p in optimizer_params(turn.optimizer)],
+            "optimizer": copy.deepcopy(turn.optimizer.state_dict()), "step": turn.step}
+
+
+GUARDS = {"death-save": DeathSaves, "raise": RaiseGuard, "off": lambda: None}
+
+
+def make_guard(policy):
+    """The guard for an ``on_nonfinite`` policy name, or a guard object passed as is."""
+    if isinstance(policy, (DeathSaves, RaiseGuard)):
+        return policy
+    check_type("on_nonfinite", policy, str, f"one of {list(POLICIES)} or a DeathSaves(...) guard")
+    if policy not in GUARDS:
+        raise RollToTrainError(bad_value("on_nonfinite", policy, f"one of {list(POLICIES)}"))
+    return GUARDS[policy]()

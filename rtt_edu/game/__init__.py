@@ -1,0 +1,1 @@
+"""The game's dice and rules: exact distributions, no torch."""

@@ -1,1 +1,0 @@
-"""Bridges to other training engines (HuggingFace Trainer, torch.distributed)."""

@@ -1,0 +1,1 @@
+"""Who joins a turn: character classes, monsters and the experience system."""

@@ -1,0 +1,1 @@
+"""Measuring what the dice do: statistics, seeded experiments, the exact quadratic."""

@@ -1,0 +1,1 @@
+"""What a student sees: plots and the notebook panels."""
