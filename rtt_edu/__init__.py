@@ -4,9 +4,8 @@ D&D saving throws decide how much of each weight update a neural network gets. E
 mechanic is a real training technique in costume: a dice multiplier is a random
 multiplicative learning rate (its mean is the drift, its variance the temperature).
 """
-from rtt_edu.atomic import CheckpointWriteError
 from rtt_edu.game.dice import DiceRoller, Roll, ability_modifier
-from rtt_edu.errors import (CheckpointError, DiceError, NegativeDriftWarning, NonFiniteTrainingError,
+from rtt_edu.errors import (CheckpointError, CheckpointWriteError, DiceError, NegativeDriftWarning, NonFiniteTrainingError,
                      RollToTrainError, RulesError)
 from rtt_edu.engine.history import EvalRecord, History, StepRecord
 from rtt_edu.engine.hook import AttachHandle

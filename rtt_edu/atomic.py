@@ -23,23 +23,14 @@ import re
 import tempfile
 import threading
 
-from rtt_edu.errors import CheckpointError, bad_value, check_type
-
-
-class CheckpointWriteError(CheckpointError, OSError):
-    """A file could not be written (read-only folder, full disk, ...). Names the target path.
-
-    Also an ``OSError``, so code that catches the operating system's error keeps working.
-    """
+from rtt_edu.errors import CheckpointError, CheckpointWriteError, check_type, require
 
 
 def check_path(path, name: str = "path") -> str:
-    """``path`` as a string; ``TypeError`` naming it unless it is a ``str`` or ``os.PathLike``."""
+    """``path`` as a string; ``RollToTrainTypeError`` (a ``TypeError``) naming it unless it is a ``str`` or ``os.PathLike``."""
     check_type(name, path, (str, os.PathLike), "a file path (str or pathlib.Path)")
     path = os.fspath(path)
-    if isinstance(path, bytes) or not path:
-        raise CheckpointError(bad_value(name, path, "a non-empty file path"))
-    return path
+    return require(isinstance(path, str) and path, name, path, "a non-empty file path", CheckpointError)
 
 
 _WRITING: set = set()          # temporary files this process is writing now (never stale)
@@ -100,10 +91,9 @@ def atomic_write(path, write, what: str = "file", verify=None) -> None:
     """
     path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise CheckpointError(bad_value("path", path, f"a {what} path in an existing folder ({folder!r} is missing)"))
-    if os.path.isdir(path):
-        raise CheckpointError(bad_value("path", path, f"a {what} path, not a folder"))
+    require(os.path.isdir(folder), "path", path, f"a {what} path in an existing folder ({folder!r} is missing)",
+            CheckpointError)
+    require(not os.path.isdir(path), "path", path, f"a {what} path, not a folder", CheckpointError)
     remove_stale_temps(path)
     tmp = None
     try:

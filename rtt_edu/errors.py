@@ -1,15 +1,28 @@
-"""The library's errors and warnings.
+"""The library's errors and warnings, and its one way to check an argument.
 
-Every error the library raises on bad input is a ``RollToTrainError``, which is also a
-``ValueError`` (or a ``TypeError`` for a value of the wrong type), so code that already
-catches ``ValueError`` keeps working. Messages name the argument and quote the bad value, or a short
-prefix of it: :func:`shown` quotes at most :data:`MAX_SHOWN` characters and says how long the rest was,
-so a 10 MB string or a 100,000-deep dict in a shared config gives a message of a few lines.
+Every exception the library defines is a :class:`RollToTrainError`, so ``except RollToTrainError``
+catches them all. ``RollToTrainError`` is also a ``ValueError``, so code that already catches
+``ValueError`` keeps working; the errors that were something else first keep that as a second base::
+
+    RollToTrainError(ValueError)                          a bad value
+    ├── DiceError, RulesError, PanelClosedError
+    ├── CheckpointError                                   a checkpoint that cannot be written or read
+    │   └── CheckpointWriteError(CheckpointError, OSError)
+    ├── RollToTrainTypeError(RollToTrainError, TypeError)  a value of the wrong type
+    └── NonFiniteTrainingError(RollToTrainError, RuntimeError)
+
+Messages name the argument and quote the bad value, or a short prefix of it: :func:`shown` quotes at
+most :data:`MAX_SHOWN` characters and says how long the rest was, so a 10 MB string or a
+100,000-deep dict in a shared config gives a message of a few lines. A check is one line, as
+``torch.optim`` writes its own (``if not 0.0 <= lr: raise ValueError(...)``)::
+
+    lr = require(math.isfinite(lr) and lr >= 0, "lr", lr, "a finite learning rate >= 0")
+    level = check_type("level", level, int, "a level from 1 to 20")
 """
 
 
 class RollToTrainError(ValueError):
-    """Base class of rtt_edu's errors about bad values."""
+    """Base class of every error rtt_edu raises on purpose; also a ``ValueError`` (a bad value)."""
 
 
 class DiceError(RollToTrainError):
@@ -24,16 +37,39 @@ class CheckpointError(RollToTrainError):
     """A checkpoint that cannot be written or read: missing, truncated, foreign or unsafe. Names the path."""
 
 
+class CheckpointWriteError(CheckpointError, OSError):
+    """A file could not be written (read-only folder, full disk, ...). Names the target path.
+
+    Also an ``OSError``, so code that catches the operating system's error keeps working.
+    """
+
+
 class PanelClosedError(RollToTrainError):
     """A panel (or its run) asked to train after ``close()`` removed its dice: make a new panel instead."""
 
 
-class NonFiniteTrainingError(RuntimeError):
-    """Training produced NaN or inf and could not recover (or was told to raise at once)."""
+class RollToTrainTypeError(RollToTrainError, TypeError):
+    """A value of the wrong type (a string where a number is asked for). Also a ``TypeError``."""
+
+
+class NonFiniteTrainingError(RollToTrainError, RuntimeError):
+    """Training produced NaN or inf and could not recover (or was told to raise at once).
+
+    Also a ``RuntimeError``, as it was before it joined :class:`RollToTrainError`.
+    """
 
 
 class NegativeDriftWarning(UserWarning):
     """A rule whose expected multiplier is <= 0: on average this rule climbs the loss."""
+
+
+class ZeroLearningRateWarning(UserWarning):
+    """A param group with learning rate 0 and nothing scheduled to raise it: no step changes its weights."""
+
+
+class ConcurrentTrainingWarning(RuntimeWarning):
+    """Two ``RollToTrain.train()`` calls overlap in two threads of one process. Dropout and shuffled
+    loaders draw from torch's one global RNG, so neither run is repeatable (the dice are not affected)."""
 
 
 #: the most characters of a bad value a message quotes (then "…" and the value's length).
@@ -94,22 +130,24 @@ def bad_value(name, value, expected):
     return f"{name}={shown(value)}: expected {expected}"
 
 
+def require(ok: bool, name: str, value, expected: str, error: type = RollToTrainError):
+    """``value`` when ``ok``, else ``error(bad_value(name, value, expected))``: a check in one line.
+
+    ``ok`` is the condition the value must meet, written out at the call, as ``torch.optim`` writes
+    ``if not 0.0 <= lr``; ``error`` is :class:`RollToTrainError` or one of its subclasses.
+    """
+    if not ok:
+        raise error(bad_value(name, value, expected))
+    return value
+
+
 def check_type(name, value, types, expected):
-    """Raise ``TypeError`` naming ``name`` unless ``value`` is an instance of ``types``.
+    """``value`` when it is an instance of ``types``, else :class:`RollToTrainTypeError` naming ``name``.
 
     ``bool`` is refused where ``int`` is asked for: ``True`` is not a die size.
     """
     if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise TypeError(bad_value(name, value, expected))
+        raise RollToTrainTypeError(bad_value(name, value, expected))
     if not isinstance(value, types):
-        raise TypeError(bad_value(name, value, expected))
+        raise RollToTrainTypeError(bad_value(name, value, expected))
     return value
-
-
-class ZeroLearningRateWarning(UserWarning):
-    """A param group with learning rate 0 and nothing scheduled to raise it: no step changes its weights."""
-
-
-class ConcurrentTrainingWarning(RuntimeWarning):
-    """Two ``RollToTrain.train()`` calls overlap in two threads of one process. Dropout and shuffled
-    loaders draw from torch's one global RNG, so neither run is repeatable (the dice are not affected)."""
