@@ -73,3 +73,17 @@ def same(a, b, where="state"):
         assert isinstance(b, float) and b != b, where
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def passes(feedback):
+    """Assert a lesson's self-check said right (``✔ right: ...``); its message."""
+    assert feedback.ok and bool(feedback) and repr(feedback).startswith("✔ right"), feedback
+    return feedback.message
+
+
+def fails(feedback, *words):
+    """Assert a lesson's self-check said not yet (``✘ not yet: ...``) with each of ``words`` in its hint."""
+    assert not feedback.ok and not bool(feedback) and repr(feedback).startswith("✘ not yet"), feedback
+    for word in words:
+        assert word in feedback.message, (word, feedback.message)
+    return feedback.message

@@ -219,3 +219,25 @@ def test_the_cost_bound_admits_the_benchmarked_notations():
         assert distribution_cost(notation) <= MAX_WORK
     assert distribution_cost("101d100") > distribution_cost("100d100")
     assert distribution_cost("20d100kh11") > distribution_cost("20d100kh10")
+
+
+def test_total_distribution_against_seeded_rolls():
+    roller = DiceRoller(seed=1)
+    for notation in ("2d6+3", "4d6kh3", "2d20kl1", "3d4-2"):
+        dist = total_distribution(notation)
+        assert sum(dist.values()) == 1
+        n = 20000
+        counts = {}
+        for _ in range(n):
+            t = roller.roll(notation).total
+            counts[t] = counts.get(t, 0) + 1
+        assert set(counts) <= set(dist)
+        for t, p in dist.items():      # every total within 4.5 standard errors
+            assert abs(counts.get(t, 0) / n - float(p)) < 4.5 * math.sqrt(float(p * (1 - p)) / n) + 1e-12
+
+
+def test_total_distribution_exact_values():
+    assert total_distribution("2d6")[7] == Fraction(1, 6)
+    assert total_distribution("d20", modifier=2) == {k + 2: Fraction(1, 20) for k in range(1, 21)}
+    with pytest.raises(ValueError, match="notation="):
+        total_distribution("100d100kh50")      # beyond the documented cost bound

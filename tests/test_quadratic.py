@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from rtt_edu import DiceError, DiceRoller, RollToTrainError, SavingThrow
 from rtt_edu.science import quadratic as q
-from rtt_edu.lessons_support import quadratic_run
+from rtt_edu.science.quadratic import quadratic_run
 
 SEED_RULES = ("seed-code", "seed-readme", "seed-methodology")
 
@@ -183,8 +183,6 @@ def test_exact_probabilities_are_used():
     assert sum(p for _, p in q._support("classroom")) == Fraction(1)
 
 
-def test_quadratic_run_lives_in_quadratic_and_the_lesson_helper_is_the_same_function():
-    from rtt_edu import lessons_support
-    assert lessons_support.quadratic_run is q.quadratic_run
+def test_quadratic_run_refuses_zero_steps():
     with pytest.raises(DiceError, match="steps=0"):
         q.quadratic_run("classroom", lr=0.1, steps=0, seed=0)

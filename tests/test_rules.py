@@ -124,7 +124,7 @@ def _rolled_by_every_user(rule, seed, n, intelligence=14):
     straight-line simulation of lesson 2."""
     import torch
     from rtt_edu import DiceRoller, ability_modifier, attach
-    from rtt_edu.compare import roll_multiplier
+    from rtt_edu.training.batched import roll_multiplier
     from rtt_edu.science.quadratic import roll_naturals
     w = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([w], lr=0.1)

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rtt_edu.errors import RollToTrainError, bad_value, check_type
-from rtt_edu.exercises import Feedback, judge
+from rtt_edu.course.checks import Feedback, judge
 from rtt_edu.views.widgets.base import LiveFigure, Panel
 
 __all__ = ["X", "Y", "TRUE_W", "CURVATURE", "W0", "loss", "gradient", "descend", "plot_data",
@@ -219,7 +219,8 @@ def check_converges(answer, lr: float) -> Feedback:
     factor = 1 - lr * CURVATURE
     expected = abs(factor) < 1
     if not isinstance(answer, bool):
-        return Feedback(False, "answer with True (the run converges) or False (it diverges), then run the cell again.")
+        return Feedback(False, "replace `None` with True (the run converges) or False (it diverges), then run the "
+                        "cell again." if answer is None else f"answer={answer!r}: expected True or False.")
     why = f"each step multiplies the error by 1 − lr·2 = {factor:+.2f}, and |{factor:+.2f}| {'<' if expected else '>'} 1"
     if answer == expected:
         return Feedback(True, f"{why}: the run {'converges' if expected else 'diverges'}.")

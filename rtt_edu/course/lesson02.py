@@ -1,13 +1,15 @@
-"""Lesson 2's set-up: the rendered tables and the maps of the straight-line lesson.
+"""Lesson 2 (saving throws on a straight line): the rendered tables and maps, and the lesson's self-checks.
 
 Every number comes from :mod:`rtt_edu.science.quadratic` (exact) or from a seeded run; these functions only
-lay them out, so a lesson cell shows one call and the picture or table it gives.
+lay them out, so a lesson cell shows one call and the picture or table it gives. The self-checks (drift,
+temperature, step factors, convergence) compare an answer with the exact value and name the mistake they see.
 
     from rtt_edu.course import lesson02 as c2
     c2.step_table(errors, records, lr=0.4, a=2.0)       # a rendered table of a short run, step by step
     c2.verdict_table([("classroom", 4.5), ...])         # the three verdicts of a rule at a learning rate
     c2.plot_lambda_maps(("classroom", ...), dcs, lrs)   # λ over lr and DC, with a colour bar
     c2.agreement(rule, dcs, lrs, faces, steps)          # simulated runs against the sign of λ
+    c2.check_mean(0.475, "classroom")                   # ✔ right: E[m] = Σ P(m)·m = 0.4750 ...
 """
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ import numpy as np
 from IPython.display import Markdown
 from matplotlib.colors import SymLogNorm
 
+from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.science import quadratic
-from rtt_edu.game.rules import SavingThrow
 
 __all__ = ["step_table", "verdict_table", "plot_lambda_maps", "agreement", "log_sd", "close_look_table",
-           "plot_seed_distributions", "SIGN_BARS"]
+           "plot_seed_distributions", "SIGN_BARS", "check_mean", "check_variance", "check_step_factor",
+           "check_converges", "check_largest_lr"]
 
 
 def _table(header, rows) -> Markdown:
@@ -161,3 +166,89 @@ def plot_seed_distributions(names):
     fig.legend(handles=[Patch(facecolor=c, hatch=h, edgecolor="white", label=label) for c, h, label in SIGN_BARS.values()],
                loc="outside right center", fontsize=8)
     return fig
+
+
+# --- exercises ----------------------------------------------------------------------------------
+
+def check_mean(answer, rule="classroom") -> Feedback:
+    """E[m] = Σ P(m)·m of a rule (the drift)."""
+    rule = as_rules(rule)
+    dist = rule.distribution()
+    expected = rule.expected_multiplier()
+    probs = rule.outcome_probabilities()
+    mistakes = [(-expected, "the sign is flipped. A crit fail with m = -1 pulls the mean *down*."),
+                (sum(dist) / len(dist), "that is the average of the distinct values of m; weight each by its "
+                                        "probability."),
+                (probs["success"] + probs["critical_success"], "that is P(success), not the mean multiplier.")]
+    return judge(answer, expected, "a number (the mean multiplier)",
+                 f"right: E[m] = Σ P(m)·m = {expected:.4f}: the drift. On average a step moves {expected:.4f} "
+                 "of a plain step.",
+                 "List the values of m with their probabilities (rule.distribution()) and sum P(m)·m.",
+                 mistakes, tol=5e-4)
+
+
+def check_variance(answer, rule="classroom") -> Feedback:
+    """Var[m] = Σ P(m)·(m - E[m])² of a rule (the temperature)."""
+    rule = as_rules(rule)
+    expected, mean = rule.variance(), rule.expected_multiplier()
+    mistakes = [(expected + mean ** 2, f"that is E[m²]. Subtract E[m]² = {mean ** 2:.4f}."),
+                (math.sqrt(expected), "that is the standard deviation. The variance is its square.")]
+    return judge(answer, expected, "a number (the variance)",
+                 f"right: Var[m] = E[m²] - E[m]² = {expected:.4f}: the temperature of this random learning rate.",
+                 "Var[m] = Σ P(m)·(m - E[m])², or E[m²] - E[m]².", mistakes, tol=5e-4)
+
+
+def check_step_factor(answer, lr: float = 0.1, m: float = 0.75, curvature: float = 2.0) -> Feedback:
+    """One step on a/2·(w - w*)² multiplies the error by 1 - lr·a·m."""
+    expected = quadratic.step_factor(lr, m, curvature)
+    mistakes = [(lr * curvature * m, "that is how much of the error the step removes, not what is left."),
+                (1 + lr * curvature * m, "the sign: a step with m > 0 goes *down* the gradient a·(w - w*)."),
+                (1 - lr * m, f"the curvature a = {curvature:g} is missing: the gradient is a·(w - w*).")]
+    return judge(answer, expected, "a number (the factor)",
+                 f"right: w - w* becomes (1 - {lr:g}·{curvature:g}·{m:g})·(w - w*) = {expected:g}·(w - w*).",
+                 "Write one SGD step, w ← w - lr·m·a·(w - w*), and subtract w* on both sides.", mistakes, tol=1e-6)
+
+
+def check_converges(answer, rule="seed-readme", lr: float = 1.0, curvature: float = 1.0) -> Feedback:
+    """Does almost every run converge? True when λ = E[log|1 - lr·a·m|] < 0."""
+    rule = as_rules(rule)
+    lam = quadratic.lyapunov_exponent(rule, lr, curvature)
+    expected = lam < 0
+    if not isinstance(answer, bool):
+        return Feedback(False, "replace `None` with True (almost every run converges) or False, then run the cell "
+                        "again."
+                        if answer is None else f"answer={answer!r}: expected True or False.")
+    mean = rule.expected_multiplier()
+    why = ("λ = -∞: some roll makes 1 - lr·a·m = 0 and lands exactly on w*, which happens with positive "
+           "probability every step" if lam == -math.inf else f"λ = E[log|1 - lr·a·m|] = {lam:+.4f}")
+    if answer == expected:
+        return Feedback(True, f"right: {why}, so almost every run {'converges' if expected else 'diverges'} "
+                              f"(while E[m] = {mean:+.4f}).")
+    if answer == (mean > 0):
+        return Feedback(False, f"the sign of E[m] ({mean:+.4f}) is not the verdict. Compute λ = Σ P(m)·log|1 - lr·a·m| "
+                               "with quadratic.lyapunov_exponent.")
+    return Feedback(False, "not this time. Compute λ = Σ P(m)·log|1 - lr·a·m|: negative means converges.")
+
+
+def check_largest_lr(answer, rule="lr-dropout", curvature: float = 1.0) -> Feedback:
+    """The end of the stable range: every lr in (0, lr_max) converges almost surely, lr_max does not.
+
+    That is the first interval of :func:`rtt_edu.science.quadratic.convergence_intervals` (for a rule
+    with E[m] >= 0 it starts at 0). Islands further out, around lr = 1/(a·m), do not count.
+    """
+    rule = as_rules(rule)
+    intervals = quadratic.convergence_intervals(rule, curvature)
+    if not intervals or intervals[0][0] != 0.0:
+        raise RollToTrainError(bad_value("rule", rule, "a rule whose small learning rates converge (E[m] > 0): "
+                                         "with E[m] < 0 there is no stable range (0, lr_max)"))
+    expected = intervals[0][1]
+    mean = rule.expected_multiplier()
+    mistakes = [(quadratic.mean_square_limit(rule, curvature), "that is where E[error²] stops shrinking (the mean-square "
+                                                     "limit 2E[m]/(a·E[m²])). Almost-sure convergence goes further."),
+                (2.0 / (curvature * mean) if mean > 0 else None,
+                 "that is where the *average* run stops converging (lr·a·E[m] = 2). The typical run is decided "
+                 "by E[log|1 - lr·a·m|], not by E[m]."),
+                (2.0 / curvature, "that is plain gradient descent's limit 2/a, as if every roll gave m = 1.")]
+    return judge(answer, expected, "a learning rate", f"right: λ crosses 0 at lr = {expected:.4f}; just above it "
+                 "almost every run diverges.", "Find where λ(lr) = Σ P(m)·log|1 - lr·a·m| first turns positive "
+                 "(quadratic.convergence_intervals).", mistakes, tol=1e-3)

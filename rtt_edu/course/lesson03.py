@@ -1,4 +1,4 @@
-"""Lesson 3's set-up: why the plain run's loss spikes near step 65, and the DC-slider self-check.
+"""Lesson 3 (a toy network on the moons): why the plain run's loss spikes near step 65, and the self-checks.
 
 **The spike.** Lesson 0's bowl of curvature a overshoots when lr · a > 2: each step multiplies the
 error by 1 − lr·a, below −1. A network's loss has a curvature too, different in each direction; the
@@ -8,6 +8,9 @@ learns, and once it passes 2 / lr the plain steps overshoot along that direction
 (a loss spike), which throws the weights to a flatter place, where the loss falls again. Cohen et
 al. 2021 call this training "at the edge of stability". The sharpness is found by power iteration
 on Hessian-vector products (``torch.autograd.grad`` twice), from a seeded start vector.
+
+**The self-checks**: the DC slider's effect, the effective learning rate, counts of skipped and uphill
+steps; each compares an answer with the exact value computed by the library and names the mistake it sees.
 """
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from rtt_edu.exercises import Feedback
-from rtt_edu.game.rules import SavingThrow
+from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.views.widgets import ToyRun, TrainingConfig
 
-__all__ = ["sharpness", "sharpness_along", "plot_sharpness", "check_dc15"]
+__all__ = ["sharpness", "sharpness_along", "plot_sharpness", "check_dc15", "check_effective_lr",
+           "check_expected_count"]
 
 
 def sharpness(model, X, y, iterations: int = 30, seed: int = 0, start=None) -> tuple:
@@ -100,3 +105,37 @@ def check_dc15(answer) -> Feedback:
         return Feedback(True, why)
     return Feedback(False, "not yet: which band do the faces 11 to 14 move to at DC 15, and what does that do to "
                            "E[m]?")
+
+
+# --- exercises ----------------------------------------------------------------------------------
+
+def check_effective_lr(answer, rule="classroom", lr: float = 0.1) -> Feedback:
+    """On average the dice train at lr·E[m]: the drift folded into the learning rate."""
+    rule = as_rules(rule)
+    expected = lr * rule.expected_multiplier()
+    return judge(answer, expected, "a learning rate",
+                 f"right: lr·E[m] = {lr:g}·{rule.expected_multiplier():.4f} = {expected:.4f}. The rest of each "
+                 "step is noise around it.",
+                 "Each step is m times the plain step, so on average it is E[m] times it.",
+                 [(lr, "that is the plain learning rate. The dice scale every step by m."),
+                  (rule.expected_multiplier(), f"that is E[m]. Multiply by the learning rate {lr:g}.")],
+                 tol=5e-4)
+
+
+_COUNTED = {"skipped": ("p_skip", "steps with m = 0 (skipped)"),
+            "uphill": ("p_ascent", "steps with m < 0 (uphill)")}
+
+
+def check_expected_count(answer, rule="seed-code", steps: int = 300, kind: str = "skipped") -> Feedback:
+    """The expected number of skipped (m = 0) or uphill (m < 0) steps in ``steps`` steps: steps · P."""
+    if kind not in _COUNTED:
+        raise RollToTrainError(bad_value("kind", kind, f"one of {sorted(_COUNTED)}"))
+    rule = as_rules(rule)
+    method, label = _COUNTED[kind]
+    p = getattr(rule, method)()
+    expected = steps * p
+    return judge(answer, expected, "a number of steps",
+                 f"right: {steps} · {p:.4f} = {expected:.2f} {label} on average.",
+                 f"Each step is one roll: the count is steps · P, with P from rule.{method}().",
+                 [(p, f"that is the probability of one step. Multiply by {steps} steps."),
+                  (steps * (1 - p), "that counts the other steps.")], tol=0.05)

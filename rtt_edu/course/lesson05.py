@@ -3,9 +3,14 @@
 The arena: 512 points in the plane, label 1 where x·y > 0 (four quadrants), a 2-16-1 tanh network,
 SGD at lr 0.5 (or Adam at 0.02) and the ``classroom`` dice, 240 steps of 64 points; a monster
 appears at step ``AT`` = 120. Every run starts from the same weights with the same dice seed.
+Lesson 7 trains the same network on the same points.
+
+The self-checks (the chance of a strike, the ooze's expected factor, the Fighter's clip) compare an
+answer with the exact value computed by the library and name the mistake they see.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from fractions import Fraction
 
@@ -14,7 +19,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import RollToTrain
-from rtt_edu.exercises import Feedback, judge
+from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.party.xp import proficiency_bonus
+
+__all__ = ["AT", "WINDOW", "quadrants", "make_model", "fight", "window", "excess", "fight_verdict", "adam_step_sizes",
+           "strikes", "later_ratio", "verdict_table", "verdict_summary", "dice_jitter", "dragon_turns", "encounters",
+           "check_strike_ac30", "check_same_monsters", "monster_strike_probability", "check_monster_strike",
+           "check_ooze_factor", "check_fighter_clip"]
 
 AT = 120                      # the step the monster appears
 WINDOW = 40                   # steps read after it
@@ -30,9 +41,25 @@ def quadrants(seed: int = 0):
     return X, (X[:, 0] * X[:, 1] > 0).float()
 
 
-def _model():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
+def _linear(fan_in: int, fan_out: int, generator: torch.Generator) -> nn.Linear:
+    """An ``nn.Linear`` with PyTorch's default init drawn from ``generator``: the weight Kaiming-uniform with
+    a = √5, that is U(±1/√fan_in), then the bias U(±1/√fan_in), the draws ``nn.Linear`` itself makes."""
+    layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out)          # no draw from the global RNG
+    bound = 1 / math.sqrt(fan_in)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    """The arena's network, 2 → 16 → tanh → 1, the same weights every time for a given seed.
+
+    The weights are the ones ``nn.Linear`` draws from torch's global RNG once it is seeded with ``seed``,
+    drawn here from a ``torch.Generator`` seeded with ``seed``: the global RNG is neither read nor advanced.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return nn.Sequential(_linear(2, 16, generator), nn.Tanh(), _linear(16, 1, generator), nn.Flatten(0))
 
 
 def fight(monster=None, character_class=None, epochs: int = 30, optimizer: str = "sgd", rules="classroom",
@@ -40,7 +67,7 @@ def fight(monster=None, character_class=None, epochs: int = 30, optimizer: str =
     """One run of the arena (``epochs`` × 8 steps); returns its history (losses, battle log)."""
     X, y = quadrants()
     loader = DataLoader(TensorDataset(X, y), batch_size=64)          # 8 mini-batches per epoch
-    model = _model()
+    model = make_model()
     opt = (torch.optim.SGD(model.parameters(), lr=0.5) if optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=0.02))
     trainer = RollToTrain(model, opt, rules=rules, character_class=character_class,
@@ -59,7 +86,7 @@ def excess(history, base) -> float:
     return statistics.fmean(window(history)) - statistics.fmean(window(base))
 
 
-def verdict(history, base) -> str:
+def fight_verdict(history, base) -> str:
     """unharmed / slowed / repaired / hurt, by the thresholds above."""
     before = statistics.fmean(history.losses[AT - 10:AT])
     peak = max(window(history))
@@ -79,7 +106,7 @@ def adam_step_sizes(factor: float = 100.0, turns: int = 3, steps: int = AT + 121
     loss_fn = nn.BCEWithLogitsLoss()
     sizes = []
     for dragon in (False, True):
-        model = _model()
+        model = make_model()
         opt = torch.optim.Adam(model.parameters(), lr=0.02)
         out = []
         for step in range(steps):
@@ -112,7 +139,7 @@ def verdict_table(runs: dict, baseline: dict):
              "|---|---|---:|---:|---:|---:|---|"]
     for (m, c), h in runs.items():
         lines.append(f"| {m} | {c} | {max(window(h)):.3f} | {excess(h, baseline[c]):+.3f} | {strikes(h)} | "
-                     f"{later_ratio(h, baseline[c]):.2f} | **{verdict(h, baseline[c])}** |")
+                     f"{later_ratio(h, baseline[c]):.2f} | **{fight_verdict(h, baseline[c])}** |")
     return Markdown("\n".join(lines))
 
 
@@ -120,7 +147,7 @@ def verdict_summary(runs: dict, baseline: dict) -> str:
     """One plain-text line per monster: each class's verdict."""
     out = []
     for m in dict.fromkeys(m for m, _ in runs):
-        out.append(f"{m}: " + ", ".join(f"{c} {verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m))
+        out.append(f"{m}: " + ", ".join(f"{c} {fight_verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m))
     return "\n".join(out)
 
 
@@ -148,7 +175,6 @@ def check_strike_ac30(answer) -> Feedback:
                            (Fraction(27, 20), "a probability cannot exceed 1: the d20 has only 20 faces.")))
 
 
-
 def check_same_monsters(answer) -> Feedback:
     """After a DC change, do the same monsters come and strike on the same steps? Yes: True."""
     if answer is None:
@@ -165,3 +191,45 @@ def check_same_monsters(answer) -> Feedback:
 def encounters(history) -> list:
     """(step, monster, saved) of every monster turn of ``history``."""
     return [(step, e["monster"], e["saved"]) for step, e in history.events("monster")]
+
+
+# --- exercises ----------------------------------------------------------------------------------
+
+def monster_strike_probability(armor_class: int, bonus: int = 0) -> Fraction:
+    """Exact P(d20 + bonus < AC): the chance a monster strikes on one turn."""
+    return Fraction(sum(1 for k in range(1, 21) if k + bonus < armor_class), 20)
+
+
+def check_monster_strike(answer, armor_class: int = 15, bonus: int = 2) -> Feedback:
+    """P(strike) = #{k in 1..20 : k + bonus < AC} / 20."""
+    expected = monster_strike_probability(armor_class, bonus)
+    value = read_number(answer, "a probability (a Fraction or a float)")
+    if isinstance(value, Feedback):
+        return value
+    if abs(value - float(expected)) <= 1e-3:
+        return Feedback(True, f"right: faces 1..{armor_class - 1 - bonus} fail to reach AC {armor_class} with "
+                              f"{bonus:+d}: P(strike) = {expected}.")
+    if abs(value - float(1 - expected)) <= 1e-3:
+        return Feedback(False, f"{value:g} is the chance the model *saves*. The monster strikes on a failed save.")
+    if abs(value - float(monster_strike_probability(armor_class))) <= 1e-3:
+        return Feedback(False, f"{value:g} ignores the bonus {bonus:+d}: a face k saves when k {bonus:+d} >= {armor_class}.")
+    return Feedback(False, f"{value:g} is not it. Count the faces k of a d20 with k {bonus:+d} < {armor_class}.")
+
+
+def check_ooze_factor(answer, slow: float = 0.1, armor_class: int = 10, bonus: int = 0) -> Feedback:
+    """E[factor] = P(save) · 1 + P(strike) · slow."""
+    p = float(monster_strike_probability(armor_class, bonus))
+    expected = (1 - p) + p * slow
+    return judge(answer, expected, "a number (the expected factor on the update)",
+                 f"right: {1 - p:.2f} × 1 + {p:.2f} × {slow:g} = {expected:.4f}.",
+                 f"First P(strike) = P(d20 {bonus:+d} < {armor_class}); a struck turn scales the update by "
+                 f"{slow:g}, a saved one leaves it alone.", tol=1e-3)
+
+
+def check_fighter_clip(answer, level: int = 5, max_norm: float = 1.0) -> Feedback:
+    """The Fighter's armour: gradients clipped to norm 2 · max_norm / proficiency_bonus(level)."""
+    expected = 2 * max_norm / proficiency_bonus(level)
+    return judge(answer, expected, "a number (a gradient norm)",
+                 f"right: 2 × {max_norm:g} / {proficiency_bonus(level)} = {expected:.4f}: the armour tightens as the "
+                 "proficiency bonus grows.",
+                 "The armour norm is 2 × max_norm / proficiency_bonus(level); the bonus at level 5 is +3.", tol=1e-3)

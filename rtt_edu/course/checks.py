@@ -1,13 +1,14 @@
-"""What every self-check shares: the :class:`Feedback` a learner sees, and reading an answer.
+"""What every lesson's self-check shares: the :class:`Feedback` a learner sees, and judging an answer.
 
 A check compares an answer with the exact value computed by the library and returns a
 ``Feedback``: it shows as one line in a notebook, ``✔ right: ...`` or ``✘ not yet: ...`` with a
 hint (text marks every font has, not emoji), and ``bool(feedback)`` is True only when the answer
-is right.
+is right. Each lesson's checks live in its module (``rtt_edu.course.lesson02.check_mean``, ...).
 
-- ``_number(answer, what)`` reads a numeric answer, or says what is missing (``None``, a string, nan);
+- ``read_number(answer, what)`` reads a numeric answer, or says what is missing (``None``, a string, nan);
 - ``judge(answer, expected, what, right, hint, mistakes, tol)`` compares it within ``tol`` and names
-  the known mistake it sees (a percentage instead of a probability, E[m²] for the variance, ...).
+  the known mistake it sees (a percentage instead of a probability, E[m²] for the variance, ...):
+  an answer is right when ``|answer − expected| <= tol``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["Feedback", "judge", "RIGHT_MARK", "NOT_YET_MARK"]
+__all__ = ["Feedback", "read_number", "judge", "RIGHT_MARK", "NOT_YET_MARK"]
 
 RIGHT_MARK = "✔ "            # before a right answer's message, which starts "right: ..."
 NOT_YET_MARK = "✘ not yet: "  # before the hint of a wrong or missing answer
@@ -37,15 +38,13 @@ class Feedback:
         return repr(self)
 
 
-def _number(answer, what: str):
-    """The answer as a float, or a Feedback saying what is missing."""
+def read_number(answer, what: str):
+    """The answer as a float, or a Feedback saying what is missing (``what``: the kind of answer asked for)."""
     if answer is None:
         return Feedback(False, f"replace `None` with {what}, then run the cell again.")
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real) or not math.isfinite(float(answer)):
         return Feedback(False, f"answer={answer!r}: expected {what}.")
     return float(answer)
-
-
 
 
 def judge(answer, expected: float, what: str, right: str, hint: str, mistakes=(), tol: float = 1e-3) -> Feedback:
@@ -54,7 +53,7 @@ def judge(answer, expected: float, what: str, right: str, hint: str, mistakes=()
     ``mistakes`` is a sequence of ``(value, message)`` pairs: an answer within ``tol`` of known
     wrong values gets their messages (in order); any other wrong answer gets ``hint``.
     """
-    value = _number(answer, what)
+    value = read_number(answer, what)
     if isinstance(value, Feedback):
         return value
     if abs(value - float(expected)) <= tol:
@@ -63,8 +62,3 @@ def judge(answer, expected: float, what: str, right: str, hint: str, mistakes=()
     if seen:    # two mistakes can give the same number: name both
         return Feedback(False, f"{value:g} is not it: " + " Or: ".join(dict.fromkeys(seen)))
     return Feedback(False, f"{value:g} is not it. {hint}")
-
-
-def _close(answer, expected: float, tol: float, what: str, right: str, hint: str) -> Feedback:
-    """``judge`` with no known mistakes, the tolerance first (the form lessons 5 to 9 use)."""
-    return judge(answer, expected, what, right, hint, tol=tol)

@@ -24,28 +24,15 @@ path (all its markdown) has at most 1,800 words. Words inside ``<details>`` ... 
 folded "Going deeper" blocks) count towards neither. A word is a white-space separated token that holds
 a letter or a digit (table rules ``|---|`` and lone symbols are not words).
 
-**The lessons' set-up code** (``rtt_edu.course``) is checked last: its maths against the library and
-PyTorch, its panel headlessly.
+The lessons' code (``rtt_edu.course.lessonNN``) is tested in ``test_lessonNN.py``.
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
-import matplotlib
 import nbformat
 import pytest
-import torch
-
-matplotlib.use("Agg")
-
-from rtt_edu.science import quadratic  # noqa: E402
-from rtt_edu.course import lesson00 as c0  # noqa: E402
-from rtt_edu.course import lesson01 as c1  # noqa: E402
-from rtt_edu.course import lesson02 as c2  # noqa: E402
-from rtt_edu.course import lesson03 as c3  # noqa: E402
-from rtt_edu.course import lesson04 as c4  # noqa: E402
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 GLOSSARY = NOTEBOOKS / "GLOSSARY.md"
@@ -197,111 +184,3 @@ def test_the_glossary_ships_with_the_lessons():
     assert setuptools["package-dir"]["rtt_edu.lessons"] == "notebooks"
     patterns = setuptools["package-data"]["rtt_edu.lessons"]
     assert any(fnmatch.fnmatch(GLOSSARY.name, p) for p in patterns), f"GLOSSARY.md is not in {patterns}"
-
-
-# --- the lessons' set-up code (rtt_edu.course) -------------------------------------------------------
-
-
-@pytest.mark.parametrize("w", [-1.5, 0.0, 1.0, 2.25, 3.0])
-def test_lesson0_loss_is_lesson2s_bowl_and_its_gradient_is_torchs(w):
-    assert c0.loss(w) == pytest.approx(c0.CURVATURE / 2 * (w - c0.TRUE_W) ** 2, abs=1e-12)
-    weight = torch.tensor(w, dtype=torch.float64, requires_grad=True)
-    x, y = torch.tensor(c0.X, dtype=torch.float64), torch.tensor(c0.Y, dtype=torch.float64)
-    (0.5 * ((weight * x - y) ** 2).mean()).backward()
-    assert c0.gradient(w) == pytest.approx(weight.grad.item(), abs=1e-12)
-
-
-@pytest.mark.parametrize("lr", [0.1, 0.4, 0.8, 1.05])
-def test_lesson0_steps_multiply_the_error_by_the_step_factor(lr):
-    ws = c0.descend(3.0, lr, 6)
-    factor = quadratic.step_factor(lr, 1.0, c0.CURVATURE)
-    for before, after in zip(ws, ws[1:]):
-        assert after - 1 == pytest.approx(factor * (before - 1), rel=1e-12)
-    optimizer_w = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.SGD([optimizer_w], lr=lr)
-    x, y = torch.tensor(c0.X, dtype=torch.float64), torch.tensor(c0.Y, dtype=torch.float64)
-    for _ in range(6):
-        optimizer.zero_grad()
-        (0.5 * ((optimizer_w * x - y) ** 2).mean()).backward()
-        optimizer.step()
-    assert optimizer_w.item() == pytest.approx(ws[-1], rel=1e-12)
-
-
-def test_lesson0_refuses_bad_input_by_name():
-    with pytest.raises(Exception, match="lr"):
-        c0.descend(3.0, float("nan"), 3)
-    with pytest.raises(Exception, match="steps"):
-        c0.descend(3.0, 0.1, -1)
-
-
-def test_step_panel_draws_the_slider_and_says_what_happens():
-    panel = c0.StepPanel(lr=0.1, steps=8)
-    try:
-        panel.controls["lr"].value = 0.5
-        assert panel.steps() == c0.descend(3.0, 0.5, 8)
-        assert list(panel._path.get_xdata())[:2] == [3.0, 1.0]
-        assert "lands exactly on the minimum" in panel.status.value
-        panel.controls["lr"].value = 1.1
-        assert "diverges" in panel.status.value
-        assert all(abs(w) < 50 for w in panel._path.get_xdata())        # off-chart weights are not drawn
-        panel.controls["lr"].value = 0.8
-        assert "zigzags" in panel.status.value
-    finally:
-        panel.close()
-    assert panel.closed
-    panel.controls["lr"].value = 0.3            # no callback is left: nothing redraws a closed panel
-    assert "zigzags" in panel.status.value
-
-
-def test_lesson0_and_1_checks_know_right_and_wrong():
-    assert c0.check_one_step(1.4)
-    wrong = c0.check_one_step(4.6)
-    assert not wrong and "against" in wrong.message
-    assert c0.check_loss(4.0) and "half" in c0.check_loss(8.0).message
-    assert c0.check_converges(False, 1.1) and not c0.check_converges(True, 1.1)
-    assert not c0.check_converges(None, 0.9)
-    assert c0.check_factor(0.5, 0.25) and c0.check_update(-0.2, 2.0, 0.1)
-    assert c1.check_twenty_with_advantage(39 / 400) and not c1.check_twenty_with_advantage(1 / 20)
-    assert c3.check_dc15("slower") and not c3.check_dc15("faster") and not c3.check_dc15(None)
-
-
-def test_lesson2_tables_carry_the_library_numbers():
-    _, rows = c2.verdict_table([("classroom", 4.5), ("seed-readme", 1.0)])
-    assert rows[0][5] == quadratic.lyapunov_exponent("classroom", 4.5)
-    assert rows[0][3] == abs(quadratic.mean_rate("classroom", 4.5)) and rows[1][5] == -math.inf
-    fig = c2.plot_lambda_maps(("classroom", "seed-readme", "seed-methodology", "seed-code"), [11, 15],
-                              [0.1, 1.0, 10.0])
-    labels = [ax.get_ylabel() for ax in fig.axes]
-    assert any(label.startswith("λ") for label in labels), "the λ maps need a colour bar with a label"
-
-
-def test_lesson3_sharpness_is_the_top_hessian_eigenvalue():
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
-    X = torch.randn(20, 2, dtype=torch.float64)
-    y = (X[:, 0] > 0).long()
-    names = [name for name, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-    def loss_of(vector):
-        params, start = {}, 0
-        for name, shape in zip(names, shapes):
-            size = math.prod(shape)
-            params[name] = vector[start:start + size].reshape(shape)
-            start += size
-        return torch.nn.functional.cross_entropy(torch.func.functional_call(model, params, (X,)), y)
-
-    eigenvalues = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat))
-    top = max(eigenvalues.abs()).item()
-    value, _ = c3.sharpness(model, X, y, iterations=300)
-    assert value == pytest.approx(top, rel=1e-4)
-
-
-def test_lesson4_level_rows_follow_the_classes():
-    from rtt_edu import Bard, Rogue, proficiency_bonus
-    rows = c4.level_rows((1, 9))
-    assert [bonus for _, bonus, _ in rows] == [proficiency_bonus(1), proficiency_bonus(9)]
-    assert rows[1][2]["Rogue factor / uses"] == f"{Rogue(level=9).sneak_factor:.2f} / {Rogue(level=9).max_uses}"
-    assert rows[0][2]["Bard die / uses"] == f"d{Bard(level=1).die} / {Bard(level=1).max_uses}"
-    assert "| 9 | +4 |" in c4.level_table((1, 9)).data

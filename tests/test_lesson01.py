@@ -1,0 +1,78 @@
+"""Lesson 1's code (rtt_edu.course.lesson01): exact probabilities of a d20 against counting, and its
+self-checks: right answers pass, each known mistake gets its own hint."""
+import itertools
+from fractions import Fraction
+
+import pytest
+from helpers import fails, passes
+
+from rtt_edu import SavingThrow
+from rtt_edu.course import lesson01 as c1
+from rtt_edu.errors import RollToTrainError
+from rtt_edu.game.dice import total_distribution
+
+
+def test_p_at_least_by_counting_pairs():
+    for target, mod in ((15, 0), (15, 3), (2, -1), (25, 0)):
+        straight = Fraction(sum(1 for k in range(1, 21) if k + mod >= target), 20)
+        pairs = list(itertools.product(range(1, 21), repeat=2))
+        adv = Fraction(sum(1 for a, b in pairs if max(a, b) + mod >= target), 400)
+        dis = Fraction(sum(1 for a, b in pairs if min(a, b) + mod >= target), 400)
+        assert c1.p_at_least(target, modifier=mod) == straight
+        assert c1.p_at_least(target, modifier=mod, advantage=True) == adv
+        assert c1.p_at_least(target, modifier=mod, disadvantage=True) == dis
+
+
+def test_mean_of_a_dice_distribution_is_exact():
+    assert c1.mean_of(total_distribution("2d6+3")) == 10
+    assert c1.mean_of(total_distribution("4d6kh3")) == Fraction(15869, 1296)
+    assert c1.mean_of({0: Fraction(1, 3), 3: Fraction(2, 3)}) == 2
+
+
+def test_check_at_least():
+    assert "3/10" in passes(c1.check_at_least(0.3, target=15))
+    passes(c1.check_at_least(Fraction(3, 10), target=15))
+    passes(c1.check_at_least(0.51, target=15, advantage=True))
+    passes(c1.check_at_least(0.09, target=15, disadvantage=True))
+    fails(c1.check_at_least(30, target=15), "percentage")
+    fails(c1.check_at_least(0.7, target=15), "opposite")
+    fails(c1.check_at_least(0.3, target=15, advantage=True), "single die")
+    fails(c1.check_at_least(0.6, target=15, advantage=True), "doubling")
+    fails(c1.check_at_least(0.3, target=15, modifier=2), "modifier +2")
+    fails(c1.check_at_least(0.42, target=15), "faces")
+    fails(c1.check_at_least(None), "replace `None`")
+    fails(c1.check_at_least("0.3"), "expected a probability")
+    fails(c1.check_at_least(True), "expected a probability")
+
+
+def test_check_ability_modifier():
+    passes(c1.check_ability_modifier(-1, score=9))
+    fails(c1.check_ability_modifier(0, score=9), "rounded *down*")
+    fails(c1.check_ability_modifier(-2, score=8), "score - 10")
+    fails(c1.check_ability_modifier(-3, score=7), "Halve it")           # -1.5 rounds down to -2
+    passes(c1.check_ability_modifier(3, score=16))
+    fails(c1.check_ability_modifier(6, score=16), "score - 10")
+
+
+def test_check_mean_total():
+    passes(c1.check_mean_total(10, "2d6+3"))
+    passes(c1.check_mean_total(15869 / 1296, "4d6kh3"))
+    fails(c1.check_mean_total(10.5, "4d6kh3"), "keep rule")
+
+
+def test_check_smallest_dc():
+    # classroom: E[m] = 0.475 at DC 11 and falls by 0.025 per DC: 0.4 at DC 14, 0.375 at DC 15
+    passes(c1.check_smallest_dc(15, "classroom", below=0.4))
+    fails(c1.check_smallest_dc(16, "classroom", below=0.4), "smaller")
+    fails(c1.check_smallest_dc(14, "classroom", below=0.4), "Raise the DC")
+    fails(c1.check_smallest_dc(99, "classroom", below=0.4), "not a DC")
+    dcs = [dc for dc in range(1, 31) if SavingThrow.preset("classroom", advantage=True, dc=dc).expected_multiplier() < 0.4]
+    passes(c1.check_smallest_dc(dcs[0], "classroom", below=0.4, advantage=True))
+    with pytest.raises(RollToTrainError, match="below="):
+        c1.check_smallest_dc(1, "classroom", below=-1.0)
+
+
+def test_check_twenty_with_advantage():
+    assert c1.check_twenty_with_advantage(39 / 400)
+    fails(c1.check_twenty_with_advantage(1 / 20), "one die")
+    fails(c1.check_twenty_with_advantage(2 / 20), "subtract")

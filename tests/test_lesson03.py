@@ -1,0 +1,52 @@
+"""Lesson 3's code (rtt_edu.course.lesson03): the sharpness is the Hessian's top eigenvalue, and its
+self-checks: right answers pass, each known mistake gets its own hint."""
+import math
+
+import matplotlib
+import pytest
+import torch
+from helpers import fails, passes
+
+matplotlib.use("Agg")
+
+from rtt_edu.course import lesson03 as c3  # noqa: E402
+from rtt_edu.errors import RollToTrainError  # noqa: E402
+
+
+def test_lesson3_sharpness_is_the_top_hessian_eigenvalue():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
+    X = torch.randn(20, 2, dtype=torch.float64)
+    y = (X[:, 0] > 0).long()
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def loss_of(vector):
+        params, start = {}, 0
+        for name, shape in zip(names, shapes):
+            size = math.prod(shape)
+            params[name] = vector[start:start + size].reshape(shape)
+            start += size
+        return torch.nn.functional.cross_entropy(torch.func.functional_call(model, params, (X,)), y)
+
+    eigenvalues = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat))
+    top = max(eigenvalues.abs()).item()
+    value, _ = c3.sharpness(model, X, y, iterations=300)
+    assert value == pytest.approx(top, rel=1e-4)
+
+
+def test_check_effective_lr_and_counts():
+    passes(c3.check_effective_lr(0.0475, "classroom", lr=0.1))
+    fails(c3.check_effective_lr(0.1, "classroom", lr=0.1), "plain learning rate")
+    fails(c3.check_effective_lr(0.475, "classroom", lr=0.1), "Multiply")
+    passes(c3.check_expected_count(210, "seed-code", steps=300, kind="skipped"))
+    passes(c3.check_expected_count(210, "seed-readme", steps=300, kind="uphill"))
+    fails(c3.check_expected_count(0.7, "seed-code", steps=300), "probability of one step")
+    fails(c3.check_expected_count(90, "seed-code", steps=300), "other steps")
+    with pytest.raises(RollToTrainError, match="kind="):
+        c3.check_expected_count(1, kind="sideways")
+
+
+def test_check_dc15():
+    assert c3.check_dc15("slower") and not c3.check_dc15("faster") and not c3.check_dc15(None)

@@ -1,0 +1,78 @@
+"""Lesson 5's code (rtt_edu.course.lesson05): the arena's network and fight verdicts, and its self-checks,
+whose expected values agree with an independent computation (seeded Monte Carlo or a real run)."""
+import math
+from fractions import Fraction
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rtt_edu import DiceRoller
+from rtt_edu.course import lesson05 as c5
+from rtt_edu.party.classes import Fighter
+
+
+def _history(losses):
+    return SimpleNamespace(losses=losses)
+
+
+AT, W = c5.AT, c5.WINDOW
+BASE = [0.5] * (AT + W + 10)
+
+
+@pytest.mark.parametrize("after,expected", [
+    ([0.5] * (W + 10), "unharmed"),                               # the undisturbed run itself
+    ([0.6] * (W + 10), "slowed"),                                 # above the base, never 2 x before
+    ([5.0] + [0.5] * (W + 9), "repaired"),                        # a spike, back within 25% 20-40 steps on
+    ([5.0] + [2.0] * (W + 9), "hurt"),                            # a spike that stays
+])
+def test_lesson05_verdicts_follow_the_thresholds(after, expected):
+    assert c5.fight_verdict(_history(BASE[:AT] + after), _history(BASE)) == expected
+
+
+def test_lesson05_strike_check_knows_the_ac_21_limit():
+    assert c5.check_strike_ac30(1)
+    assert c5.check_strike_ac30(Fraction(20, 20))
+    wrong = c5.check_strike_ac30(0.9)
+    assert not wrong and "AC ≤ 21" in wrong.message
+    assert not c5.check_strike_ac30(None)
+
+
+def test_lesson05_adam_pays_for_a_loss_spike_later():
+    plain, dragon = c5.adam_step_sizes()
+    ratio = [d / p for p, d in zip(plain, dragon)]
+    assert ratio[:AT] == pytest.approx([1.0] * AT)                 # identical before the dragon
+    assert all(3 < r < 5 for r in ratio[AT:AT + 3])               # struck steps: a few times, not 100 times
+    assert sum(ratio[AT + 40:AT + 121]) / 81 < 0.3                # long after: much smaller steps
+
+
+def test_lesson05_network_is_nn_linears_default_init_from_a_generator():
+    """make_model(seed) has the weights nn.Linear draws after torch.manual_seed(seed); the global RNG is untouched."""
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    built = c5.make_model(seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(7)
+    reference = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+    assert [p.shape for p in built.parameters()] == [p.shape for p in reference.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(built.parameters(), reference.parameters()))
+    assert not torch.equal(c5.make_model(seed=8)[0].weight, built[0].weight)
+
+
+def test_monster_strike_probability_against_seeded_saves():
+    roller = DiceRoller(seed=4)
+    n = 40_000
+    hits = sum(roller.roll("d20", modifier=2).total < 15 for _ in range(n))
+    p = c5.monster_strike_probability(15, 2)
+    assert p == Fraction(12, 20)
+    assert abs(hits / n - float(p)) < 4 * math.sqrt(float(p) * (1 - p) / n)
+    assert c5.check_monster_strike(0.6)
+    assert "saves" in c5.check_monster_strike(0.4).message                    # the chance of the save
+    assert "ignores the bonus" in c5.check_monster_strike(0.7).message
+
+
+def test_ooze_factor_and_fighter_clip():
+    assert c5.check_ooze_factor(0.55 + 0.45 * 0.1)
+    assert not c5.check_ooze_factor(0.1)
+    assert c5.check_fighter_clip(Fighter(level=5, max_norm=1.0).armour_norm, level=5, max_norm=1.0)
+    assert not c5.check_fighter_clip(1.0, level=5)

@@ -1,0 +1,62 @@
+"""Lesson 7's code (rtt_edu.course.lesson07): its task and its self-checks, whose expected values agree
+with an independent computation (simulated epochs, the trainer, a real optimizer step)."""
+import math
+import statistics
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from rtt_edu import DiceRoller, RollToTrain, SavingThrow, attach
+from rtt_edu.course import lesson05 as c5
+from rtt_edu.course import lesson07 as c7
+
+
+def test_lesson07_first_adam_step_check():
+    assert c7.check_first_adam_step(1.0)
+    assert "update" in c7.check_first_adam_step(0.5).message
+
+
+def test_lesson07_trains_lesson05s_network_on_lesson05s_points():
+    X, y = c5.quadrants(seed=0)
+    assert torch.equal(c7.X, X) and torch.equal(c7.y, y) and c7.make_model is c5.make_model
+
+
+def test_epoch_noise_against_simulated_epochs():
+    rule = SavingThrow.preset("classroom")
+    roller = DiceRoller(seed=9)
+    means = [statistics.fmean(rule.multiplier(roller.roll("d20").natural) for _ in range(8)) for _ in range(20_000)]
+    expected = math.sqrt(rule.variance() / 8)
+    assert statistics.pstdev(means) == pytest.approx(expected, rel=0.03)
+    assert c7.check_epoch_noise(expected) and not c7.check_epoch_noise(math.sqrt(rule.variance() / 64))
+
+
+def test_accumulation_rolls_against_the_trainer():
+    data = TensorDataset(torch.randn(100, 2, generator=torch.Generator().manual_seed(0)), torch.zeros(100))
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+    trainer = RollToTrain(model, torch.optim.SGD(model.parameters(), lr=0.1), mode="per_accumulation_step",
+                          accumulation_steps=16, loss_fn=torch.nn.MSELoss(), seed=0, progress=False)
+    trainer.train(DataLoader(data, batch_size=1))
+    assert c7.check_accumulation_rolls(len(trainer.history), batches=100, window=16)
+    assert "full windows only" in c7.check_accumulation_rolls(6).message
+
+
+def test_sgd_and_adam_ratio_checks_agree_with_a_real_step():
+    def ratio(opt_class, m, **kw):
+        changes = []
+        for dice in (False, True):
+            p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+            opt = opt_class([p], **kw)
+            handle = attach(opt, SavingThrow(dc=11, crit_fail=m, fail=m, success=m, crit_success=m),
+                            seed=0, target="gradient") if dice else None
+            (p * torch.tensor([0.3, 0.1, -0.7])).sum().backward()
+            before = p.detach().clone()
+            opt.step()
+            changes.append(p.detach() - before)
+            if handle:
+                handle.remove()
+        return float(changes[1] @ changes[0] / (changes[0] @ changes[0]))
+    assert c7.check_sgd_gradient_ratio(ratio(torch.optim.SGD, 0.25, lr=0.1))
+    with pytest.warns(Warning):
+        adam = ratio(torch.optim.Adam, -0.5, lr=0.01)
+    assert c7.check_adam_first_step(adam) and not c7.check_adam_first_step(-0.5)

@@ -1,0 +1,36 @@
+"""Lesson 8's code (rtt_edu.course.lesson08): the exact posterior of a masked word read from the grammar,
+and its self-checks."""
+from fractions import Fraction
+
+import pytest
+
+from rtt_edu.course import lesson08 as c8
+from rtt_edu.data import FantasyGrammar
+from rtt_edu.data.grammar import FANTASY_RULES
+from rtt_edu.errors import RollToTrainError
+
+
+def test_lesson08_rogue_check_matches_the_grammar():
+    words = "a brave rogue guards the [MASK]".split()
+    i = words.index("[MASK]")
+    weights = {}
+    for sentence, p in FantasyGrammar().sentences.items():
+        if len(sentence) == len(words) and all(a == b for j, (a, b) in enumerate(zip(sentence, words)) if j != i):
+            weights[sentence[i]] = weights.get(sentence[i], 0) + p
+    best = max(weights.values()) / sum(weights.values())
+    assert c8.check_rogue_best_accuracy(best)
+    assert not c8.check_rogue_best_accuracy(1)
+
+
+def test_mask_posterior_reads_the_grammar_rules():
+    spell = {rhs[0]: Fraction(p) for rhs, p in FANTASY_RULES["SPELL"]}
+    assert c8.mask_posterior("the wizard casts a [MASK]") == spell
+    det = {rhs[0]: Fraction(p) for rhs, p in FANTASY_RULES["DET"]}
+    assert c8.mask_posterior("[MASK] wise knight slays a troll") == det
+    assert c8.check_mask_probability(spell["fireball"]) and not c8.check_mask_probability(spell["spell"])
+    assert c8.check_context_best_accuracy(float(max(det.values())))
+    assert c8.check_best_word("cleric") and not c8.check_best_word("knight")
+    with pytest.raises(RollToTrainError, match="no sentence"):
+        c8.mask_posterior("the dragon casts a [MASK]")
+    with pytest.raises(RollToTrainError, match="exactly one"):
+        c8.mask_posterior("the wizard casts a spell")
