@@ -39,6 +39,7 @@ def train_attached(steps: int, rules, make_opt, observe: bool = True, seed: int 
     A rule that climbs the loss is what some tests want, so its ``NegativeDriftWarning`` is silenced.
     """
     import warnings
+
     from rtt_edu import NegativeDriftWarning, attach
     model = linear_model()
     opt = make_opt(model.parameters())

@@ -75,7 +75,7 @@ def test_a_notebook_calls_only_names_its_lessons_module_has(path):
                if c["cell_type"] == "code"]
     code = "\n".join(sources)
     aliases = re.findall(rf"from rtt_edu\.course import lesson{number:02d} as (\w+)", code)
-    assert len(aliases) == 1, f"{path.name}: import its module once, `from rtt_edu.course import lesson{number:02d} as ...`"
+    assert len(aliases) == 1, f"{path.name}: import `from rtt_edu.course import lesson{number:02d} as ...` once"
     names = set(re.findall(rf"(?<![\w.]){aliases[0]}\.(\w+)", code))
     assert names, f"{path.name} never calls its module"
     assert names <= set(dir(module(number))), sorted(names - set(dir(module(number))))

@@ -4,8 +4,8 @@ import itertools
 from fractions import Fraction
 
 import pytest
-from helpers import fails, passes
 
+from helpers import fails, passes
 from rtt_edu import SavingThrow
 from rtt_edu.course import lesson01 as c1
 from rtt_edu.errors import RollToTrainError
@@ -66,7 +66,8 @@ def test_check_smallest_dc():
     fails(c1.check_smallest_dc(16, "classroom", below=0.4), "smaller")
     fails(c1.check_smallest_dc(14, "classroom", below=0.4), "Raise the DC")
     fails(c1.check_smallest_dc(99, "classroom", below=0.4), "not a DC")
-    dcs = [dc for dc in range(1, 31) if SavingThrow.preset("classroom", advantage=True, dc=dc).expected_multiplier() < 0.4]
+    means = {dc: SavingThrow.preset("classroom", advantage=True, dc=dc).expected_multiplier() for dc in range(1, 31)}
+    dcs = [dc for dc, mean in means.items() if mean < 0.4]
     passes(c1.check_smallest_dc(dcs[0], "classroom", below=0.4, advantage=True))
     with pytest.raises(RollToTrainError, match="below="):
         c1.check_smallest_dc(1, "classroom", below=-1.0)

@@ -4,6 +4,7 @@ import math
 
 import matplotlib
 import pytest
+
 from helpers import fails, passes
 
 matplotlib.use("Agg")

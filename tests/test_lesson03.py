@@ -5,6 +5,7 @@ import math
 import matplotlib
 import pytest
 import torch
+
 from helpers import fails, passes
 
 matplotlib.use("Agg")

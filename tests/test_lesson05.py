@@ -53,7 +53,8 @@ def test_lesson05_network_is_nn_linears_default_init_from_a_generator():
     built = c5.make_model(seed=7)
     assert torch.equal(torch.get_rng_state(), state)
     torch.manual_seed(7)
-    reference = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+    nn = torch.nn
+    reference = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
     assert [p.shape for p in built.parameters()] == [p.shape for p in reference.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(built.parameters(), reference.parameters()))
     assert not torch.equal(c5.make_model(seed=8)[0].weight, built[0].weight)

@@ -22,8 +22,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
 from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.errors import check_type, require
 from rtt_edu.views.widgets.base import LiveFigure, Panel
 
 __all__ = ["X", "Y", "TRUE_W", "CURVATURE", "W0", "loss", "gradient", "descend", "plot_data",
@@ -39,8 +39,7 @@ W0 = 3.0                               #: where the lessons start the weight
 
 def _number(name, value) -> float:
     check_type(name, value, (int, float), "a number")
-    if not math.isfinite(value):
-        raise RollToTrainError(bad_value(name, value, "a finite number"))
+    require(math.isfinite(value), name, value, "a finite number")
     return float(value)
 
 
@@ -60,8 +59,7 @@ def descend(w0: float, lr: float, steps: int) -> list:
     """[w₀, w₁, ..., w_steps] of gradient descent, wₜ₊₁ = wₜ − lr · dL/dw(wₜ)."""
     w, lr = _number("w0", w0), _number("lr", lr)
     check_type("steps", steps, int, "a whole number of steps")
-    if steps < 0:
-        raise RollToTrainError(bad_value("steps", steps, "a number of steps ≥ 0"))
+    require(steps >= 0, "steps", steps, "a number of steps ≥ 0")
     ws = [w]
     for _ in range(steps):
         w = w - lr * gradient(w)
@@ -221,7 +219,8 @@ def check_converges(answer, lr: float) -> Feedback:
     if not isinstance(answer, bool):
         return Feedback(False, "replace `None` with True (the run converges) or False (it diverges), then run the "
                         "cell again." if answer is None else f"answer={answer!r}: expected True or False.")
-    why = f"each step multiplies the error by 1 − lr·2 = {factor:+.2f}, and |{factor:+.2f}| {'<' if expected else '>'} 1"
+    why = (f"each step multiplies the error by 1 − lr·2 = {factor:+.2f}, "
+           f"and |{factor:+.2f}| {'<' if expected else '>'} 1")
     if answer == expected:
         return Feedback(True, f"{why}: the run {'converges' if expected else 'diverges'}.")
     return Feedback(False, "not this time. Work out 1 − lr·a with a = 2: does its size stay below 1?")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from rtt_edu.course.checks import Feedback, judge, read_number
-from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.errors import require
 from rtt_edu.game.dice import ability_modifier, natural_distribution, total_distribution
 from rtt_edu.game.rules import as_rules
 
@@ -69,7 +69,8 @@ def check_at_least(answer, target: int = 15, sides: int = 20, modifier: int = 0,
     mistakes = _probability_mistakes(float(expected))
     if modifier:
         mistakes.append((float(p_at_least(target, sides, 0, advantage, disadvantage)),
-                         f"that ignores the modifier {modifier:+d}. A face k succeeds when k {modifier:+d} >= {target}."))
+                         f"that ignores the modifier {modifier:+d}. A face k succeeds when "
+                         f"k {modifier:+d} >= {target}."))
     if advantage or disadvantage:
         mistakes.append((float(straight), f"that is a single die. {how.capitalize()} you roll two and keep the "
                                           f"{'higher' if advantage else 'lower'}."))
@@ -98,14 +99,18 @@ def check_mean_total(answer, notation: str = "2d6+3") -> Feedback:
     """The exact mean total of a dice notation (``"2d6+3"`` → 10, ``"4d6kh3"`` → 15869/1296)."""
     expected = mean_of(total_distribution(notation))
     return judge(answer, expected, "a number (the average total)",
-                 f"right: E[{notation}] = {float(expected):.4f}" + (f" = {expected}." if expected.denominator > 1 else "."),
+                 f"right: E[{notation}] = {float(expected):.4f}"
+                 + (f" = {expected}." if expected.denominator > 1 else "."),
                  "One d s averages (s + 1) / 2; averages of dice add up, and so does the modifier. "
                  "A keep rule needs the whole distribution: total_distribution(notation).",
                  tol=5e-3)
 
 
 def check_smallest_dc(answer, rule="classroom", below: float = 0.4, **changes) -> Feedback:
-    """The smallest DC (1..sides + 10) at which the rule's E[m] is below ``below`` (``changes``: e.g. advantage=True)."""
+    """The smallest DC (1..sides + 10) at which the rule's E[m] is below ``below``.
+
+    ``changes`` change the rule first, e.g. ``advantage=True``.
+    """
     rule = as_rules(rule)
     if changes:
         rule = rule.replace(**changes)
@@ -116,8 +121,7 @@ def check_smallest_dc(answer, rule="classroom", below: float = 0.4, **changes) -
     exact = {dc: exact_mean(rule.replace(dc=dc)) for dc in range(1, rule.sides + 11)}
     means = {dc: float(mean) for dc, mean in exact.items()}
     found = [dc for dc, mean in exact.items() if mean < limit]
-    if not found:
-        raise RollToTrainError(bad_value("below", below, f"a mean that E[m] of {rule!r} falls below at some DC"))
+    require(found, "below", below, f"a mean that E[m] of {rule!r} falls below at some DC")
     expected = found[0]
     value = read_number(answer, "a whole number (a DC)")
     if isinstance(value, Feedback):

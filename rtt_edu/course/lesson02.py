@@ -21,7 +21,7 @@ from IPython.display import Markdown
 from matplotlib.colors import SymLogNorm
 
 from rtt_edu.course.checks import Feedback, judge
-from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.science import quadratic
 
@@ -163,8 +163,8 @@ def plot_seed_distributions(names):
         ax.set_xlabel("value of m")
         ax.set_title(f"{name}: E[m] = {rule.expected_multiplier():+.4f}", fontsize=10)
     axes[0].set_ylabel("P(m), exact")
-    fig.legend(handles=[Patch(facecolor=c, hatch=h, edgecolor="white", label=label) for c, h, label in SIGN_BARS.values()],
-               loc="outside right center", fontsize=8)
+    handles = [Patch(facecolor=c, hatch=h, edgecolor="white", label=label) for c, h, label in SIGN_BARS.values()]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8)
     return fig
 
 
@@ -238,13 +238,13 @@ def check_largest_lr(answer, rule="lr-dropout", curvature: float = 1.0) -> Feedb
     """
     rule = as_rules(rule)
     intervals = quadratic.convergence_intervals(rule, curvature)
-    if not intervals or intervals[0][0] != 0.0:
-        raise RollToTrainError(bad_value("rule", rule, "a rule whose small learning rates converge (E[m] > 0): "
-                                         "with E[m] < 0 there is no stable range (0, lr_max)"))
+    require(intervals and intervals[0][0] == 0.0, "rule", rule, "a rule whose small learning rates converge "
+            "(E[m] > 0): with E[m] < 0 there is no stable range (0, lr_max)")
     expected = intervals[0][1]
     mean = rule.expected_multiplier()
-    mistakes = [(quadratic.mean_square_limit(rule, curvature), "that is where E[error²] stops shrinking (the mean-square "
-                                                     "limit 2E[m]/(a·E[m²])). Almost-sure convergence goes further."),
+    mistakes = [(quadratic.mean_square_limit(rule, curvature),
+                 "that is where E[error²] stops shrinking (the mean-square limit 2E[m]/(a·E[m²])). "
+                 "Almost-sure convergence goes further."),
                 (2.0 / (curvature * mean) if mean > 0 else None,
                  "that is where the *average* run stops converging (lr·a·E[m] = 2). The typical run is decided "
                  "by E[log|1 - lr·a·m|], not by E[m]."),

@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu.course.checks import Feedback, judge
-from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.views.widgets import ToyRun, TrainingConfig
 
@@ -128,8 +128,7 @@ _COUNTED = {"skipped": ("p_skip", "steps with m = 0 (skipped)"),
 
 def check_expected_count(answer, rule="seed-code", steps: int = 300, kind: str = "skipped") -> Feedback:
     """The expected number of skipped (m = 0) or uphill (m < 0) steps in ``steps`` steps: steps · P."""
-    if kind not in _COUNTED:
-        raise RollToTrainError(bad_value("kind", kind, f"one of {sorted(_COUNTED)}"))
+    require(kind in _COUNTED, "kind", kind, f"one of {sorted(_COUNTED)}")
     rule = as_rules(rule)
     method, label = _COUNTED[kind]
     p = getattr(rule, method)()

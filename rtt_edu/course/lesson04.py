@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
 from rtt_edu.course.checks import Feedback, judge
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import check_type, require
 from rtt_edu.game.rules import as_rules
 from rtt_edu.party.classes import Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue, Wizard
 from rtt_edu.party.xp import proficiency_bonus
@@ -112,8 +112,7 @@ TECHNIQUES = {
 
 def check_technique(answer, character_class: str = "Cleric") -> Feedback:
     """Which technique of :data:`TECHNIQUES` does ``character_class`` stand for? (case-insensitive)"""
-    if character_class not in TECHNIQUES:
-        raise RollToTrainError(bad_value("character_class", character_class, f"one of {sorted(TECHNIQUES)}"))
+    require(character_class in TECHNIQUES, "character_class", character_class, f"one of {sorted(TECHNIQUES)}")
     expected = TECHNIQUES[character_class]
     if answer is None:
         return Feedback(False, "replace `None` with one of the technique names in quotes, then run the cell again.")

@@ -147,7 +147,8 @@ def verdict_summary(runs: dict, baseline: dict) -> str:
     """One plain-text line per monster: each class's verdict."""
     out = []
     for m in dict.fromkeys(m for m, _ in runs):
-        out.append(f"{m}: " + ", ".join(f"{c} {fight_verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m))
+        verdicts = (f"{c} {fight_verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m)
+        out.append(f"{m}: " + ", ".join(verdicts))
     return "\n".join(out)
 
 
@@ -212,7 +213,8 @@ def check_monster_strike(answer, armor_class: int = 15, bonus: int = 2) -> Feedb
     if abs(value - float(1 - expected)) <= 1e-3:
         return Feedback(False, f"{value:g} is the chance the model *saves*. The monster strikes on a failed save.")
     if abs(value - float(monster_strike_probability(armor_class))) <= 1e-3:
-        return Feedback(False, f"{value:g} ignores the bonus {bonus:+d}: a face k saves when k {bonus:+d} >= {armor_class}.")
+        return Feedback(False, f"{value:g} ignores the bonus {bonus:+d}: a face k saves when "
+                               f"k {bonus:+d} >= {armor_class}.")
     return Feedback(False, f"{value:g} is not it. Count the faces k of a d20 with k {bonus:+d} < {armor_class}.")
 
 

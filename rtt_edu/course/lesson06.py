@@ -7,7 +7,7 @@ library (or a seeded panel run) and names the mistake it sees.
 from __future__ import annotations
 
 from rtt_edu.course.checks import Feedback, judge, read_number
-from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.party.xp import MAX_LEVEL, proficiency_bonus
 
@@ -77,8 +77,7 @@ def check_first_level_below(answer, rule="lr-dropout", variance: float = 0.2) ->
     """The first level whose exact Var[m] is below ``variance``."""
     rule = as_rules(rule)
     levels = [L for L in range(1, MAX_LEVEL + 1) if rule.with_bonus(proficiency_bonus(L)).variance() < variance]
-    if not levels:
-        raise RollToTrainError(bad_value("variance", variance, f"a variance that some level of {rule!r} gets below"))
+    require(levels, "variance", variance, f"a variance that some level of {rule!r} gets below")
     expected = levels[0]
     value = read_number(answer, "a level from 1 to 20")
     if isinstance(value, Feedback):

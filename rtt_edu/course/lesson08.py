@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from rtt_edu.course.checks import Feedback, judge
 from rtt_edu.data.grammar import FantasyGrammar
-from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.errors import require
 
 __all__ = ["check_rogue_best_accuracy", "mask_posterior", "check_mask_probability", "check_context_best_accuracy",
            "check_best_word"]
@@ -40,16 +40,13 @@ def mask_posterior(context: str) -> dict:
     P(w | c) = P(c with w) / Σ_w' P(c with w'), summed over the grammar's sentences that fit.
     """
     words = context.split()
-    if words.count("[MASK]") != 1:
-        raise RollToTrainError(bad_value("context", context, "a sentence with exactly one [MASK]"))
+    require(words.count("[MASK]") == 1, "context", context, "a sentence with exactly one [MASK]")
     i = words.index("[MASK]")
     weights: dict = {}
     for sentence, p in _grammar().sentences.items():
         if len(sentence) == len(words) and all(a == b for j, (a, b) in enumerate(zip(sentence, words)) if j != i):
             weights[sentence[i]] = weights.get(sentence[i], Fraction(0)) + p
-    if not weights:
-        raise RollToTrainError(bad_value("context", context, "a context that a sentence of the grammar fits; "
-                                         "no sentence fits this one"))
+    require(weights, "context", context, "a context that a sentence of the grammar fits; no sentence fits this one")
     total = sum(weights.values())
     return {w: p / total for w, p in sorted(weights.items(), key=lambda kv: -kv[1])}
 

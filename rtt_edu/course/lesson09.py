@@ -141,18 +141,18 @@ def check_t_half_width(answer, differences=(0.012, -0.004, 0.009, 0.015, 0.003),
     """Half-width of the t interval of the mean difference: t(1 - α/2; n - 1) · s / √n."""
     interval = t_interval(differences, confidence)
     expected = (interval.hi - interval.lo) / 2
-    n = len(differences)
+    n, q = len(differences), 0.5 + confidence / 2
     z_width = 1.959963984540054 * statistics.stdev(differences) / math.sqrt(n)
-    population = t_quantile(0.5 + confidence / 2, n - 1) * statistics.pstdev(differences) / math.sqrt(n)
+    population = t_quantile(q, n - 1) * statistics.pstdev(differences) / math.sqrt(n)
     value = read_number(answer, "a number (the half-width of the interval)")
     if isinstance(value, Feedback):
         return value
     if abs(value - expected) <= 5e-5:
-        return Feedback(True, f"right: t({0.5 + confidence / 2:.3f}; {n - 1}) = {t_quantile(0.5 + confidence / 2, n - 1):.4f}, "
+        return Feedback(True, f"right: t({q:.3f}; {n - 1}) = {t_quantile(q, n - 1):.4f}, "
                               f"s = {statistics.stdev(differences):.5f}, half-width = {expected:.5f}.")
     if abs(value - z_width) <= 5e-5:
         return Feedback(False, f"{value:g} uses 1.96, the normal quantile. With {n} seeds use Student's t with "
-                               f"{n - 1} degrees of freedom: t_quantile({0.5 + confidence / 2}, {n - 1}).")
+                               f"{n - 1} degrees of freedom: t_quantile({q}, {n - 1}).")
     if abs(value - population) <= 5e-5:
         return Feedback(False, f"{value:g} uses the population standard deviation (divide by n). "
                                "The sample standard deviation divides by n - 1: statistics.stdev.")
@@ -179,7 +179,8 @@ def check_seeds_needed(answer, sd: float = 0.01, half_width: float = 0.002, conf
                                "number of seeds, so you need slightly more.")
     if value > n:
         return Feedback(False, f"{value:g} seeds are enough, but fewer would do: find the smallest n.")
-    return Feedback(False, f"{value:g} seeds are not enough: t(1 - α/2; n - 1) × sd / √n is still above {half_width:g}.")
+    return Feedback(False, f"{value:g} seeds are not enough: t(1 - α/2; n - 1) × sd / √n is still above "
+                           f"{half_width:g}.")
 
 
 def check_verdict(answer, lo: float = -0.004, hi: float = 0.011, better: str = "lower") -> Feedback:
