@@ -1,4 +1,5 @@
-"""Exact for every optimizer, or it says so: a step rolled at m moves the weights by m × the plain step.
+"""The optimizer hook (rtt_edu.engine.hook) on every optimizer of ``torch.optim``: exact, or it says so; a step
+rolled at m moves the weights by m × the plain step.
 
 For each optimizer class in ``torch.optim`` two copies start from the same weights and the same
 optimizer state (after a few plain steps, so momentum buffers, step counts and Rprop's step sizes

@@ -1,4 +1,5 @@
-"""NaN and inf: the update is never applied; death saves, restoration, recovery, and "raise"."""
+"""The non-finite guard (rtt_edu.engine.safety): a NaN or inf update is never applied; death saves,
+restoration, recovery, and "raise"."""
 import copy
 import math
 import random
