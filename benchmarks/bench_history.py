@@ -1,21 +1,21 @@
 """What a long run's history costs: memory per step, checkpoint size, save and load times.
 
 Prints one JSON line of named figures. The steps are recorded as the game master records them
-(``History.add_step`` with the loss still a tensor, an event on one step in ten), without training,
-so the figures are the history's alone. Memory is measured with ``tracemalloc`` (Python objects
-and the tensors' storage), after the losses were read back. Figures and goals:
+(``History.append_step`` with the fields positional, the loss still a tensor, an event on one step
+in ten), without training, so the figures are the history's alone. Memory is measured with
+``tracemalloc`` (Python objects and the tensors' storage), after the losses were read back.
+Figures and goals:
 
-    add_step_us                 recording one step as GameMaster.end does today: a StepRecord made,
-                                then History.add_step (the loss a tensor)
-    append_step_us              the same with History.append_step (the fields as keywords, no StepRecord)
+    append_step_us              recording one step as GameMaster.end does: History.append_step, the
+                                fields positional (one tuple appended), the loss a tensor
     bytes_per_step_all          memory per step of History(), every record kept, before reading
     bytes_per_step_all_read     the same after history.steps made (and cached) the StepRecords
     bytes_per_step_bounded      memory per step of History(max_steps=10_000) after --long steps
     bounded_history_mb          its total, in MB                                       goal < 50
     checkpoint_bytes_per_step   the saved file's size per step (columns, every record kept)
-    save_100k_s, load_100k_s    save_state / load_state + History.from_dict at --steps steps,
-                                every record kept, the columns format (what checkpoints use)
-    save_100k_rows_s, load_100k_rows_s  the same in the row format (History.to_dict(), JSON's)
+    save_100k_s, load_100k_s    history_to_dict + save_state / load_state + history_from_dict at
+                                --steps steps, every record kept, the columns format (checkpoints')
+    save_100k_rows_s, load_100k_rows_s  the same in the row format (JSON's)
     save_bounded_s, load_bounded_s  a History(max_steps=10_000) checkpoint after --long steps
                                                                                        goal < 0.5
 
@@ -34,15 +34,16 @@ import tracemalloc
 
 import torch
 
+from rtt_edu.engine.history import History
 from rtt_edu.training.checkpoint import CHECKPOINT_FORMAT, load_state, save_state
-from rtt_edu.engine.history import History, StepRecord
+from rtt_edu.training.history_file import history_from_dict, history_to_dict
 
 BOUND = 10_000
 OUTCOMES = {1: "critical_fail", 20: "critical_success"}
 
 
-def fill(history: History, steps: int, fields: bool = False) -> History:
-    """Record ``steps`` steps as GameMaster.end does: a fresh record, the loss a 0-dim tensor."""
+def fill(history: History, steps: int) -> History:
+    """Record ``steps`` steps as GameMaster.end does: the fields positional, the loss a 0-dim tensor."""
     rng = random.Random(0)
     losses = torch.rand(steps, dtype=torch.float32)
     for i in range(steps):
@@ -50,38 +51,22 @@ def fill(history: History, steps: int, fields: bool = False) -> History:
         outcome = OUTCOMES.get(natural, "success" if natural >= 10 else "fail")
         multiplier = 1.0 if natural == 20 else 0.75 if natural >= 10 else 0.25
         events = [{"kind": "crit", "message": f"natural {natural}"}] if i % 10 == 0 else []
-        if fields:
-            history.append_step(step=i, epoch=i // 1000, natural=natural, total=natural + 2, multiplier=multiplier,
-                                outcome=outcome, lr=0.1, loss=losses[i], rule_multiplier=multiplier, modifier=2,
-                                dc=12, events=events)
-        else:
-            history.add_step(StepRecord(step=i, epoch=i // 1000, natural=natural, total=natural + 2,
-                                        multiplier=multiplier, outcome=outcome, lr=0.1, loss=None,
-                                        rule_multiplier=multiplier, modifier=2, dc=12, events=events),
-                             loss=losses[i])
+        history.append_step(i, i // 1000, natural, natural + 2, multiplier, outcome, 0.1, losses[i], multiplier, 2,
+                            12, events)
     return history
 
 
-def per_step_us(fields: bool, steps: int, rounds: int) -> float:
+def per_step_us(steps: int, rounds: int) -> float:
     """What recording one step costs the game master: from the turn's values (made beforehand) to
-    a recorded step, with a StepRecord made (``add_step``) or without one (``append_step``)."""
+    a recorded step."""
     losses = list(torch.rand(steps, dtype=torch.float32).unbind())
     rows = [(i, 0, 7, 9, 0.25, "fail", 0.1, losses[i], 0.25, 2, 12, []) for i in range(steps)]
     best = float("inf")
     for _ in range(rounds):
         history = History()
         start = time.perf_counter()
-        if fields:
-            for step, epoch, natural, total, m, outcome, lr, loss, rule_m, modifier, dc, events in rows:
-                history.append_step(step=step, epoch=epoch, natural=natural, total=total, multiplier=m,
-                                    outcome=outcome, lr=lr, loss=loss, rule_multiplier=rule_m, modifier=modifier,
-                                    dc=dc, events=events)
-        else:
-            for step, epoch, natural, total, m, outcome, lr, loss, rule_m, modifier, dc, events in rows:
-                record = StepRecord(step=step, epoch=epoch, natural=natural, total=total, multiplier=m,
-                                    outcome=outcome, lr=lr, loss=None, rule_multiplier=rule_m, modifier=modifier,
-                                    dc=dc, events=events)
-                history.add_step(record, loss=loss)
+        for step, epoch, natural, total, m, outcome, lr, loss, rule_m, modifier, dc, events in rows:
+            history.append_step(step, epoch, natural, total, m, outcome, lr, loss, rule_m, modifier, dc, events)
         best = min(best, time.perf_counter() - start)
     return best / steps * 1e6
 
@@ -109,11 +94,11 @@ def save_load(history: History, rounds: int, columns: bool = True) -> tuple:
         save_s = load_s = float("inf")
         for _ in range(rounds):
             start = time.perf_counter()
-            state["history"] = history.to_dict(columns=columns)
+            state["history"] = history_to_dict(history, columns=columns)
             save_state(state, path)
             save_s = min(save_s, time.perf_counter() - start)
             start = time.perf_counter()
-            loaded = History.from_dict(load_state(path)["history"])
+            loaded = history_from_dict(load_state(path)["history"])
             load_s = min(load_s, time.perf_counter() - start)
         size = os.path.getsize(path)
     assert loaded.total_steps == history.total_steps and len(loaded) == len(history)
@@ -128,8 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     figures = {"steps": args.steps, "long_steps": args.long, "bound": BOUND, "load_before": os.getloadavg()[0]}
-    figures["add_step_us"] = per_step_us(False, min(args.steps, 50_000), args.rounds)
-    figures["append_step_us"] = per_step_us(True, min(args.steps, 50_000), args.rounds)
+    figures["append_step_us"] = per_step_us(min(args.steps, 50_000), args.rounds)
 
     held, full = memory(lambda: fill(History(), args.steps))
     figures["bytes_per_step_all"] = held / args.steps

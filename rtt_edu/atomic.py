@@ -12,7 +12,7 @@ file), and no temporary file is left behind. A process killed with SIGKILL canno
 next write to the same target removes the temporary files of that target whose writing process
 (the ``<pid>`` in the name) is gone.
 
-Both :mod:`rtt_edu.training.checkpoint` and :mod:`rtt_edu.engine.history` import this module; it imports
+Both :mod:`rtt_edu.training.checkpoint` and :mod:`rtt_edu.training.history_file` import this module; it imports
 nothing of the library but its errors.
 """
 from __future__ import annotations

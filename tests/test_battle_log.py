@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rtt_edu import ExperienceSystem, History, NegativeDriftWarning, RollToTrain, attach
+from rtt_edu import ExperienceSystem, NegativeDriftWarning, RollToTrain, attach
 from rtt_edu.party.classes import Barbarian, Cleric
 from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
+from rtt_edu.training.history_file import history_from_json, history_to_json
 from helpers import linear_model
 
 N = 96          # samples
@@ -131,7 +132,7 @@ def test_same_seed_same_battle_log_other_seed_another():
 
 def test_the_battle_log_survives_a_json_round_trip():
     history = trainer().train(data(8), epochs=1)
-    again = History.from_json(history.to_json())
+    again = history_from_json(history_to_json(history))
     assert again.battle_log() == history.battle_log() and again == history
 
 

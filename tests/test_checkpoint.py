@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from rtt_edu import (Barbarian, Bard, Cleric, ExperienceSystem, Fighter, History, Paladin, Rogue, RollToTrain,
+from rtt_edu import (Barbarian, Bard, Cleric, ExperienceSystem, Fighter, Paladin, Rogue, RollToTrain,
                      Wizard)
 from rtt_edu.party.classes import CharacterClass
 from rtt_edu.errors import CheckpointError
 from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
+from rtt_edu.training.history_file import load_history, save_history
 from helpers import same
 
 EPOCHS, SPLIT = 4, 2
@@ -254,7 +255,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, mo
 def test_an_interrupt_after_writing_but_before_the_rename_changes_nothing(tmp_path, monkeypatch):
     path = tmp_path / "history.json"
     history = trained().history
-    history.save(path)
+    save_history(history, path)
     before = path.read_bytes()
     longer = trained(epochs=2).history
 
@@ -263,10 +264,10 @@ def test_an_interrupt_after_writing_but_before_the_rename_changes_nothing(tmp_pa
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        longer.save(path)
+        save_history(longer, path)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["history.json"] and path.read_bytes() == before
-    assert History.load(path) == history != longer
+    assert load_history(path) == history != longer
 
 
 def test_saving_keeps_the_file_permissions_and_replaces_the_old_file(tmp_path):
@@ -318,7 +319,7 @@ def crafted_files(tmp_path, marker):
     legit = trained().state_dict()
     legit["history"]["meta"]["note"] = RunsCode(marker)    # an otherwise perfect checkpoint
     torch.save(legit, tmp_path / "nested.pt")
-    torch.save({"format": "rtt_edu.training.checkpoint/1", "model": RunsCode(marker)}, tmp_path / "torch_zip.pt")
+    torch.save({"format": "rtt_edu.checkpoint/1", "model": RunsCode(marker)}, tmp_path / "torch_zip.pt")
     with open(tmp_path / "raw_pickle.pt", "wb") as fh:
         pickle.dump({"model": RunsCode(marker)}, fh, protocol=2)
     return ["nested.pt", "torch_zip.pt", "raw_pickle.pt"]

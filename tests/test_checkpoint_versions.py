@@ -1,7 +1,7 @@
 """Checkpoint format versions: an older file loads through the documented migration, a newer one is
 refused naming the version found, the versions read and what to do.
 
-Version 1 is what rtt_edu 0.1.0's ``save_checkpoint`` wrote (``"rtt_edu.training.checkpoint/1"``, the keys
+Version 1 is what rtt_edu 0.1.0's ``save_checkpoint`` wrote (``"rtt_edu.checkpoint/1"``, the keys
 format, model, optimizer, scheduler, master, participants and history, the history as rows, and
 one dice stream: no ``master["table_roller"]``). The tests build that layout from a trainer that
 rolls one stream, as the earlier release did.
@@ -17,7 +17,8 @@ from rtt_edu import DiceRoller, ExperienceSystem, RollToTrain, Wizard
 from rtt_edu.training import checkpoint
 from rtt_edu.errors import CheckpointError
 from rtt_edu.party.monsters import GradientOoze, LossDragon
-from rtt_edu.training.trainer import upgraded_state
+from rtt_edu.training.checkpoint import upgraded_state
+from rtt_edu.training.history_file import history_to_dict
 from helpers import same
 
 V1_KEYS = {"format", "model", "optimizer", "scheduler", "master", "participants", "history"}
@@ -45,8 +46,8 @@ def version_1(trainer) -> dict:
     assert trainer.master.table_roller is trainer.master.roller, "version 1 rolled one stream"
     state = trainer.state_dict()
     old = {key: state[key] for key in V1_KEYS - {"format", "history"}}
-    old.update(format="rtt_edu.training.checkpoint/1", history=trainer.history.to_dict())
-    assert set(old["master"]) == V1_MASTER_KEYS and old["history"]["format"] == "rtt_edu.engine.history/1"
+    old.update(format="rtt_edu.checkpoint/1", history=history_to_dict(trainer.history))
+    assert set(old["master"]) == V1_MASTER_KEYS and old["history"]["format"] == "rtt_edu.history/1"
     return old
 
 
@@ -65,8 +66,8 @@ def params(trainer):
 
 
 def test_this_release_writes_version_2():
-    assert checkpoint.CHECKPOINT_VERSION == 2 and checkpoint.CHECKPOINT_FORMAT == "rtt_edu.training.checkpoint/2"
-    assert build().state_dict()["format"] == "rtt_edu.training.checkpoint/2"
+    assert checkpoint.CHECKPOINT_VERSION == 2 and checkpoint.CHECKPOINT_FORMAT == "rtt_edu.checkpoint/2"
+    assert build().state_dict()["format"] == "rtt_edu.checkpoint/2"
 
 
 def test_a_version_1_file_loads_into_a_trainer_built_with_seed(old_file, tmp_path):
@@ -87,7 +88,7 @@ def test_a_version_1_file_loads_into_a_trainer_built_with_seed(old_file, tmp_pat
     assert resumed.history.total_steps == 16 and resumed.history.event_counts().get("encounter")
     resumed.save_checkpoint(tmp_path / "new.pt")            # saved again: version 2, two streams
     saved = checkpoint.load_state(tmp_path / "new.pt")
-    assert saved["format"] == "rtt_edu.training.checkpoint/2" and "table_roller" in saved["master"]
+    assert saved["format"] == "rtt_edu.checkpoint/2" and "table_roller" in saved["master"]
     later = build(seed=11)
     later.load_checkpoint(tmp_path / "new.pt")
     later.train(loader(), epochs=1)
@@ -124,7 +125,7 @@ def test_the_migration_leaves_the_state_it_reads_alone(old_file):
     old = checkpoint.load_state(path)
     before = repr(old["master"]["roller"]), old["format"], sorted(old["master"])
     new = upgraded_state(old, two_streams=True)
-    assert new["format"] == "rtt_edu.training.checkpoint/2" and "table_roller" in new["master"]
+    assert new["format"] == "rtt_edu.checkpoint/2" and "table_roller" in new["master"]
     assert (repr(old["master"]["roller"]), old["format"], sorted(old["master"])) == before
     assert upgraded_state(old, two_streams=True)["master"]["table_roller"] == new["master"]["table_roller"]
     assert "table_roller" not in upgraded_state(old, two_streams=False)["master"]
@@ -133,7 +134,7 @@ def test_the_migration_leaves_the_state_it_reads_alone(old_file):
 def test_a_later_version_is_refused_naming_the_versions_and_what_to_do(tmp_path):
     writer = build()
     writer.train(loader(), epochs=1)
-    future = {**writer.state_dict(), "format": "rtt_edu.training.checkpoint/3"}
+    future = {**writer.state_dict(), "format": "rtt_edu.checkpoint/3"}
     checkpoint.save_state(future, tmp_path / "future.pt")
     target = build()
     before = (params(target), target.state_dict())
@@ -146,8 +147,8 @@ def test_a_later_version_is_refused_naming_the_versions_and_what_to_do(tmp_path)
     same(target.state_dict()["master"], before[1]["master"])
 
 
-@pytest.mark.parametrize("found", ["rtt_edu.training.checkpoint/0", "rtt_edu.training.checkpoint/two", "rtt_edu.training.checkpoint/",
-                                   "rtt_edu.training.checkpoint/" + "9" * 1_000_000, 2, None])
+@pytest.mark.parametrize("found", ["rtt_edu.checkpoint/0", "rtt_edu.checkpoint/two", "rtt_edu.checkpoint/",
+                                   "rtt_edu.checkpoint/" + "9" * 1_000_000, 2, None])
 def test_a_format_of_no_version_is_not_a_checkpoint_said_briefly(found, tmp_path):
     state = {**build().state_dict(), "format": found}
     target = build()
@@ -155,7 +156,7 @@ def test_a_format_of_no_version_is_not_a_checkpoint_said_briefly(found, tmp_path
     with pytest.raises(CheckpointError, match="not an rtt_edu checkpoint") as err:
         target.load_state_dict(state)
     assert time.perf_counter() - start < 1 and len(str(err.value)) < 600
-    assert "rtt_edu.training.checkpoint/2" in str(err.value)
+    assert "rtt_edu.checkpoint/2" in str(err.value)
 
 
 @pytest.mark.parametrize("file_dice, here_dice, advice", [

@@ -189,7 +189,7 @@ def test_a_callback_state_that_does_not_fit_changes_nothing(classifier, tmp_path
     state = source.state_dict()
     target = RollToTrainCallback(rules=RULES, seed=9, on_nonfinite="off", character_class=Wizard(level=3))
     def plain(dice):     # everything a refused load must leave alone, as plain data
-        return copy.deepcopy((dice.master.state_dict(), dice.history.to_dict(), dice._logged))
+        return copy.deepcopy((dice.master.state_dict(), dice.history.state_dict(), dice._logged))
 
     before = plain(target)
     with pytest.raises(CheckpointError, match=r"participants are \['ExperienceSystem'\] but this trainer has \['Wizard'\]"):

@@ -18,6 +18,9 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from rtt_edu import History, RollToTrain, StepRecord, Wizard  # noqa: E402
+from rtt_edu.training.history_file import (history_from_json, history_to_json, load_history,  # noqa: E402
+                                           save_history)
+from rtt_edu.views.plots import plot_history  # noqa: E402
 
 STEPS_PER_EPOCH = 10
 SAVED_AT = 2 * STEPS_PER_EPOCH          # the checkpoint: the last step of epoch 1, before its long rest
@@ -99,12 +102,12 @@ def check_readers(history, reference, expected_len):
     assert history.mean_multiplier() == reference.mean_multiplier()
     newest = history.last()           # the newest step, whatever is kept (a loss still a tensor reads None)
     assert newest == replace(reference.last(), loss=newest.loss) and newest.loss in (None, reference.last().loss)
-    fig = history.plot()
+    fig = plot_history(history)
     try:
         assert list(fig.axes[0].lines[0].get_xdata()) == [r.step for r in reference.steps[TOTAL - n:]]
     finally:
         plt.close(fig)
-    again = History.from_json(history.to_json())
+    again = history_from_json(history_to_json(history))
     assert again == history and again.summary() == history.summary() and again.first_kept == history.first_kept
 
 
@@ -133,22 +136,20 @@ def records(n):
 
 
 def test_a_history_of_20_of_57_records_under_a_bound_of_100_holds_20_and_takes_10_more(tmp_path):
-    small = History(max_steps=20)
-    for r in records(57):
-        small.add_step(r)
-    small.save(tmp_path / "h.json")
-    large = History(max_steps=100).rebound(History.load(tmp_path / "h.json"))
+    small = History(records(57), max_steps=20)
+    save_history(small, tmp_path / "h.json")
+    large = History(max_steps=100).rebound(load_history(tmp_path / "h.json"))
     assert (len(large), large.total_steps, large.first_kept) == (20, 57, 37)
     for r in records(67)[57:]:
-        large.add_step(r)
+        large.append_step(**vars(r))
     assert (len(large), large.total_steps, large.first_kept) == (30, 67, 37)
     assert large.steps == records(67)[37:] and large.battle_log() == ["step 39: crit 39", "step 59: crit 59"]
-    fig = large.plot()
+    fig = plot_history(large)
     assert list(fig.axes[0].lines[0].get_xdata()) == list(range(37, 67))
     plt.close(fig)
-    assert History.from_json(large.to_json()) == large and large.event_counts() == {"crit": 3}
-    large.save(tmp_path / "h2.json")
-    assert History.load(tmp_path / "h2.json") == large
+    assert history_from_json(history_to_json(large)) == large and large.event_counts() == {"crit": 3}
+    save_history(large, tmp_path / "h2.json")
+    assert load_history(tmp_path / "h2.json") == large
 
 
 def test_keep_summary_counts_the_long_rest_at_the_end_of_an_epoch():

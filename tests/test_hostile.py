@@ -19,6 +19,7 @@ from rtt_edu import (DiceRoller, ExperienceSystem, History, Margin, RollToTrain,
 from rtt_edu.party.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
 from rtt_edu.party.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
 from rtt_edu.engine.safety import DeathSaves
+from rtt_edu.training.history_file import history_from_dict, history_from_json, load_history, save_history
 from rtt_edu.views.widgets import ComparePanel, TrainingPanel
 
 TORCH_DIR = os.path.dirname(torch.__file__)
@@ -53,7 +54,7 @@ class Ctx:
     def history_json(self, **step_changes):
         step = {"step": 0, "epoch": 0, "natural": 12, "total": 14, "multiplier": 0.75, "outcome": "success"}
         step.update(step_changes)
-        return json.dumps({"format": "rtt_edu.engine.history/1", "meta": {}, "steps": [step], "evals": []})
+        return json.dumps({"format": "rtt_edu.history/1", "meta": {}, "steps": [step], "evals": []})
 
     def checkpoint(self):
         path = str(self.tmp / "good.pt")
@@ -281,28 +282,28 @@ CATALOGUE = [
     ("compare panel a class key", lambda c: ComparePanel.from_config({"character_class": "rogue"}),
      ["config key='character_class'"]),
     # --- history JSON --------------------------------------------------------------------------------
-    ("history not JSON", lambda c: History.from_json("not json"), ["text='not json'"]),
-    ("history JSON an int", lambda c: History.from_json(42), ["text=42"]),
-    ("history of another format", lambda c: History.from_json('{"format": "other/1"}'), ["format='other/1'"]),
-    ("history a list", lambda c: History.from_json("[]"), ["format='list'"]),
-    ("history steps a dict", lambda c: History.from_dict({"format": "rtt_edu.engine.history/1", "steps": {}, "evals": []}),
+    ("history not JSON", lambda c: history_from_json("not json"), ["text='not json'"]),
+    ("history JSON an int", lambda c: history_from_json(42), ["text=42"]),
+    ("history of another format", lambda c: history_from_json('{"format": "other/1"}'), ["format='other/1'"]),
+    ("history a list", lambda c: history_from_json("[]"), ["format='list'"]),
+    ("history steps a dict", lambda c: history_from_dict({"format": "rtt_edu.history/1", "steps": {}, "evals": []}),
      ["steps={}"]),
-    ("history unknown field", lambda c: History.from_json(c.history_json(colour="red")), ["steps[0] fields=['colour']"]),
-    ("history natural a string", lambda c: History.from_json(c.history_json(natural="x")), ["steps[0].natural='x'"]),
-    ("history multiplier a bool", lambda c: History.from_json(c.history_json(multiplier=True)),
+    ("history unknown field", lambda c: history_from_json(c.history_json(colour="red")), ["steps[0] fields=['colour']"]),
+    ("history natural a string", lambda c: history_from_json(c.history_json(natural="x")), ["steps[0].natural='x'"]),
+    ("history multiplier a bool", lambda c: history_from_json(c.history_json(multiplier=True)),
      ["steps[0].multiplier=True"]),
-    ("history events not events", lambda c: History.from_json(c.history_json(events=["boom"])),
+    ("history events not events", lambda c: history_from_json(c.history_json(events=["boom"])),
      ["steps[0].events=['boom']"]),
-    ("history missing outcome", lambda c: History.from_dict({"format": "rtt_edu.engine.history/1", "steps": [
+    ("history missing outcome", lambda c: history_from_dict({"format": "rtt_edu.history/1", "steps": [
         {"step": 0, "epoch": 0, "natural": 3, "total": 3, "multiplier": 0.0}], "evals": []}), ["['outcome']"]),
-    ("history eval loss null", lambda c: History.from_dict({"format": "rtt_edu.engine.history/1", "steps": [], "evals": [
+    ("history eval loss null", lambda c: history_from_dict({"format": "rtt_edu.history/1", "steps": [], "evals": [
         {"step": 0, "epoch": 0, "loss": None}]}), ["evals[0].loss=None"]),
-    ("history file missing", lambda c: History.load(path_of(c, "nope.json")), ["path=", "nope.json'"]),
-    ("history file a folder", lambda c: History.load(str(c.tmp)), ["path=", "not a folder"]),
-    ("history file binary", lambda c: History.load(c.file("h.json", b"\xff\xfe\x00garbage")), ["h.json'"]),
-    ("history file truncated", lambda c: History.load(c.file("t.json", c.history_json()[:40])), ["t.json'", "text="]),
+    ("history file missing", lambda c: load_history(path_of(c, "nope.json")), ["path=", "nope.json'"]),
+    ("history file a folder", lambda c: load_history(str(c.tmp)), ["path=", "not a folder"]),
+    ("history file binary", lambda c: load_history(c.file("h.json", b"\xff\xfe\x00garbage")), ["h.json'"]),
+    ("history file truncated", lambda c: load_history(c.file("t.json", c.history_json()[:40])), ["t.json'", "text="]),
     ("history column unknown", lambda c: History().column("nope"), ["name='nope'"]),
-    ("history save into a missing folder", lambda c: History().save(path_of(c, "no/such/h.json")), ["h.json'"]),
+    ("history save into a missing folder", lambda c: save_history(History(), path_of(c, "no/such/h.json")), ["h.json'"]),
     # --- checkpoint files ------------------------------------------------------------------------------
     ("checkpoint missing", lambda c: c.trainer().load_checkpoint(path_of(c, "gone.pt")), ["gone.pt'"]),
     ("checkpoint a text file", lambda c: c.trainer().load_checkpoint(c.file("notes.pt", "loss 0.3\n")), ["notes.pt'"]),

@@ -93,7 +93,7 @@ def test_the_view_appends_new_steps_and_starts_over_for_a_new_history():
     view = LossCurveView(fig.subplots())
     history = History([record(0, loss=3.0), record(1, "fail", 2.0)])
     view.update(history)
-    history.add_step(record(2, "critical_fail", 1.5))
+    history.append_step(**vars(record(2, "critical_fail", 1.5)))
     view.update(history)
     assert list(view.lines["dice"].get_ydata()) == [3.0, 2.0, 1.5]
     assert list(view.markers["critical_fail"].get_xdata()) == [2]
@@ -102,9 +102,9 @@ def test_the_view_appends_new_steps_and_starts_over_for_a_new_history():
     assert len(view.markers["fail"].get_xdata()) == 0
 
 
-def test_history_plot_and_its_errors():
+def test_plot_history_and_its_errors():
     history = trained_history(10)
-    fig = history.plot()
+    fig = plot_history(history)
     assert isinstance(fig, Figure) and fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(RollToTrainError, match="observe_loss"):
         plot_history(History([record(0, loss=None)]))
@@ -116,7 +116,7 @@ def test_no_figure_is_left_in_pyplot():
     import matplotlib.pyplot as plt
     before = plt.get_fignums()
     plot_distribution("classroom")
-    trained_history(5).plot()
+    plot_history(trained_history(5))
     assert plt.get_fignums() == before
 
 

@@ -21,6 +21,9 @@ from rtt_edu import CheckpointError, ExperienceSystem, History, RollToTrain, Rol
 from helpers import same
 from rtt_edu.atomic import CheckpointWriteError, atomic_write, temp_pattern
 from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
+from rtt_edu.training.history_file import (history_from_dict, history_from_json, history_to_dict, history_to_json,
+                                           load_history, save_history)
+from rtt_edu.views.plots import plot_history
 
 pytestmark = pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")
 ROOT = Path(__file__).resolve().parents[1]
@@ -472,16 +475,16 @@ def test_a_later_save_removes_the_temporary_files_a_killed_save_left(tmp_path):
 
 def test_history_save_failures_are_clear_too(tmp_path, monkeypatch):
     path = tmp_path / "history.json"
-    History().save(path)
+    save_history(History(), path)
 
     def broken(fd):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken)
     with pytest.raises(CheckpointWriteError, match="No space left on device") as err:
-        History([StepRecord(0, 0, 3, 3, 0.0, "fail")]).save(path)
+        save_history(History([StepRecord(0, 0, 3, 3, 0.0, "fail")]), path)
     monkeypatch.undo()
-    assert repr(str(path)) in str(err.value) and History.load(path) == History()
+    assert repr(str(path)) in str(err.value) and load_history(path) == History()
 
 
 # --- 4. a bounded history --------------------------------------------------------------------------
@@ -503,8 +506,8 @@ def records(n):
 def test_a_bounded_history_keeps_the_last_records_exactly_and_the_totals_of_every_step(bound):
     full, bounded = History(), History(**bound)
     for r in records(3000):
-        full.add_step(copy.deepcopy(r))
-        bounded.add_step(copy.deepcopy(r), loss=torch.tensor(r.loss, dtype=torch.float64))
+        full.append_step(**vars(copy.deepcopy(r)))
+        bounded.append_step(**{**vars(copy.deepcopy(r)), "loss": torch.tensor(r.loss, dtype=torch.float64)})
     kept = 0 if bound.get("keep") == "summary" else 7
     assert len(bounded) == kept and bounded.total_steps == 3000 and bounded.first_kept == 3000 - kept
     assert bounded.steps == full.steps[len(full) - kept:]
@@ -513,18 +516,16 @@ def test_a_bounded_history_keeps_the_last_records_exactly_and_the_totals_of_ever
     assert bounded.outcome_counts() == full.outcome_counts() and sum(full.outcome_counts().values()) == 3000
     assert bounded.mean_multiplier() == pytest.approx(math.fsum(full.multipliers) / 3000, rel=1e-15, abs=1e-15)
     assert bounded.event_counts() == full.event_counts() == {"crit": sum(len(r.events) for r in full.steps)}
-    assert len(bounded._cols["step"]) <= 2 * kept + 1024            # the storage is bounded too
-    again = History.from_dict(bounded.to_dict(columns=True))
+    assert len(bounded._rows) <= max(kept, 1) + 1024                # the storage is bounded too
+    again = history_from_dict(history_to_dict(bounded, columns=True))
     assert again.summary() == bounded.summary() and again.steps == bounded.steps
-    assert History.from_json(bounded.to_json()).summary() == bounded.summary()
+    assert history_from_json(history_to_json(bounded)).summary() == bounded.summary()
 
 
 def test_a_bounded_history_plots_what_it_keeps():
     pytest.importorskip("matplotlib")
-    bounded = History(max_steps=50)
-    for r in records(400):
-        bounded.add_step(r)
-    fig = bounded.plot()
+    bounded = History(records(400), max_steps=50)
+    fig = plot_history(bounded)
     xs = list(fig.axes[0].lines[0].get_xdata())
     assert xs == list(range(350, 400))
 
@@ -558,26 +559,36 @@ def test_the_trainer_accepts_a_bound_and_resumes_a_bounded_run_exactly(tmp_path)
         build(history=10)
 
 
-def test_append_step_takes_the_fields_without_a_record():
-    a, b = History(), History()
+def test_a_step_is_one_tuple_and_its_device_values_are_read_back_in_one_batch():
+    a, b = History(records(50)), History()
     for r in records(50):
-        a.add_step(r)
-        b.append_step(step=r.step, epoch=r.epoch, natural=r.natural, total=r.total, multiplier=r.multiplier,
-                      outcome=r.outcome, lr=r.lr, loss=torch.tensor(r.loss, dtype=torch.float64),
-                      rule_multiplier=r.rule_multiplier, modifier=r.modifier, dc=r.dc, events=r.events)
-    assert a == b and a.steps == b.steps
+        b.append_step(r.step, r.epoch, r.natural, r.total, r.multiplier, r.outcome, r.lr,
+                      torch.tensor(r.loss, dtype=torch.float64), r.rule_multiplier, r.modifier, r.dc, r.events)
+    assert len(b._rows) == 50 and all(type(row) is tuple for row in b._rows) and b._records == []
+    assert a == b and a.steps == b.steps and b.losses == [r.loss for r in records(50)]
+
+
+def test_the_totals_wait_until_read_and_are_exact_when_read():
+    """Recording folds nothing: outcome counts and the compensated sum are brought up to date when read."""
+    history = History()
+    multipliers = [1e-16 if i % 2 else 1.0 for i in range(5000)]     # a plain sum loses every 1e-16
+    for i, m in enumerate(multipliers):
+        history.append_step(i, 0, 7, 9, m, "success" if i % 3 else "fail")
+    assert history._folded == 0 and history._outcomes == {}
+    assert history.outcome_counts() == {"success": 3333, "fail": 1667}
+    assert history.mean_multiplier() == math.fsum(multipliers) / 5000 != sum(multipliers) / 5000
+    history.append_step(5000, 0, 7, 9, 0.5, "fail")
+    assert history.outcome_counts() == {"success": 3333, "fail": 1668} and history._folded == 5001
 
 
 def test_a_checkpoint_of_the_history_is_made_from_its_columns_without_a_record_per_step():
-    history = History()
+    history = History(records(200))
     late = []
-    for r in records(200):
-        history.add_step(r)
     history.append_step(200, 20, 4, 6, 0.25, "fail", events=late)
     late.append({"kind": "long_rest", "message": "rest"})           # still the newest step's
-    data = history.to_dict(columns=True)
+    data = history_to_dict(history, columns=True)
     assert history._records == []                                    # no StepRecord was made
-    again = History.from_dict(data)
+    again = history_from_dict(data)
     assert again.steps[-1].events == late and again == history
     assert data["columns"]["natural"].dtype == torch.int32 and data["columns"]["outcome"]["codes"].dtype == torch.int8
 
@@ -587,9 +598,9 @@ def test_the_newest_record_is_cheap_to_read_and_waits_for_no_device():
     for i in range(3):
         history.append_step(i, 0, 12, 14, 0.75, "success", loss=torch.tensor(0.5 + i))
     newest = history.last()
-    assert (newest.step, newest.natural, newest.loss) == (2, 12, None) and len(history._pending) == 3
+    assert (newest.step, newest.natural, newest.loss) == (2, 12, None) and history._chunks == []
     history.append_step(3, 0, 5, 7, 0.25, "fail", events=[])
-    assert history._cols["events"][:3] == [None] * 3          # a progress bar's reads keep no empty lists
+    assert history._events == {}                              # a progress bar's reads keep no empty lists
     assert history.steps[2].loss == 2.5 and history.last() is history.steps[-1]
 
 
@@ -603,7 +614,7 @@ def test_events_added_to_the_newest_step_after_it_was_recorded_belong_to_it():
     assert history.steps[0].events == late and history.event_counts() == {"long_rest": 1}
     record = history.last()
     record.events.append({"kind": "long_rest", "message": "rest again"})
-    assert history.to_dict()["steps"][1]["events"] == [{"kind": "long_rest", "message": "rest again"}]
+    assert history_to_dict(history)["steps"][1]["events"] == [{"kind": "long_rest", "message": "rest again"}]
     history.append_step(2, 1, 9, 9, 0.5, "fail", events=None)          # recorded without a list
     history.last().events.append({"kind": "long_rest", "message": "a third rest"})
     history.append_step(3, 2, 9, 9, 0.5, "fail")
@@ -673,25 +684,21 @@ def test_a_model_without_parameters_and_a_scheduler_of_another_optimizer_are_ref
         RollToTrain(model, opt, stray)
 
 
-# --- 7. no import cycle among the file modules -------------------------------------------------------
+# --- 7. the history is the record store alone -----------------------------------------------------
 
-def imports_of(module: str) -> dict:
-    """{imported rtt_edu module: True if at the top level}, from the source."""
-    tree = ast.parse((ROOT / "rtt_edu" / f"{module}.py").read_text())
-    top = {id(node) for node in tree.body}
-    found = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names = [node.module] if node.module else [a.name for a in node.names]
-            for name in names:
-                found[name.split(".")[0]] = found.get(name, False) or id(node) in top
+def imports_of(path: Path) -> set:
+    """Every module the source at ``path`` imports, at the top or inside a function alike."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
     return found
 
 
-def test_history_checkpoint_and_plots_import_no_cycle():
-    history, checkpoint, atomic = imports_of("history"), imports_of("checkpoint"), imports_of("atomic")
-    assert set(atomic) <= {"errors"}
-    assert set(checkpoint) <= {"atomic", "errors"} and checkpoint["atomic"]
-    assert history.get("atomic") is True and "checkpoint" not in history
-    assert history.get("plots") is False                                   # the one lazy import: plot()
-    assert "history" not in imports_of("plots") or imports_of("plots")["history"] is False
+def test_the_history_holds_records_and_its_files_and_plot_live_elsewhere():
+    history = imports_of(ROOT / "rtt_edu" / "engine" / "history.py")
+    assert not history & {"json", "rtt_edu.atomic", "rtt_edu.views.plots", "rtt_edu.training.history_file"}
+    assert not any(hasattr(History, name) for name in ("to_json", "from_json", "save", "load", "plot", "add_step"))
+    assert "rtt_edu.engine.history" in imports_of(ROOT / "rtt_edu" / "training" / "history_file.py")

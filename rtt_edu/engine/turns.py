@@ -387,12 +387,11 @@ class GameMaster:
         roll = turn.roll
         if lr.__class__ is not float and isinstance(lr, torch.Tensor):
             lr = lr.detach().clone()                  # not an alias of the live rate
-        self.history.append_step(step=turn.step, epoch=turn.epoch, natural=roll.natural, total=roll.total,
-                                 multiplier=0.0 if turn.skipped else turn.multiplier,
-                                 outcome="skipped" if turn.skipped else turn.outcome, lr=lr,
-                                 loss=turn.loss if turn._loss_value is None else turn._loss_value,
-                                 rule_multiplier=turn.rule_multiplier, modifier=roll.modifier, dc=self.rules.dc,
-                                 events=turn.events)
+        skipped = turn.skipped            # the fields in StepRecord's order, positional: one tuple a step
+        self.history.append_step(turn.step, turn.epoch, roll.natural, roll.total, 0.0 if skipped else turn.multiplier,
+                                 "skipped" if skipped else turn.outcome, lr,
+                                 turn.loss if turn._loss_value is None else turn._loss_value, turn.rule_multiplier,
+                                 roll.modifier, self.rules.dc, turn.events)
         self.step += 1
 
     def end_epoch(self) -> None:

@@ -41,7 +41,8 @@ from rtt_edu.engine.history import History
 from rtt_edu.engine.hook import unwrap_optimizer
 from rtt_edu.training.game import build_master
 from rtt_edu.game.rules import OUTCOMES
-from rtt_edu.training.trainer import game_state_problems, resumed_history
+from rtt_edu.training.checkpoint import game_state_problems, resumed_history
+from rtt_edu.training.history_file import history_to_dict
 from rtt_edu.engine.turns import table_seed
 from rtt_edu.party.xp import ExperienceSystem
 
@@ -184,7 +185,7 @@ class RollToTrainCallback(TrainerCallback):
     # --- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """The game (roller, step, participants, guard) and the history: resume exactly."""
-        return {"master": self.master.state_dict(), "history": self.history.to_dict(columns=True),
+        return {"master": self.master.state_dict(), "history": history_to_dict(self.history, columns=True),
                 "logged": self._logged, "participants": [type(p).__name__ for p in self.master.participants]}
 
     def load_state_dict(self, state: dict) -> None:

@@ -20,8 +20,9 @@ Modes (how many mini-batches one roll decides):
 Checkpoints (:meth:`RollToTrain.save_checkpoint`, ``train(..., save_every=N, checkpoint_path=...)``)
 hold everything a run needs to go on exactly as if it had never stopped, mid-epoch included: the
 model, optimizer, scheduler, dice, participants, history, the position within the epoch and
-torch's global RNG. A load is checked against this trainer in full before anything changes
-(:func:`check_state`), so a refused file leaves the trainer bit-identical.
+torch's global RNG (the layout, and the check of a load: :mod:`rtt_edu.training.checkpoint`). A load
+is checked against this trainer in full before anything changes, so a refused file leaves the
+trainer bit-identical.
 
 torch's global RNG: dropout and ``DataLoader(shuffle=True)`` draw from it, so a checkpoint saves it
 and a load restores it (and a resumed epoch restores it once more, to replay the epoch's shuffle).
@@ -38,10 +39,8 @@ For repeatable runs side by side, use one process per run.
 """
 from __future__ import annotations
 
-import copy
 import math
 import os
-import random
 import threading
 import warnings
 from collections.abc import Mapping
@@ -51,7 +50,6 @@ from tqdm.auto import tqdm
 
 from rtt_edu.training import checkpoint
 from rtt_edu.atomic import check_path
-from rtt_edu.game.dice import DiceRoller
 from rtt_edu.engine.distributed import rank
 from rtt_edu.errors import (CheckpointError, ConcurrentTrainingWarning, RollToTrainError, ZeroLearningRateWarning,
                      bad_value, check_type)
@@ -60,7 +58,6 @@ from rtt_edu.engine.hook import AttachHandle
 from rtt_edu.training.game import build_master
 from rtt_edu.game.rules import as_rules
 from rtt_edu.engine.tensors import optimizer_params
-from rtt_edu.engine.turns import table_seed
 from rtt_edu.party.xp import ExperienceSystem
 
 MODES = ("per_mini_batch", "per_accumulation_step")
@@ -293,19 +290,19 @@ class RollToTrain:
         the RNG as at the checkpoint, so dropout draws the same masks."""
         resume = self._resume
         if resume is not None:
-            torch.set_rng_state(resume["rng_epoch_start"].cpu())
+            checkpoint.set_global_rng({"cpu": resume["rng_epoch_start"]})
         rng_epoch_start = torch.get_rng_state()
         batches = iter(loader)
         done = 0
         if resume is not None:
             for done in range(resume["batches"]):
                 if next(batches, _END) is _END:
-                    _set_rng(resume["rng"])          # as the load left it: the next try starts alike
+                    checkpoint.set_global_rng(resume["rng"])   # as the load left it: the next try starts alike
                     raise RollToTrainError(bad_value("train_dataloader", loader, f"the loader of the checkpoint, "
                                                      f"which had {resume['batches']} batches of epoch "
                                                      f"{self.master.epoch} done (this one has only {done})"))
             done = resume["batches"]
-            _set_rng(resume["rng"])
+            checkpoint.set_global_rng(resume["rng"])
             self._resume = None
         self._position = {"epoch": self.master.epoch, "batches": done, "rng_epoch_start": rng_epoch_start}
         return batches, done
@@ -368,31 +365,22 @@ class RollToTrain:
         self.history.add_eval(record)
         return record
 
-    # --- checkpoints (the file format: rtt_edu.training.checkpoint) --------------------------------------
+    # --- checkpoints (the format, and the check of a load: rtt_edu.training.checkpoint) -----------
     def state_dict(self) -> dict:
         """Model, optimizer, scheduler, dice, class, monsters, experience, guard, history, the position
         within the epoch and torch's global RNG (see :mod:`rtt_edu.training.checkpoint` for the layout)."""
-        master, scheduler = self.master, self.scheduler
-        position = None
-        if self._position is not None:
-            position = {**self._position, "rng_epoch_start": self._position["rng_epoch_start"].clone()}
-        return {"format": checkpoint.CHECKPOINT_FORMAT, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "optimizer_type": type(self.optimizer).__name__,
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scheduler_type": type(scheduler).__name__ if scheduler is not None else None,
-                "master": master.state_dict(), "participants": [type(p).__name__ for p in master.participants],
-                "setup": [_setup(p) for p in master.participants],
-                "history": self.history.to_dict(columns=True), "rng": _rng_state(), "position": position}
+        return checkpoint.trainer_state(self)
 
     def load_state_dict(self, state: dict) -> None:
         """Resume from :meth:`state_dict`. The whole state is checked against this trainer first
-        (:func:`check_state`); one that does not fit raises :class:`CheckpointError` and changes nothing.
+        (:func:`~rtt_edu.training.checkpoint.check_state`); one that does not fit raises
+        :class:`CheckpointError` and changes nothing.
 
         A state that fits also sets torch's global RNG to the one saved (for dropout and shuffled
         loaders: the one deliberate change of global RNG state in rtt_edu, see the module docstring)."""
         if self._running.locked():
             raise RollToTrainError("load_state_dict() while train() runs on this trainer: wait for it to finish")
-        _apply_state(self, check_state(self, state))
+        checkpoint.load_trainer_state(self, state)
 
     def save_checkpoint(self, path) -> None:
         """Save everything needed to resume exactly, atomically (temporary file, fsync, rename).
@@ -589,371 +577,3 @@ def _warn(threads: list, stacklevel: int) -> None:
                   "dice are not affected. Train one run at a time, or each in its own process.",
                   ConcurrentTrainingWarning, stacklevel=stacklevel)
 
-
-# --- loading a checkpoint: check all of it, then apply it -------------------------------------
-
-#: optimizer flags that newer torch versions added to every param group; a file may lack them
-_OPTIONAL_GROUP_KEYS = {"foreach", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay"}
-#: optimizers whose state holds tensors shaped unlike their parameter (factored second moments)
-_FACTORED = {"Adafactor"}
-_REQUIRED = ("model", "optimizer", "scheduler", "master", "history")
-
-
-def check_state(trainer, state) -> dict:
-    """Check a whole checkpoint ``state`` against ``trainer`` without changing anything.
-
-    The model's entries and shapes; the optimizer's type, param groups (their sizes and settings)
-    and per-parameter state; the scheduler's presence, type and settings; the game master's step,
-    epoch, rules, roller, every participant (loaded into copies) and the guard; the history; the
-    RNG states and the position within an epoch; and that every floating tensor is finite.
-    A state of an earlier format version is migrated first (:func:`upgraded_state`); one of a
-    later version is refused, naming both. Every problem found is reported in one
-    :class:`CheckpointError`. Returns what to apply (the state as this release's version and the
-    rebuilt history), for :func:`_apply_state`.
-    """
-    state = upgraded_state(state, two_streams=trainer.master.table_roller is not trainer.master.roller)
-    missing = [k for k in _REQUIRED if k not in state]
-    if missing:
-        raise CheckpointError(bad_value("checkpoint", sorted(state), f"the keys {missing} as well"))
-    problems = (_model_problems(trainer.model, state["model"])
-                + _optimizer_problems(trainer.optimizer, state["optimizer"], state.get("optimizer_type"))
-                + _scheduler_problems(trainer.scheduler, state["scheduler"], state.get("scheduler_type"),
-                                      len(trainer.optimizer.param_groups))
-                + game_state_problems(trainer.master, state["master"], state.get("participants"), state.get("setup"))
-                + _rng_problems(state.get("rng"), state.get("position"), state["master"])
-                + _nonfinite_problems(trainer.model, state))
-    return {"state": state, "history": resumed_history(trainer.history, state["history"], problems, "this trainer")}
-
-
-def upgraded_state(state, two_streams: bool) -> dict:
-    """``state`` as a checkpoint of this release's version (:data:`checkpoint.CHECKPOINT_VERSION`),
-    through one migration per version (:data:`_MIGRATIONS`); a state of this version is returned
-    as it is, one of a later version or none is refused (:func:`checkpoint.version`).
-    ``two_streams``: whether the game master that loads it rolls the participants' dice from a
-    stream of their own (built with ``seed=``) or everything from one roller (``roller=``).
-    ``state`` itself is not changed."""
-    for version in range(checkpoint.version(state), checkpoint.CHECKPOINT_VERSION):
-        state = _MIGRATIONS[version](state, two_streams)
-    return state
-
-
-def _from_version_1(state: dict, two_streams: bool) -> dict:
-    """Version 1 to 2 (see :mod:`rtt_edu.training.checkpoint`): a game state without ``table_roller`` was
-    written when the save and the participants rolled from one stream. Into a game master with one
-    stream it loads as it is; into one with two, the saved stream stays the save's, and the
-    participants' stream starts from ``table_seed(n)``, ``n`` the next 63 random bits of a copy of
-    the saved stream (so the same file always resumes the same way)."""
-    state = {**state, "format": "rtt_edu.training.checkpoint/2"}
-    master = state.get("master")
-    if two_streams and isinstance(master, Mapping) and "table_roller" not in master:
-        seed = _next_bits(master.get("roller"))
-        if seed is not None:            # else the saved roller is malformed: the game state's check says so
-            state["master"] = {**master, "table_roller": DiceRoller(table_seed(seed)).state_dict()}
-    return state
-
-
-def _next_bits(roller_state):
-    """The next 63 random bits of a copy of a saved :class:`DiceRoller` stream, or ``None`` if malformed."""
-    try:
-        rng = random.Random()
-        rng.setstate((roller_state["version"], tuple(int(x) for x in roller_state["internal"]), roller_state["gauss"]))
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return None
-    return rng.getrandbits(63)
-
-
-#: format version → the migration of a state of that version to the next one
-_MIGRATIONS = {1: _from_version_1}
-
-
-def resumed_history(own: History, saved, problems: list, what: str) -> History:
-    """The saved history, read under ``own``'s bound (``keep``), whatever bound it was saved with:
-    a trainer built with ``history=None`` keeps every step from here on, one with a larger bound
-    keeps up to that many (the records the file did not hold stay counted, see
-    :meth:`History.rebound`). With ``problems`` (or a malformed history) a ``CheckpointError`` that
-    lists them all, saying the state does not fit ``what``."""
-    history = None
-    try:
-        history = History.from_dict({**saved, "keep": own.keep} if isinstance(saved, dict) else saved)
-    except (RollToTrainError, TypeError, KeyError) as exc:
-        problems = problems + [f"the history is malformed ({exc})"]
-    if problems:
-        raise CheckpointError(f"the checkpoint does not fit {what}: " + "; ".join(problems))
-    return history
-
-
-def _apply_state(trainer, plan) -> None:
-    """Apply the state that :func:`check_state` accepted (``plan["state"]``, of this release's
-    version): nothing here can fail half-way."""
-    state = plan["state"]
-    master = state["master"]
-    if not master.get("guard"):        # saved under another on_nonfinite policy: fresh tallies
-        master = {**master, "guard": None}
-    trainer.model.load_state_dict(state["model"])
-    trainer.optimizer.load_state_dict(state["optimizer"])
-    if trainer.scheduler is not None:
-        trainer.scheduler.load_state_dict(state["scheduler"])
-    trainer.master.load_state_dict(master)
-    trainer.master.history = plan["history"]           # master.last_record reads its newest record
-    trainer.rules = trainer.master.rules
-    if state.get("rng") is not None:
-        _set_rng(state["rng"])
-    position = state.get("position")
-    trainer._resume = None if position is None else {**position, "rng": state["rng"]}
-
-
-def _model_problems(model, saved) -> list:
-    if not isinstance(saved, Mapping):
-        return [f"the model state is a {type(saved).__name__}, not a state_dict"]
-    own = model.state_dict()
-    problems = []
-    missing, unexpected = sorted(own.keys() - saved.keys()), sorted(saved.keys() - own.keys())
-    if missing:
-        problems.append(f"the model's {missing[:5]}{'...' if len(missing) > 5 else ''} are missing from the file")
-    if unexpected:
-        problems.append(f"the file has model entries {unexpected[:5]}{'...' if len(unexpected) > 5 else ''} "
-                        "this model lacks")
-    for key in sorted(own.keys() & saved.keys()):
-        theirs = saved[key]
-        if not isinstance(theirs, torch.Tensor):
-            problems.append(f"model[{key!r}] is a {type(theirs).__name__} in the file")
-        elif theirs.shape != own[key].shape:
-            problems.append(f"model[{key!r}] has shape {tuple(own[key].shape)} here and {tuple(theirs.shape)} in the file")
-    return problems
-
-
-def _optimizer_problems(optimizer, saved, saved_type) -> list:
-    here_type = type(optimizer).__name__
-    if saved_type is not None and saved_type != here_type:
-        return [f"the optimizer is {here_type} here and {saved_type} in the file (build the trainer with the "
-                "optimizer the checkpoint was trained with)"]
-    if not isinstance(saved, Mapping) or not isinstance(saved.get("param_groups"), list) \
-            or not isinstance(saved.get("state"), Mapping):
-        return ["the optimizer state is not an optimizer.state_dict()"]
-    groups = saved["param_groups"]
-    if not all(isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups):
-        return ["the optimizer's param_groups are malformed"]
-    here = [len(g["params"]) for g in optimizer.param_groups]
-    there = [len(g["params"]) for g in groups]
-    if here != there:
-        return [f"the optimizer has param groups of sizes {here} here and {there} in the file"]
-    problems = []
-    for i, (own, theirs) in enumerate(zip(optimizer.param_groups, groups)):
-        lacking = sorted(set(own) - set(theirs) - _OPTIONAL_GROUP_KEYS - {"params", "initial_lr"})
-        foreign = sorted(set(theirs) - set(own) - {"params", "initial_lr"})
-        if lacking or foreign:
-            problems.append(f"param group {i} of the file {'lacks ' + str(lacking) if lacking else ''}"
-                            f"{' and ' if lacking and foreign else ''}{'has ' + str(foreign) if foreign else ''}, "
-                            f"so it is not {here_type}'s state")
-        lr = theirs.get("lr")
-        if not isinstance(lr, (int, float, torch.Tensor)) or isinstance(lr, bool):
-            problems.append(f"param group {i} of the file has lr={lr!r}")
-    if problems:
-        return problems
-    params = optimizer_params(optimizer)
-    ids = [i for g in groups for i in g["params"]]
-    if len(ids) != len(set(ids)):
-        return ["the optimizer's param_groups name a parameter twice"]
-    index = {saved_id: p for saved_id, p in zip(ids, params)}
-    for key, entry in saved["state"].items():
-        if key not in index:
-            problems.append(f"the optimizer state has an entry for parameter {key!r}, which no param group holds")
-            continue
-        if not isinstance(entry, Mapping):
-            problems.append(f"the optimizer state of parameter {key!r} is a {type(entry).__name__}")
-            continue
-        param = index[key]
-        for name, value in entry.items():
-            if isinstance(value, torch.Tensor) and value.ndim > 0 and here_type not in _FACTORED \
-                    and value.shape != param.shape:
-                problems.append(f"the optimizer's {name!r} of parameter {key!r} has shape {tuple(value.shape)} "
-                                f"in the file, the parameter {tuple(param.shape)}")
-    return problems
-
-
-def _scheduler_problems(scheduler, saved, saved_type, n_groups) -> list:
-    has = scheduler is not None
-    if has != (saved is not None):
-        return [f"this trainer has scheduler={'a scheduler' if has else 'None'} but the checkpoint "
-                f"{'has none' if has else 'holds a scheduler state'}"]
-    if not has:
-        return []
-    here_type = type(scheduler).__name__
-    if saved_type is not None and saved_type != here_type:
-        return [f"the scheduler is {here_type} here and {saved_type} in the file"]
-    if not isinstance(saved, Mapping):
-        return [f"the scheduler state is a {type(saved).__name__}, not a scheduler.state_dict()"]
-    own = scheduler.state_dict()
-    lacking = sorted(set(own) - set(saved) - {"verbose", "_is_initial", "_get_lr_called_within_step"})
-    if lacking:
-        return [f"the scheduler state lacks {lacking}, so it is not {here_type}'s state"]
-    foreign = sorted(set(saved) - set(own) - {"verbose", "_is_initial", "_get_lr_called_within_step"})
-    if foreign:
-        return [f"the scheduler state has {foreign}, which {here_type} does not have"]
-    base = saved.get("base_lrs")
-    if base is not None and (not isinstance(base, list) or len(base) != n_groups):
-        return [f"the scheduler's base_lrs={base!r} do not match the optimizer's {n_groups} param group(s)"]
-    last = saved.get("last_epoch")
-    if last is not None and not (isinstance(last, int) and not isinstance(last, bool)):
-        return [f"the scheduler's last_epoch={last!r} is not an integer"]
-    return []
-
-
-def _setup(participant) -> dict:
-    """What a participant is built with and its state does not hold: an encounter table's monsters,
-    schedule and chance. Two trainers whose setups differ cannot share a checkpoint."""
-    setup = {"type": type(participant).__name__}
-    if hasattr(participant, "monsters"):
-        setup["monsters"] = [type(m).__name__ for m in participant.monsters]
-    if isinstance(getattr(participant, "schedule", None), Mapping):
-        setup["schedule"] = [[k, type(m).__name__] for k, m in sorted(participant.schedule.items(), key=repr)]
-    if isinstance(getattr(participant, "chance", None), (int, float)):
-        setup["chance"] = float(participant.chance)
-    return setup
-
-
-def game_state_problems(master, saved, names=None, setup=None) -> list:
-    """What keeps ``saved`` (a ``GameMaster.state_dict()``) from loading into ``master``, as messages.
-
-    ``names`` and ``setup``: the participants' class names and :func:`_setup` descriptions saved
-    beside it, if any. The state is loaded into copies of the master's roller, participants and
-    guard (a dry run), so nothing of ``master`` changes. The trainer and the HF callback use it.
-    """
-    here = [type(p).__name__ for p in master.participants]
-    if not isinstance(saved, Mapping):
-        return [f"the game master's state is a {type(saved).__name__}"]
-    missing = [k for k in ("step", "epoch", "rules", "roller", "participants") if k not in saved]
-    if missing:
-        return [f"the game master's state lacks {missing}"]
-    problems = []
-    for key in ("step", "epoch"):
-        value = saved[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            problems.append(f"the game's {key}={value!r} is not a count >= 0")
-    if not isinstance(saved["participants"], list):
-        return problems + ["the game master's participants are not a list"]
-    if names is not None and names != here:
-        return problems + [f"the checkpoint's participants are {names} but this trainer has {here} "
-                           "(build it with the same character_class, monsters and use_xp_system)"]
-    if len(saved["participants"]) != len(here):
-        return problems + [f"the checkpoint has {len(saved['participants'])} participant states, this trainer {len(here)}"]
-    own_setup = [_setup(p) for p in master.participants]
-    if setup is not None and setup != own_setup:
-        differ = [f"{o['type']}: {s!r} in the file, {o!r} here" for s, o in zip(setup, own_setup) if s != o]
-        return problems + [f"the participants were built differently ({'; '.join(differ) or setup}); build this "
-                           "trainer with the same monsters, encounter_chance and encounter_schedule"]
-    two_streams = master.table_roller is not master.roller
-    if two_streams != ("table_roller" in saved):
-        problems.append(_STREAMS[two_streams])
-    if problems:
-        return problems
-    scratch = copy.copy(master)                 # the same master, with copies of all it loads into:
-    loaded = {name: value for name, value in vars(master).items()   # rollers, participants, guard
-              if name == "participants" or (hasattr(value, "load_state_dict") and name != "scheduler")}
-    for name, value in copy.deepcopy(loaded).items():               # one deepcopy: a shared roller stays shared
-        setattr(scratch, name, value)
-    guard_state = saved.get("guard")
-    if not guard_state:
-        scratch.guard = None
-    try:
-        type(master).load_state_dict(scratch, {**saved, "guard": guard_state or None})
-    except Exception as exc:    # noqa: BLE001  (any failure of a participant's loader refuses the file)
-        where = _which_participant(master, saved)
-        return [f"the game state{where} does not load ({type(exc).__name__}: {exc})"]
-    return []
-
-
-#: the dice streams differ (two here?) → what to do
-_STREAMS = {
-    True: "the checkpoint's game rolls the save and the participants from one dice stream (it was built with "
-          "roller=), this one gives the participants a stream of their own (built with seed=): build it with "
-          "roller=DiceRoller(seed) in place of seed=seed to resume it",
-    False: "the checkpoint's game gives the participants a dice stream of their own (it was built with seed=), "
-           "this one rolls everything from one roller (built with roller=): build it with seed= in place of "
-           "roller= to resume it",
-}
-
-
-def _which_participant(master, saved) -> str:
-    """`` (participant 1, Wizard)``: the first participant whose state fails to load, if one does."""
-    for i, (p, s) in enumerate(zip(master.participants, saved["participants"])):
-        try:
-            copy.deepcopy(p).load_state_dict(s)
-        except Exception:     # noqa: BLE001
-            return f" of participant {i} ({type(p).__name__})"
-    return ""
-
-
-def _rng_problems(rng, position, master=None) -> list:
-    problems = []
-    if rng is not None:
-        cpu = rng.get("cpu") if isinstance(rng, Mapping) else None
-        if not _is_rng(cpu):
-            problems.append("the saved RNG state is not torch.get_rng_state()'s")
-        cuda = rng.get("cuda") if isinstance(rng, Mapping) else None
-        if cuda is not None and not (isinstance(cuda, list) and all(isinstance(t, torch.Tensor) for t in cuda)):
-            problems.append("the saved CUDA RNG states are not torch.cuda.get_rng_state_all()'s")
-    if position is not None:
-        if not isinstance(position, Mapping) or not _is_rng(position.get("rng_epoch_start")) \
-                or not isinstance(position.get("batches"), int) or position["batches"] < 0:
-            problems.append(f"the position within the epoch is malformed ({_shown(position)})")
-        elif rng is None:
-            problems.append("the checkpoint has a position within an epoch but no RNG state")
-        elif isinstance(master, Mapping) and position.get("epoch") != master.get("epoch"):
-            problems.append(f"the position is in epoch {position.get('epoch')!r} but the game in epoch "
-                            f"{master.get('epoch')!r}")
-    return problems
-
-
-def _is_rng(value) -> bool:
-    own = torch.get_rng_state()
-    return isinstance(value, torch.Tensor) and value.dtype == own.dtype and value.shape == own.shape
-
-
-def _shown(value):
-    return sorted(value) if isinstance(value, Mapping) else type(value).__name__
-
-
-def _nonfinite_problems(model, state) -> list:
-    """The model's parameters, the optimizer's state (and a guard's snapshot) must be finite: NaN
-    weights never load. Buffers may hold inf on purpose (an attention mask), so they are not checked."""
-    names = {name for name, _ in model.named_parameters()}
-    params = {k: v for k, v in state["model"].items() if k in names} if isinstance(state["model"], Mapping) else None
-    found = []
-    for where, tree in (("model", params), ("optimizer", state["optimizer"]),
-                        ("guard snapshot", (state["master"] or {}).get("guard") if isinstance(state["master"], Mapping)
-                         else None)):
-        bad = _first_nonfinite(tree, where)
-        if bad:
-            found.append(f"{bad} is not finite (NaN or inf): a checkpoint of a run that already diverged")
-    return found
-
-
-def _first_nonfinite(value, where):
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point() or value.is_complex():
-            return None if bool(torch.isfinite(value).all()) else where
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else where
-    if isinstance(value, Mapping):
-        return next((b for k, v in value.items() if (b := _first_nonfinite(v, f"{where}[{k!r}]"))), None)
-    if isinstance(value, (list, tuple)):
-        return next((b for i, v in enumerate(value) if (b := _first_nonfinite(v, f"{where}[{i}]"))), None)
-    return None
-
-
-def _rng_state() -> dict:
-    """torch's global RNG: the CPU's, and every CUDA device's where CUDA is already in use."""
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    return {"cpu": torch.get_rng_state(), "cuda": cuda}
-
-
-def _set_rng(rng) -> None:
-    """Set torch's global RNG to a :func:`_rng_state` (states are CPU byte tensors, wherever loaded)."""
-    torch.set_rng_state(rng["cpu"].cpu())
-    cuda = rng.get("cuda")
-    if cuda and torch.cuda.is_available():
-        count = torch.cuda.device_count()
-        for device, value in enumerate(cuda[:count]):
-            torch.cuda.set_rng_state(value.cpu(), device)

@@ -1,6 +1,6 @@
 """Plots of a run and of a rule, with matplotlib's object API. Each ``plot_*`` returns its Figure.
 
-    history.plot()                      # plot_history: the loss coloured by each step's outcome
+    plot_history(history)               # the loss coloured by each step's outcome
     plot_distribution("classroom")      # the exact multiplier distribution, E[m], P(ascent), P(skip)
     plot_band(dice_losses, plain_losses)  # many seeds: median and a quantile band
     plot_decision_boundary(model, X, y) # a 2-D classifier's regions over its data
