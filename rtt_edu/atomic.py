@@ -27,7 +27,8 @@ from rtt_edu.errors import CheckpointError, CheckpointWriteError, check_type, re
 
 
 def check_path(path, name: str = "path") -> str:
-    """``path`` as a string; ``RollToTrainTypeError`` (a ``TypeError``) naming it unless it is a ``str`` or ``os.PathLike``."""
+    """``path`` as a string; a ``TypeError`` (:class:`~rtt_edu.errors.RollToTrainTypeError`) naming it unless it
+    is a ``str`` or ``os.PathLike``."""
     check_type(name, path, (str, os.PathLike), "a file path (str or pathlib.Path)")
     path = os.fspath(path)
     return require(isinstance(path, str) and path, name, path, "a non-empty file path", CheckpointError)

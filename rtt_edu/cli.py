@@ -170,7 +170,7 @@ def _keep_aside(dest: Path, label: str) -> Path:
             continue                          # taken since backup_path looked: the next name
         except OSError:
             data = dest.read_bytes()
-            atomic_write(backup, lambda fh: fh.write(data), what="copy of your lesson")
+            atomic_write(backup, lambda fh, data=data: fh.write(data), what="copy of your lesson")
             return backup
 
 
@@ -569,8 +569,8 @@ class DemoConfig:
     points: int = 400           # train + test points
     noise: float = 0.25         # Gaussian jitter of the points (moons overlap a little)
     hidden: tuple = (16, 16)    # MLP hidden widths
-    lr: float = 0.1             # SGD learning rate (the dice scale it step by step)
-    momentum: float = 0.9       # SGD momentum
+    optimizer: str = "momentum"  # a name in rtt_edu.training.optimizers.OPTIMIZERS (SGD with momentum 0.9)
+    lr: float = 0.1             # its learning rate (the dice scale it step by step)
 
 
 @dataclass
@@ -596,36 +596,32 @@ class DemoRun:
         return counts.get("critical_success", 0), counts.get("critical_fail", 0)
 
 
-def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", config: DemoConfig = DemoConfig(),
+def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", config: DemoConfig | None = None,
                progress: bool = True) -> tuple:
     """(plain run, dice run, data, dice model): the same MLP from the same seed on the same points,
-    full-batch SGD, once plain and once with ``preset``'s saving throw on every step (with
-    experience, so the model levels up)."""
+    trained by the toy loop (:func:`rtt_edu.training.toy.train_full_batch`), once plain and once with
+    ``preset``'s saving throw on every step (with experience, so the model levels up)."""
     import torch
     from tqdm.auto import tqdm
 
     from rtt_edu.data import make_dataset
-    from rtt_edu.training.game import attach
-    from rtt_edu.models import mlp
     from rtt_edu.game.rules import SavingThrow
-    from rtt_edu.party.xp import ExperienceSystem
+    from rtt_edu.models import mlp
+    from rtt_edu.training.game import attach
+    from rtt_edu.training.optimizers import OPTIMIZERS
+    from rtt_edu.training.toy import train_full_batch
 
+    config = DemoConfig() if config is None else config
     data = make_dataset(config.dataset, n=config.points, noise=config.noise, seed=seed)
     rules = SavingThrow.preset(preset)
     runs, models = [], []
     for name in ("plain", f"dice ({preset})"):
         model = mlp(2, config.hidden, data.classes, seed=seed)
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        optimizer = OPTIMIZERS[config.optimizer].make(model.parameters(), config.lr)
         handle = None if name == "plain" else attach(optimizer, rules, seed=seed, experience=True)
         losses = []
         for _ in tqdm(range(steps), desc=f"{name:>16}", unit="step", disable=not progress):
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(data.X_train), data.y_train)
-            loss.backward()
-            if handle is not None:
-                handle.observe_loss(loss)
-            optimizer.step()
-            losses.append(loss.item())
+            train_full_batch(model, optimizer, data.X_train, data.y_train, 1, handle=handle, losses=losses)
         with torch.no_grad():
             final = torch.nn.functional.cross_entropy(model(data.X_train), data.y_train).item()
             accuracy = (model(data.X_test).argmax(-1) == data.y_test).double().mean().item()
@@ -633,7 +629,7 @@ def train_demo(steps: int = 300, seed: int = 0, preset: str = "classroom", confi
         if handle is not None:
             handle.remove()
             run.history = handle.history
-            run.level = next(p.level for p in handle.master.participants if isinstance(p, ExperienceSystem))
+            run.level = handle.master.experience.level
         runs.append(run)
         models.append(model)
     return runs[0], runs[1], data, models[1]

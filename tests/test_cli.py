@@ -299,7 +299,8 @@ def test_run_command_says_when_jupyterlab_stops_before_serving(capsys):
     code = cli.run_command([sys.executable, "-c", "import sys; sys.exit(3)"], address=address, lesson="a.ipynb")
     out, err = capsys.readouterr()
     assert code == 3 and "token" not in out
-    assert err == "rtt-edu lab: JupyterLab stopped (exit status 3) before it served the lessons; its messages above say why\n"
+    assert err == ("rtt-edu lab: JupyterLab stopped (exit status 3) before it served the lessons; "
+                   "its messages above say why\n")
 
 
 def test_an_address_nothing_listens_on_does_not_answer():
@@ -415,8 +416,8 @@ def test_the_wheel_carries_every_module_and_every_lesson(tmp_path):
         assert "rtt-edu = rtt_edu.cli:main" in archive.read(entry_points).decode()
     # Installed from the wheel (not the editable install of this checkout), `rtt-edu lessons` copies them.
     site = tmp_path / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-                          capture_output=True, text=True, timeout=300)
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
+    done = subprocess.run(pip, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     env = dict(os.environ, PYTHONPATH=str(site))
     done = subprocess.run([sys.executable, "-c", "import sys, rtt_edu.cli as c; print(c.lessons_folder()); "
@@ -438,14 +439,17 @@ def test_the_lessons_folder_is_not_a_python_package():
 
 
 # --- demo ----------------------------------------------------------------------------------------
-def hand_written_plain_run(steps, seed, config=cli.DemoConfig()):
+def hand_written_plain_run(steps, seed):
     """The plain run written out with PyTorch alone: the oracle for the demo's plain run."""
+    config = cli.DemoConfig()
     import torch
+
     from rtt_edu.data import make_dataset
     from rtt_edu.models import mlp
     data = make_dataset(config.dataset, n=config.points, noise=config.noise, seed=seed)
     model = mlp(2, config.hidden, data.classes, seed=seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    assert config.optimizer == "momentum"
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
     losses = []
     for _ in range(steps):
         optimizer.zero_grad()

@@ -6,10 +6,11 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu import DiceRoller, SavingThrow, attach
-from rtt_edu.training.batched import ACTIVATION_GRADS, OPTIMIZERS, SeedBatch, roll_multiplier
 from rtt_edu.data.toy import make_dataset
 from rtt_edu.errors import RollToTrainError
 from rtt_edu.models.mlp import mlp
+from rtt_edu.training.batched import ACTIVATION_GRADS, SeedBatch, roll_multiplier
+from rtt_edu.training.optimizers import OPTIMIZERS
 
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}
 
@@ -18,11 +19,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sequential(seed, optimizer, steps, rules="classroom", dataset="moons", hidden=16, layers=2, intelligence=10):
-    """Seed ``seed`` trained the ordinary way: torch optimizers, attach for the dice."""
+    """Seed ``seed`` trained the ordinary way: the torch optimizer of the same name, attach for the dice."""
     data = make_dataset(dataset, n=400, noise=0.1, seed=seed)
     dice = mlp(2, (hidden,) * layers, data.classes, seed=seed)
     plain = copy.deepcopy(dice)
-    opt_d, opt_p = OPTIMIZERS[optimizer](dice.parameters(), LR[optimizer]), OPTIMIZERS[optimizer](plain.parameters(), LR[optimizer])
+    opt_d = OPTIMIZERS[optimizer].make(dice.parameters(), LR[optimizer])
+    opt_p = OPTIMIZERS[optimizer].make(plain.parameters(), LR[optimizer])
     handle = attach(opt_d, rules, seed=seed, on_nonfinite="off", intelligence=intelligence)
     plain_losses = []
     for _ in range(steps):
@@ -46,8 +48,9 @@ def test_each_seed_matches_its_sequential_run(optimizer):
     for i, seed in enumerate(seeds):
         history, plain_losses, dice_model, _ = sequential(seed, optimizer, steps, intelligence=14)
         assert batch.multipliers[i].tolist() == history.multipliers          # the same rolls, exactly
-        assert torch.allclose(batch.dice_losses[i].double(), torch.tensor(history.losses, dtype=torch.float64), atol=1e-6, rtol=1e-5)
-        assert torch.allclose(batch.plain_losses[i].double(), torch.tensor(plain_losses, dtype=torch.float64), atol=1e-6, rtol=1e-5)
+        dice_losses, plain_losses = (torch.tensor(x, dtype=torch.float64) for x in (history.losses, plain_losses))
+        assert torch.allclose(batch.dice_losses[i].double(), dice_losses, atol=1e-6, rtol=1e-5)
+        assert torch.allclose(batch.plain_losses[i].double(), plain_losses, atol=1e-6, rtol=1e-5)
     assert len(set(batch.multipliers.flatten().tolist())) > 1                  # the dice did vary
 
 
@@ -117,7 +120,8 @@ def test_roll_multiplier_reads_the_rule_as_the_game_master_does():
 
 @pytest.mark.parametrize("kwargs,needle", [
     (dict(seeds=[1, 1]), "seeds=[1, 1]"), (dict(seeds=[]), "seeds=[]"), (dict(seeds="ab"), "seeds='ab'"),
-    (dict(optimizer="rmsprop"), "optimizer='rmsprop'"), (dict(lr=0.0), "lr=0.0"), (dict(dataset="iris"), "dataset='iris'"),
+    (dict(optimizer="rmsprop"), "optimizer='rmsprop'"), (dict(lr=0.0), "lr=0.0"),
+    (dict(dataset="iris"), "dataset='iris'"),
     (dict(layers=-1), "layers=-1"), (dict(group_size=0), "group_size=0"), (dict(rules="nope"), "rules='nope'"),
 ])
 def test_bad_settings_are_named(kwargs, needle):
@@ -132,9 +136,3 @@ def test_the_thread_count_is_restored():
     torch.set_num_threads(2)
     SeedBatch(seeds=2).step(2)
     assert torch.get_num_threads() == 2
-
-
-def test_the_old_module_name_still_imports_the_batched_trainer():
-    from rtt_edu import batched, compare
-    assert compare.SeedBatch is batched.SeedBatch and compare.roll_multiplier is batched.roll_multiplier
-    assert set(compare.__all__) == set(batched.__all__)

@@ -126,7 +126,7 @@ def test_a_dice_panels_picture_writes_its_readout_and_verdict_under_the_plot():
     notes = image.text["Comment"].splitlines()
     assert notes[0].startswith(f"E[m] (drift): {summary['mean']:+.4f}") and "Var[m] (temperature)" in notes[0]
     assert f"P(ascent), m < 0: {summary['p_ascent']:.2%}" in notes[1]
-    assert notes[-1] == dice.verdict(panel.rules)
+    assert notes[-1] == dice.rule_verdict(panel.rules)
     drawn = pixels(image)
     # the plot on top, as a figure alone renders it; below it, dark text on white, as wide as the plot
     assert drawn.shape[1] == plot_only.shape[1] and drawn.shape[0] > plot_only.shape[0] + 4 * 12
@@ -135,7 +135,7 @@ def test_a_dice_panels_picture_writes_its_readout_and_verdict_under_the_plot():
     assert (below.max(axis=-1) < 80).sum() > 500                                 # writing, not a blank strip
     panel.controls["dc"].value = 15                # a new rule: new figures, new verdict, in words and in pixels
     moved = shown(panel)
-    assert moved.text["Comment"] != image.text["Comment"] and dice.verdict(panel.rules) in moved.text["Comment"]
+    assert moved.text["Comment"] != image.text["Comment"] and dice.rule_verdict(panel.rules) in moved.text["Comment"]
     assert not np.array_equal(pixels(moved)[plot_only.shape[0]:], below)
 
 

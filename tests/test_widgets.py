@@ -8,14 +8,13 @@ import torch
 
 from rtt_edu import SavingThrow
 from rtt_edu.errors import RollToTrainError
-from rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel, figure_mode, verdict
-
+from rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel, figure_mode, rule_verdict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def line(ax, label):
-    return next(l for l in ax.lines if l.get_label() == label)
+    return next(line for line in ax.lines if line.get_label() == label)
 
 
 # --- DicePanel ---------------------------------------------------------------------------------------
@@ -50,13 +49,14 @@ def test_a_preset_sets_its_bands_and_dc_in_one_update():
 
 
 def test_verdicts_in_plain_words():
-    assert "climbs the loss" in verdict(SavingThrow.preset("seed-readme"))
-    assert "slowly" in verdict(SavingThrow.preset("seed-code")) and "70% of steps do nothing" in verdict(
+    assert "climbs the loss" in rule_verdict(SavingThrow.preset("seed-readme"))
+    assert "slowly" in rule_verdict(SavingThrow.preset("seed-code")) and "70% of steps do nothing" in rule_verdict(
         SavingThrow.preset("seed-code"))
-    assert "no randomness" in verdict(SavingThrow.preset("plain"))
-    assert "5% of steps go uphill" in verdict(SavingThrow.preset("classroom"))
-    assert "no progress" in verdict(SavingThrow(crit_success=1.0, crit_fail=-1.0, success=0.0, fail=0.0))
-    assert "0.25% of steps go uphill" in verdict(SavingThrow.preset("classroom", advantage=True))   # 1/400, not "0%"
+    assert "no randomness" in rule_verdict(SavingThrow.preset("plain"))
+    assert "5% of steps go uphill" in rule_verdict(SavingThrow.preset("classroom"))
+    assert "no progress" in rule_verdict(SavingThrow(crit_success=1.0, crit_fail=-1.0, success=0.0, fail=0.0))
+    advantage = SavingThrow.preset("classroom", advantage=True)
+    assert "0.25% of steps go uphill" in rule_verdict(advantage)   # 1/400, not "0%"
 
 
 def test_dice_panel_with_an_ipympl_canvas():
@@ -114,7 +114,8 @@ def test_custom_rules_survive_the_config():
 
 
 @pytest.mark.parametrize("cfg,needle", [
-    ({"learning_rate": 0.1}, "config key='learning_rate'"), ({"lr": -0.1}, "lr=-0.1"), ({"dataset": "iris"}, "dataset='iris'"),
+    ({"learning_rate": 0.1}, "config key='learning_rate'"), ({"lr": -0.1}, "lr=-0.1"),
+    ({"dataset": "iris"}, "dataset='iris'"),
     ({"monsters": ["goblin"]}, "monsters=['goblin']"), ({"rules": "chaos"}, "rules='chaos'"),
     ({"character_class": "necromancer"}, "character_class='necromancer'"), ({"steps": -5}, "steps=-5"),
     ({"seed": 1.5}, "seed=1.5"), ({"experience": "yes"}, "experience='yes'"),
@@ -143,7 +144,8 @@ def test_a_setting_retrains_both_runs_to_the_horizon_and_reset_replays_it():
     panel.controls["monsters"].value = ("ooze",)
     assert panel.config()["lr"] == 0.3 and panel.config()["monsters"] == ["ooze"]
     panel.controls["character_class"].value = "wizard"
-    assert panel.config()["character_class"] == "wizard" and type(panel.run.handle.master.participants[-2]).__name__ == "Wizard"
+    assert panel.config()["character_class"] == "wizard"
+    assert type(panel.run.handle.master.participants[-2]).__name__ == "Wizard"
     panel.controls["character_class"].value = "none"
     assert panel.config()["character_class"] is None
 
@@ -393,7 +395,8 @@ def test_the_figure_has_a_caption_and_a_legend_beside_the_axes():
     panel = TrainingPanel(figures="static")
     assert "plain run" in panel.caption.value and "dice run" in panel.caption.value
     labels = [t.get_text() for legend in panel.legend_figure.figure.legends for t in legend.get_texts()]
-    assert {"dice", "plain", "critical success", "success", "fail", "critical failure", "class 0", "class 1"} <= set(labels)
+    entries = {"dice", "plain", "critical success", "success", "fail", "critical failure", "class 0", "class 1"}
+    assert entries <= set(labels)
     assert panel.legend_figure.widget.value[:4] == b"\x89PNG" and panel.figure.axes[0].get_legend() is None
     markers = {line.get_label(): line.get_marker() for line in panel.loss_view.markers.values()}
     assert len(set(markers.values())) == len(markers)           # no two outcomes differ by colour alone
@@ -423,7 +426,8 @@ def test_a_seed_in_the_compare_panel_is_that_seed_in_the_training_panel():
                            experience=False)
     single.step(15)
     assert compare.batch.multipliers[1].tolist() == single.history.multipliers
-    assert torch.allclose(compare.batch.dice_losses[1].double(), torch.tensor(single.history.losses, dtype=torch.float64),
+    single_losses = torch.tensor(single.history.losses, dtype=torch.float64)
+    assert torch.allclose(compare.batch.dice_losses[1].double(), single_losses,
                           atol=1e-6)
 
 

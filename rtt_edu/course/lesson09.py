@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rtt_edu.course.checks import Feedback, read_number
 from rtt_edu.science.experiments import TASKS, Comparison, default_arms
-from rtt_edu.science.stats import Interval, t_interval, t_quantile, verdict
+from rtt_edu.science.stats import Interval, interval_verdict, t_interval, t_quantile
 
 __all__ = ["RUNS", "CHECKOUT_RUNS", "PACKAGED_RUNS", "NOISE_ALONE", "COMPENSATED", "PAIRS", "thirty_seeds",
            "verdict_table", "verdict_summary", "contrast_line", "plot_few_seeds", "check_bootstrap_narrower",
@@ -185,7 +185,7 @@ def check_seeds_needed(answer, sd: float = 0.01, half_width: float = 0.002, conf
 
 def check_verdict(answer, lo: float = -0.004, hi: float = 0.011, better: str = "lower") -> Feedback:
     """Which verdict an interval [lo, hi] of (arm - plain) supports: 'better', 'worse' or 'no difference'."""
-    expected = verdict(Interval((lo + hi) / 2, lo, hi, 0.95, "t", 2), better).split(":")[0]
+    expected = interval_verdict(Interval((lo + hi) / 2, lo, hi, 0.95, "t", 2), better).split(":")[0]
     if answer is None:
         return Feedback(False, "replace `None` with 'better', 'worse' or 'no difference', then run the cell again.")
     if not isinstance(answer, str):

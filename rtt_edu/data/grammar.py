@@ -39,7 +39,7 @@ from itertools import product
 
 import torch
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import RollToTrainError, RollToTrainTypeError, bad_value, check_type, require
 
 __all__ = ["GrammarConfig", "FantasyGrammar", "Vocab", "MaskedContexts", "mask_tokens",
            "FANTASY_RULES", "SPECIAL_TOKENS", "PAD_ID", "CLS_ID", "SEP_ID", "MASK_ID", "IGNORE_INDEX"]
@@ -112,8 +112,7 @@ class Vocab:
 
     def encode(self, words) -> list:
         for w in words:
-            if w not in self.ids or w in SPECIAL_TOKENS:
-                raise RollToTrainError(bad_value("word", w, "a word of the grammar's vocabulary"))
+            require(w in self.ids and w not in SPECIAL_TOKENS, "word", w, "a word of the grammar's vocabulary")
         return [self.ids[w] for w in words]
 
     def decode(self, ids, skip_special: bool = True) -> list:
@@ -123,33 +122,27 @@ class Vocab:
 
 def _check_rules(rules, start: str) -> dict:
     """Validate the rule table eagerly; return it with probabilities as exact Fractions."""
-    if not isinstance(rules, dict) or not rules:
-        raise TypeError(bad_value("rules", type(rules).__name__, "a non-empty dict nonterminal -> ((rhs, p), ...)"))
-    if start not in rules:
-        raise RollToTrainError(bad_value("start", start, f"a nonterminal of the rules, one of {sorted(rules)}"))
+    require(isinstance(rules, dict) and rules, "rules", type(rules).__name__,
+            "a non-empty dict nonterminal -> ((rhs, p), ...)", RollToTrainTypeError)
+    require(start in rules, "start", start, f"a nonterminal of the rules, one of {sorted(rules)}")
     table = {}
     for lhs, options in rules.items():
-        if not isinstance(lhs, str) or not _NONTERMINAL.match(lhs):
-            raise RollToTrainError(bad_value("nonterminal", lhs, "an UPPER_CASE name"))
-        if not options:
-            raise RollToTrainError(bad_value(f"rules[{lhs!r}]", options, "at least one (rhs, probability) pair"))
+        require(isinstance(lhs, str) and _NONTERMINAL.match(lhs), "nonterminal", lhs, "an UPPER_CASE name")
+        require(options, f"rules[{lhs!r}]", options, "at least one (rhs, probability) pair")
         parsed = []
         for rhs, p in options:
             rhs = tuple(rhs)
             for sym in rhs:
-                if not isinstance(sym, str) or not (sym in rules or _WORD.match(sym)):
-                    raise RollToTrainError(bad_value(f"symbol in rules[{lhs!r}]", sym,
-                                                     "a nonterminal of the rules or a lower-case word"))
+                require(isinstance(sym, str) and (sym in rules or _WORD.match(sym)), f"symbol in rules[{lhs!r}]", sym,
+                        "a nonterminal of the rules or a lower-case word")
             try:
                 p = Fraction(p)
             except (TypeError, ValueError):
                 raise RollToTrainError(bad_value(f"probability of {lhs} -> {rhs}", p, "a number or 'a/b'")) from None
-            if not 0 < p <= 1:
-                raise RollToTrainError(bad_value(f"probability of {lhs} -> {rhs}", str(p), "in (0, 1]"))
+            require(0 < p <= 1, f"probability of {lhs} -> {rhs}", str(p), "in (0, 1]")
             parsed.append((rhs, p))
         total = sum(p for _, p in parsed)
-        if total != 1:
-            raise RollToTrainError(bad_value(f"sum of probabilities of {lhs}", str(total), "exactly 1"))
+        require(total == 1, f"sum of probabilities of {lhs}", str(total), "exactly 1")
         table[lhs] = tuple(parsed)
     return table
 
@@ -166,10 +159,8 @@ class FantasyGrammar:
         self.vocab = Vocab(sym for opts in self.rules.values() for rhs, _ in opts for sym in rhs
                            if sym not in self.rules)
         longest = max(len(s) for s in self.sentences)
-        if config.max_len < longest + 2:
-            raise RollToTrainError(bad_value("max_len", config.max_len,
-                                             f">= {longest + 2} (the longest sentence has {longest} words, "
-                                             "plus [CLS] and [SEP])"))
+        require(config.max_len >= longest + 2, "max_len", config.max_len,
+                f">= {longest + 2} (the longest sentence has {longest} words, plus [CLS] and [SEP])")
 
     # --- the language, exactly -------------------------------------------------------------
     @cached_property
@@ -182,8 +173,7 @@ class FantasyGrammar:
                 return {(sym,): Fraction(1)}
             if sym in memo:
                 return memo[sym]
-            if sym in visiting:
-                raise RollToTrainError(bad_value("rules", sym, "no recursion (the language must be finite)"))
+            require(sym not in visiting, "rules", sym, "no recursion (the language must be finite)")
             visiting.add(sym)
             out = {}
             for rhs, p in self.rules[sym]:
@@ -195,8 +185,7 @@ class FantasyGrammar:
             return out
 
         language = expand(self.config.start)
-        if () in language:
-            raise RollToTrainError(bad_value("rules", "()", "no empty sentence"))
+        require(() not in language, "rules", "()", "no empty sentence")
         return language
 
     def probability(self, words) -> Fraction:
@@ -230,7 +219,7 @@ class FantasyGrammar:
         L = self.config.max_len
         ids = torch.full((len(sentences), L), PAD_ID, dtype=torch.long)
         for row, words in enumerate(sentences):
-            if len(words) + 2 > L:
+            if len(words) + 2 > L:       # not require(): the sentence is joined only when it is quoted
                 raise RollToTrainError(bad_value("sentence", " ".join(words), f"at most {L - 2} words"))
             ids[row, :len(words) + 2] = torch.tensor([CLS_ID, *self.vocab.encode(words), SEP_ID])
         return ids, (ids != PAD_ID).long()
@@ -244,8 +233,8 @@ class FantasyGrammar:
         check_type("n_sentences", n_sentences, int, "an integer >= 1")
         check_type("batch_size", batch_size, int, "an integer >= 1")
         check_type("seed", seed, int, "an integer")
-        if n_sentences < 1 or batch_size < 1:
-            raise RollToTrainError(bad_value("n_sentences, batch_size", (n_sentences, batch_size), "integers >= 1"))
+        require(n_sentences >= 1 and batch_size >= 1, "n_sentences, batch_size", (n_sentences, batch_size),
+                "integers >= 1")
         ids, attention = self.encode(self.sample(n_sentences, random.Random(seed)))
         masked, labels = mask_tokens(ids, torch.Generator().manual_seed(seed))
         return [{"input_ids": masked[i:i + batch_size], "attention_mask": attention[i:i + batch_size],
@@ -253,7 +242,7 @@ class FantasyGrammar:
 
     # --- the exact optimum -----------------------------------------------------------------
     @cached_property
-    def contexts(self) -> "MaskedContexts":
+    def contexts(self) -> MaskedContexts:
         """Every masked context c of the one-mask regime with its exact joint P(c, w)."""
         joint = {}
         for words, p in self.sentences.items():
@@ -330,9 +319,8 @@ def mask_tokens(input_ids: torch.Tensor, generator: torch.Generator) -> tuple:
     the masked position and ``IGNORE_INDEX`` (-100) everywhere else. ``input_ids`` is not changed.
     """
     check_type("generator", generator, torch.Generator, "a seeded torch.Generator")
-    if not isinstance(input_ids, torch.Tensor) or input_ids.ndim != 2 or input_ids.dtype != torch.long:
-        raise RollToTrainError(bad_value("input_ids", getattr(input_ids, "shape", input_ids),
-                                         "a (N, L) LongTensor of token ids"))
+    require(isinstance(input_ids, torch.Tensor) and input_ids.ndim == 2 and input_ids.dtype == torch.long, "input_ids",
+            getattr(input_ids, "shape", input_ids), "a (N, L) LongTensor of token ids")
     is_word = input_ids >= len(SPECIAL_TOKENS)
     if not bool(is_word.any(1).all()):
         raise RollToTrainError("input_ids: every row needs at least one word to mask")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import check_type, require
 
 __all__ = ["ToyData", "make_moons", "make_circles", "make_xor", "make_spiral", "make_blobs",
            "make_dataset", "DATASETS"]
@@ -112,21 +112,16 @@ def _blobs(rng, counts):
 
 def _check(n, noise, seed, test_fraction, classes):
     check_type("n", n, int, "a number of points (int)")
-    if not 2 * classes <= n <= MAX_POINTS:
-        raise RollToTrainError(bad_value("n", n, f"between {2 * classes} and {MAX_POINTS} points"))
+    require(2 * classes <= n <= MAX_POINTS, "n", n, f"between {2 * classes} and {MAX_POINTS} points")
     check_type("noise", noise, (int, float), "a noise standard deviation >= 0")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise RollToTrainError(bad_value("noise", noise, "a finite noise standard deviation >= 0"))
+    require(math.isfinite(noise) and noise >= 0, "noise", noise, "a finite noise standard deviation >= 0")
     check_type("seed", seed, int, "an integer seed >= 0")
-    if seed < 0:
-        raise RollToTrainError(bad_value("seed", seed, "an integer seed >= 0"))
+    require(seed >= 0, "seed", seed, "an integer seed >= 0")
     check_type("test_fraction", test_fraction, (int, float), "a fraction in [0, 1)")
-    if not 0 <= test_fraction < 1:
-        raise RollToTrainError(bad_value("test_fraction", test_fraction, "a fraction in [0, 1)"))
+    require(0 <= test_fraction < 1, "test_fraction", test_fraction, "a fraction in [0, 1)")
     n_test = round(n * test_fraction)
-    if n - n_test < classes:
-        raise RollToTrainError(bad_value("test_fraction", test_fraction, f"a fraction leaving at least {classes} "
-                                                                         f"training points of n={n}"))
+    require(n - n_test >= classes, "test_fraction", test_fraction,
+            f"a fraction leaving at least {classes} training points of n={n}")
     return n_test
 
 
@@ -170,8 +165,7 @@ def make_blobs(n: int = 400, noise: float = 0.1, seed: int = 0, test_fraction: f
                classes: int = 3) -> ToyData:
     """``classes`` Gaussian blobs with centres evenly on a circle of radius 1.5."""
     check_type("classes", classes, int, "a number of classes from 2 to 10")
-    if not 2 <= classes <= 10:
-        raise RollToTrainError(bad_value("classes", classes, "a number of classes from 2 to 10"))
+    require(2 <= classes <= 10, "classes", classes, "a number of classes from 2 to 10")
     return _build("blobs", _blobs, n, noise, seed, test_fraction, classes)
 
 
@@ -184,6 +178,5 @@ def make_dataset(name: str = "moons", n: int = 400, noise: float = 0.1, seed: in
                  test_fraction: float = 0.25) -> ToyData:
     """The dataset called ``name`` in :data:`DATASETS`."""
     check_type("name", name, str, f"a dataset name, one of {sorted(DATASETS)}")
-    if name not in DATASETS:
-        raise RollToTrainError(bad_value("name", name, f"one of {sorted(DATASETS)}"))
+    require(name in DATASETS, "name", name, f"one of {sorted(DATASETS)}")
     return DATASETS[name](n=n, noise=noise, seed=seed, test_fraction=test_fraction)

@@ -26,11 +26,11 @@ import itertools
 import operator
 import random
 import re
-from math import comb
 from dataclasses import dataclass
 from fractions import Fraction
+from math import comb
 
-from rtt_edu.errors import DiceError, bad_value, check_type
+from rtt_edu.errors import DiceError, bad_value, check_type, require
 
 MAX_DICE = 1000          # more dice than this in one roll is refused
 MAX_SIDES = 1_000_000    # a die with more faces than this is refused (rolling; exact maths: MAX_WORK)
@@ -58,25 +58,19 @@ def parse(notation: str) -> DiceSpec:
 
 @functools.lru_cache(maxsize=256)   # a training loop rolls the same notation every step
 def _parse(notation: str) -> DiceSpec:
-    if _SPLIT_NUMBER.search(notation):
-        raise DiceError(bad_value("notation", notation, "dice notation with no space inside a number "
-                                  "(spaces may separate 'd', 'k', '+' and the numbers, never two digits)"))
+    require(not _SPLIT_NUMBER.search(notation), "notation", notation, "dice notation with no space inside a number "
+            "(spaces may separate 'd', 'k', '+' and the numbers, never two digits)", DiceError)
     match = _NOTATION.fullmatch("".join(notation.split()).lower())
-    if match is None:
-        raise DiceError(bad_value("notation", notation, "dice notation like 'd20', '2d6+3', '4d6kh3' or '2d20kl1'"))
+    require(match is not None, "notation", notation, "dice notation like 'd20', '2d6+3', '4d6kh3' or '2d20kl1'",
+            DiceError)
     count = int(match["count"] or 1)
     sides = int(match["sides"])
     kept = int(match["kept"]) if match["kept"] else count
-    if count < 1:
-        raise DiceError(bad_value("notation", notation, "at least one die"))
-    if count > MAX_DICE:
-        raise DiceError(bad_value("notation", notation, f"at most {MAX_DICE} dice in one roll"))
-    if sides < 2:
-        raise DiceError(bad_value("notation", notation, "dice with at least 2 sides"))
-    if sides > MAX_SIDES:
-        raise DiceError(bad_value("notation", notation, f"dice with at most {MAX_SIDES} sides"))
-    if not 1 <= kept <= count:
-        raise DiceError(bad_value("notation", notation, f"to keep between 1 and {count} dice"))
+    require(count >= 1, "notation", notation, "at least one die", DiceError)
+    require(count <= MAX_DICE, "notation", notation, f"at most {MAX_DICE} dice in one roll", DiceError)
+    require(sides >= 2, "notation", notation, "dice with at least 2 sides", DiceError)
+    require(sides <= MAX_SIDES, "notation", notation, f"dice with at most {MAX_SIDES} sides", DiceError)
+    require(1 <= kept <= count, "notation", notation, f"to keep between 1 and {count} dice", DiceError)
     return DiceSpec(count, sides, kept, match["keep"] or "h", int(match["mod"] or 0))
 
 
@@ -107,8 +101,7 @@ class Roll:
 def ability_modifier(score: int) -> int:
     """The 5e SRD ability modifier: ``(score - 10) // 2`` for scores 1..30 (1 → -5, 10 → 0, 30 → +10)."""
     check_type("score", score, int, "an integer ability score from 1 to 30")
-    if not 1 <= score <= 30:
-        raise DiceError(bad_value("score", score, "an ability score from 1 to 30"))
+    require(1 <= score <= 30, "score", score, "an ability score from 1 to 30", DiceError)
     return (score - 10) // 2
 
 
@@ -160,9 +153,9 @@ class DiceRoller:
         if not (advantage is False and disadvantage is False and type(modifier) is int):   # else all pass
             _check_adv(advantage, disadvantage)
             check_type("modifier", modifier, int, "an integer modifier")
-        if (advantage or disadvantage) and spec.count != 1:
-            raise DiceError(bad_value("notation", notation,
-                                      "a single die with advantage/disadvantage (write '2d20kh1' for several dice)"))
+        if advantage or disadvantage:             # (checked here only: a plain roll pays for no call)
+            require(spec.count == 1, "notation", notation,
+                    "a single die with advantage/disadvantage (write '2d20kh1' for several dice)", DiceError)
         if spec.count == 1 and not (advantage or disadvantage):   # one die: a plain saving throw
             faces = kept = (self.die(spec.sides),)
         else:
@@ -188,7 +181,8 @@ class DiceRoller:
             self._rng.setstate(rng_state)
         except (KeyError, TypeError, ValueError) as exc:
             shown = sorted(map(str, state)) if isinstance(state, dict) else state
-            raise DiceError(f"{bad_value('state', shown, 'a DiceRoller state_dict')} ({type(exc).__name__}: {exc})") from None
+            raise DiceError(f"{bad_value('state', shown, 'a DiceRoller state_dict')} ({type(exc).__name__}: {exc})") \
+                from None
         self.seed = state.get("seed")
 
 
@@ -213,8 +207,7 @@ def natural_weights(sides: int, advantage: bool = False, disadvantage: bool = Fa
     A die whose exact distribution costs more than :data:`MAX_WORK` is refused (:func:`check_exact_cost`).
     """
     check_type("sides", sides, int, "an integer number of sides")
-    if not 2 <= sides <= MAX_SIDES:
-        raise DiceError(bad_value("sides", sides, f"between 2 and {MAX_SIDES}"))
+    require(2 <= sides <= MAX_SIDES, "sides", sides, f"between 2 and {MAX_SIDES}", DiceError)
     check_exact_cost("sides", sides, f"d{sides}")
     _check_adv(advantage, disadvantage)
     if advantage:

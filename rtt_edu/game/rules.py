@@ -36,8 +36,16 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rtt_edu.game.dice import MAX_SIDES, DiceRoller, Roll, _check_adv, check_exact_cost, natural_distribution, natural_weights
-from rtt_edu.errors import NegativeDriftWarning, RulesError, bad_value, check_type, shown
+from rtt_edu.errors import NegativeDriftWarning, RollToTrainTypeError, RulesError, bad_value, check_type, require, shown
+from rtt_edu.game.dice import (
+    MAX_SIDES,
+    DiceRoller,
+    Roll,
+    _check_adv,
+    check_exact_cost,
+    natural_distribution,
+    natural_weights,
+)
 
 OUTCOMES = ("critical_success", "success", "fail", "critical_fail")
 
@@ -50,12 +58,10 @@ def _check_number(name, value, none: bool = False):
     """``value`` if it is a finite number of size at most MAX_MULTIPLIER (or None, when ``none``)."""
     if value is None and none:
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(bad_value(name, value, "a number" + (" or None" if none else "")))
-    if not (math.isfinite(value) and -MAX_MULTIPLIER <= value <= MAX_MULTIPLIER):
-        raise RulesError(bad_value(name, value, f"a finite multiplier from -{MAX_MULTIPLIER:g} to {MAX_MULTIPLIER:g} "
-                                                "(rtt_edu.game.rules.MAX_MULTIPLIER)"))
-    return value
+    check_type(name, value, (int, float), "a number" + (" or None" if none else ""))
+    return require(math.isfinite(value) and -MAX_MULTIPLIER <= value <= MAX_MULTIPLIER, name, value,
+                   f"a finite multiplier from -{MAX_MULTIPLIER:g} to {MAX_MULTIPLIER:g} "
+                   "(rtt_edu.game.rules.MAX_MULTIPLIER)", RulesError)
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,7 @@ def _check_band(name, value):
         for field in ("scale", "offset", "lo", "hi"):
             _check_number(f"{name}.{field}", getattr(value, field), none=field in ("lo", "hi"))
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(bad_value(name, value, "a number or a Margin(scale, offset)"))
+    check_type(name, value, (int, float), "a number or a Margin(scale, offset)")
     return float(_check_number(name, value))
 
 
@@ -109,12 +114,11 @@ def _band_from_json(name, value):
     """
     if isinstance(value, dict) and "margin" in value:
         fields = value["margin"]
-        if not isinstance(fields, dict):
-            raise TypeError(bad_value(f"{name}.margin", fields, f"a dict with some of {list(_MARGIN_FIELDS)}"))
-        unknown = sorted(map(str, set(fields) - set(_MARGIN_FIELDS)))
-        if unknown or set(value) != {"margin"}:
-            raise RulesError(bad_value(f"{name}.margin", unknown or sorted(map(str, set(value) - {"margin"})),
-                                       f"only {list(_MARGIN_FIELDS)} inside {{'margin': {{...}}}}"))
+        require(isinstance(fields, dict),
+                f"{name}.margin", fields, f"a dict with some of {list(_MARGIN_FIELDS)}", RollToTrainTypeError)
+        extra = sorted(map(str, set(fields) - set(_MARGIN_FIELDS))) or sorted(map(str, set(value) - {"margin"}))
+        require(not extra, f"{name}.margin", extra, f"only {list(_MARGIN_FIELDS)} inside {{'margin': {{...}}}}",
+                RulesError)
         for field, v in fields.items():
             _check_number(f"{name}.{field}", v, none=field in ("lo", "hi"))
         return _check_band(name, Margin(**fields))
@@ -130,12 +134,10 @@ class SavingThrow:
         check_type("dc", dc, int, "an integer difficulty class")
         check_type("sides", sides, int, "an integer number of sides (20 for a d20)")
         check_type("modifier", modifier, int, "an integer modifier")
-        if not 2 <= sides <= MAX_SIDES:
-            raise RulesError(bad_value("sides", sides, f"a die with 2 to {MAX_SIDES} sides"))
+        require(2 <= sides <= MAX_SIDES, "sides", sides, f"a die with 2 to {MAX_SIDES} sides", RulesError)
         check_exact_cost("sides", sides, f"d{sides}", RulesError)   # the bound of total_distribution
-        if not -1000 <= dc <= 1000 or not -1000 <= modifier <= 1000:
-            raise RulesError(bad_value("dc" if abs(dc) > 1000 else "modifier", dc if abs(dc) > 1000 else modifier,
-                                       "a value between -1000 and 1000"))
+        require(-1000 <= dc <= 1000, "dc", dc, "a value between -1000 and 1000", RulesError)
+        require(-1000 <= modifier <= 1000, "modifier", modifier, "a value between -1000 and 1000", RulesError)
         _check_adv(advantage, disadvantage)
         if name is not None:
             check_type("name", name, str, "a rule name (str) or None")
@@ -240,8 +242,7 @@ class SavingThrow:
     def multiplier(self, natural: int, bonus: int = 0) -> float:
         """The update multiplier for a natural face (``bonus`` adds to the modifier)."""
         check_type("natural", natural, int, f"a natural face from 1 to {self.sides}")
-        if not 1 <= natural <= self.sides:
-            raise RulesError(bad_value("natural", natural, f"a face from 1 to {self.sides}"))
+        require(1 <= natural <= self.sides, "natural", natural, f"a face from 1 to {self.sides}", RulesError)
         check_type("bonus", bonus, int, "an integer bonus")
         return self._face(natural, bonus)[1]
 
@@ -311,13 +312,13 @@ class SavingThrow:
                 "p_ascent": self.p_ascent(), "p_skip": self.p_skip(), **self.outcome_probabilities()}
 
     # --- variations and (de)serialisation ---------------------------------------------------
-    def replace(self, **changes) -> "SavingThrow":
+    def replace(self, **changes) -> SavingThrow:
         """A copy with some arguments changed (``rule.replace(dc=12)``)."""
         kwargs = self.to_dict()
         unknown = sorted(set(changes) - set(kwargs))
         if unknown:
-            raise TypeError(f"{', '.join(f'{k[:60]}={shown(changes[k])}' for k in unknown[:5])}: "
-                            f"not SavingThrow arguments; expected some of {sorted(kwargs)}")
+            raise RollToTrainTypeError(f"{', '.join(f'{k[:60]}={shown(changes[k])}' for k in unknown[:5])}: "
+                                       f"not SavingThrow arguments; expected some of {sorted(kwargs)}")
         kwargs.update(changes)
         return SavingThrow(**{k: _band_from_json(k, v) if k in _BAND_ARGS and not isinstance(v, Margin) else v
                               for k, v in kwargs.items()})
@@ -339,12 +340,10 @@ class SavingThrow:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SavingThrow":
-        if not isinstance(data, dict):
-            raise TypeError(bad_value("data", data, "a dict made by SavingThrow.to_dict()"))
+    def from_dict(cls, data: dict) -> SavingThrow:
+        require(isinstance(data, dict), "data", data, "a dict made by SavingThrow.to_dict()", RollToTrainTypeError)
         unknown = set(data) - set(_BAND_ARGS) - {"dc", "sides", "modifier", "advantage", "disadvantage", "name"}
-        if unknown:
-            raise RulesError(bad_value("data", sorted(unknown), "only SavingThrow arguments"))
+        require(not unknown, "data", sorted(unknown), "only SavingThrow arguments", RulesError)
         return cls(**{k: _band_from_json(k, v) if k in _BAND_ARGS else v for k, v in data.items()})
 
     def __eq__(self, other):
@@ -361,20 +360,20 @@ class SavingThrow:
         return {name: doc for name, (doc, _) in PRESETS.items()}
 
     @classmethod
-    def preset(cls, name: str, **changes) -> "SavingThrow":
+    def preset(cls, name: str, **changes) -> SavingThrow:
         """A named rule (see :data:`PRESETS`); keyword arguments override its fields."""
         check_type("name", name, str, f"a preset name, one of {sorted(PRESETS)}")
-        if name not in PRESETS:
-            raise RulesError(bad_value("name", name, f"one of {sorted(PRESETS)}"))
+        require(name in PRESETS, "name", name, f"one of {sorted(PRESETS)}", RulesError)
         rule = SavingThrow(name=name, **PRESETS[name][1])
         return rule.replace(**changes) if changes else rule
 
 
 _BAND_ARGS = ("crit_success", "crit_fail", "success", "fail")
 
-# name → (description, arguments). The three seed rules follow ../shared/seed: where the text
-# is vague about "scaled", we use the prototype code's formula, (total - dc) / 100, for every
-# partial band, so the three differ only where their descriptions differ.
+# name → (description, arguments). The three seed rules follow the Roll-to-Train proposal this
+# project started from (its prototype code, README and Methodology, which are not in this
+# repository): where the text is vague about "scaled", we use the prototype code's formula,
+# (total - dc) / 100, for every partial band, so the three differ only where their descriptions differ.
 PRESETS = {
     "seed-code": (
         "the prototype's code: crit fail -1, fail 0, success (total-dc)/100, crit success +1. "
@@ -414,7 +413,7 @@ def as_rules(rules) -> SavingThrow:
         return SavingThrow.preset(rules)
     if isinstance(rules, SavingThrow):
         return rules
-    raise TypeError(bad_value("rules", rules, "a SavingThrow, a preset name or None"))
+    raise RollToTrainTypeError(bad_value("rules", rules, "a SavingThrow, a preset name or None"))
 
 
 def warn_if_negative_drift(rules: SavingThrow, bonus: int = 0, stacklevel: int = 3) -> None:
@@ -422,6 +421,6 @@ def warn_if_negative_drift(rules: SavingThrow, bonus: int = 0, stacklevel: int =
     effective = rules.with_bonus(bonus) if bonus else rules
     mean = effective.expected_multiplier()
     if mean <= 0:
+        at_zero = " (at exactly 0 it makes no progress)" if mean == 0 else ""
         warnings.warn(f"{rules!r} has expected multiplier {mean:+.4f} (with bonus {bonus:+d}): "
-                      "on average this rule climbs the loss" + (" (at exactly 0 it makes no progress)" if mean == 0 else ""),
-                      NegativeDriftWarning, stacklevel=stacklevel)
+                      f"on average this rule climbs the loss{at_zero}", NegativeDriftWarning, stacklevel=stacklevel)

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import check_type, require
 
 __all__ = ["BertConfig", "BertMLM", "MaskedLMOutput"]
 
@@ -57,12 +57,12 @@ class BertConfig:
     pad_id: int = 0            # id of [PAD]; only used to build a mask when attention_mask is None
 
     @classmethod
-    def tiny(cls, **changes) -> "BertConfig":
+    def tiny(cls, **changes) -> BertConfig:
         """The smallest sensible encoder: 1 block, 2 heads, width 32. For tests and benchmarks."""
         return replace(cls(n_layers=1, n_heads=2, d_model=32, d_ff=64), **changes)
 
     @classmethod
-    def lesson(cls, **changes) -> "BertConfig":
+    def lesson(cls, **changes) -> BertConfig:
         """The lesson's encoder: 2 blocks of 4 heads, width 64; learns the grammar on CPU in seconds."""
         return replace(cls(n_layers=2, n_heads=4, d_model=64, d_ff=128), **changes)
 
@@ -70,14 +70,11 @@ class BertConfig:
         for name in ("vocab_size", "max_len", "n_layers", "n_heads", "d_model", "d_ff"):
             value = getattr(self, name)
             check_type(name, value, int, "an integer >= 1")
-            if value < 1:
-                raise RollToTrainError(bad_value(name, value, "an integer >= 1"))
-        if self.d_model % self.n_heads:
-            raise RollToTrainError(bad_value("d_model", self.d_model, f"a multiple of n_heads={self.n_heads}"))
-        if not 0.0 <= self.dropout < 1.0:
-            raise RollToTrainError(bad_value("dropout", self.dropout, "a probability in [0, 1)"))
-        if not self.init_std > 0 or not self.norm_eps > 0:
-            raise RollToTrainError(bad_value("init_std, norm_eps", (self.init_std, self.norm_eps), "both > 0"))
+            require(value >= 1, name, value, "an integer >= 1")
+        require(self.d_model % self.n_heads == 0, "d_model", self.d_model, f"a multiple of n_heads={self.n_heads}")
+        require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a probability in [0, 1)")
+        require(self.init_std > 0 and self.norm_eps > 0, "init_std, norm_eps", (self.init_std, self.norm_eps),
+                "both > 0")
 
 
 class MaskedLMOutput(dict):
@@ -152,9 +149,8 @@ class BertMLM(nn.Module):
     def __init__(self, config: BertConfig, generator: torch.Generator | None = None, seed: int | None = None):
         super().__init__()
         check_type("config", config, BertConfig, "a BertConfig")
-        if (generator is None) == (seed is None):
-            raise RollToTrainError(bad_value("generator, seed", (generator, seed),
-                                             "exactly one of a seeded torch.Generator or an int seed"))
+        require((generator is None) != (seed is None), "generator, seed", (generator, seed),
+                "exactly one of a seeded torch.Generator or an int seed")
         if seed is not None:
             check_type("seed", seed, int, "an integer")
             generator = torch.Generator().manual_seed(seed)
@@ -189,9 +185,8 @@ class BertMLM(nn.Module):
                 labels: torch.Tensor | None = None, return_attention: bool = False) -> MaskedLMOutput:
         """``input_ids`` (B, T); ``attention_mask`` (B, T), 1 = token, 0 = padding (None: padding = pad_id);
         ``labels`` (B, T) with -100 where there is no target."""
-        if input_ids.ndim != 2 or input_ids.shape[1] > self.config.max_len:
-            raise RollToTrainError(bad_value("input_ids.shape", tuple(input_ids.shape),
-                                             f"(batch, T) with T <= max_len={self.config.max_len}"))
+        require(input_ids.ndim == 2 and input_ids.shape[1] <= self.config.max_len, "input_ids.shape",
+                tuple(input_ids.shape), f"(batch, T) with T <= max_len={self.config.max_len}")
         T = input_ids.shape[1]
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_id
@@ -217,8 +212,7 @@ class BertMLM(nn.Module):
         """
         for name, value, top in (("layer", layer, self.config.n_layers), ("head", head, self.config.n_heads)):
             check_type(name, value, int, f"an integer in [0, {top})")
-            if not 0 <= value < top:
-                raise RollToTrainError(bad_value(name, value, f"an integer in [0, {top})"))
+            require(0 <= value < top, name, value, f"an integer in [0, {top})")
         single = input_ids.ndim == 1
         if single:
             input_ids = input_ids[None]

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import RollToTrainTypeError, check_type, require
 
 __all__ = ["mlp", "ACTIVATIONS"]
 
@@ -31,8 +31,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.
 
 def _check_width(name, value):
     check_type(name, value, int, "a positive integer width")
-    if not 1 <= value <= 65536:
-        raise RollToTrainError(bad_value(name, value, "a width from 1 to 65536"))
+    require(1 <= value <= 65536, name, value, "a width from 1 to 65536")
     return value
 
 
@@ -43,13 +42,12 @@ def mlp(in_features: int = 2, hidden=(16, 16), out_features: int = 2, activation
     _check_width("out_features", out_features)
     if isinstance(hidden, int) and not isinstance(hidden, bool):
         hidden = (hidden,)
-    if not isinstance(hidden, (tuple, list)):
-        raise TypeError(bad_value("hidden", hidden, "a tuple of hidden widths such as (16, 16), or an int"))
+    require(isinstance(hidden, (tuple, list)),
+            "hidden", hidden, "a tuple of hidden widths such as (16, 16), or an int", RollToTrainTypeError)
     for i, width in enumerate(hidden):
         _check_width(f"hidden[{i}]", width)
     check_type("activation", activation, str, f"one of {sorted(ACTIVATIONS)}")
-    if activation not in ACTIVATIONS:
-        raise RollToTrainError(bad_value("activation", activation, f"one of {sorted(ACTIVATIONS)}"))
+    require(activation in ACTIVATIONS, "activation", activation, f"one of {sorted(ACTIVATIONS)}")
     check_type("seed", seed, int, "an integer seed")
     generator = torch.Generator().manual_seed(seed)
     widths = [in_features, *hidden, out_features]

@@ -12,9 +12,9 @@ compared *paired*, seed by seed:
 
     d_s = metric(arm, seed s) - metric(plain, seed s),      s = 1..n
 
-**The statistics** (:mod:`rtt_edu.science.stats`, re-exported here): each difference's mean, its t interval
+**The statistics** (:mod:`rtt_edu.science.stats`): each difference's mean, its t interval
 (``t_interval``) and percentile bootstrap interval (``bootstrap_interval``), the wins, and a
-verdict in plain words (``verdict``).
+verdict in plain words (``interval_verdict``).
 
 **The controls that matter.** A dice rule with mean multiplier E[m] is, on average, plain training
 at learning rate E[m] · lr, plus noise. Comparing it with plain training at lr mixes the two
@@ -45,13 +45,14 @@ import functools
 import math
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
-from rtt_edu.science.stats import Interval, bootstrap_interval, paired_summary, t_cdf, t_interval, t_quantile, verdict
+from rtt_edu.errors import NegativeDriftWarning, RollToTrainTypeError, bad_value, check_type, require
+from rtt_edu.science.stats import interval_verdict, paired_summary, t_interval
 
-__all__ = ["t_cdf", "t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "verdict",
-           "Arm", "default_arms", "Task", "TASKS", "register_task", "toy_run", "moons_run", "xor_run", "bert_run", "Comparison", "run_comparison"]
+__all__ = ["Arm", "default_arms", "Task", "TASKS", "register_task", "toy_run", "moons_run", "xor_run", "bert_run",
+           "Comparison", "run_comparison"]
 
 
 # --- what is compared: arms and tasks ----------------------------------------------------------
@@ -65,29 +66,27 @@ class Arm:
     target: str = "update"    # what the dice scale (lesson 7): "update", "gradient" or "delta"
 
     @classmethod
-    def dice(cls, rules, target: str = "update") -> "Arm":
+    def dice(cls, rules, target: str = "update") -> Arm:
         """Dice with ``rules`` at the task's learning rate, named after the rule."""
         from rtt_edu.game.rules import as_rules
         rule = as_rules(rules)
         return cls(rule.name or "dice", rule, 1.0, target)
 
     @classmethod
-    def matched(cls, rules) -> "Arm":
+    def matched(cls, rules) -> Arm:
         """Plain training at lr × E[m] of ``rules``: the dice's drift without their noise."""
         from rtt_edu.game.rules import as_rules
         mean = as_rules(rules).expected_multiplier()
-        if not mean > 0:
-            raise RollToTrainError(bad_value("rules", rules, "a rule with E[m] > 0 (a matched learning rate must be > 0)"))
+        require(mean > 0, "rules", rules, "a rule with E[m] > 0 (a matched learning rate must be > 0)")
         return cls(f"plain, lr x {mean:.3g}", "plain", mean)
 
     @classmethod
-    def compensated(cls, rules, target: str = "update") -> "Arm":
+    def compensated(cls, rules, target: str = "update") -> Arm:
         """Dice with the learning rate divided by E[m]: plain training's mean step, plus the dice's noise."""
         from rtt_edu.game.rules import as_rules
         rule = as_rules(rules)
         mean = rule.expected_multiplier()
-        if not mean > 0:
-            raise RollToTrainError(bad_value("rules", rules, "a rule with E[m] > 0 (lr / E[m] must be > 0)"))
+        require(mean > 0, "rules", rules, "a rule with E[m] > 0 (lr / E[m] must be > 0)")
         return cls(f"{rule.name or 'dice'}, lr / {mean:.3g}", rule, 1.0 / mean, target)
 
     @property
@@ -122,24 +121,27 @@ TASKS: dict = {}
 
 def register_task(task: Task) -> Task:
     """Add ``task`` to :data:`TASKS` (a lesson or a user can register their own)."""
-    if not isinstance(task, Task):
-        raise TypeError(bad_value("task", task, "a Task"))
-    if task.primary not in task.metrics or any(b not in ("lower", "higher") for b in task.metrics.values()):
-        raise RollToTrainError(bad_value("task.metrics", task.metrics,
-                                         f"metric -> 'lower'/'higher', including primary={task.primary!r}"))
+    require(isinstance(task, Task), "task", task, "a Task", RollToTrainTypeError)
+    require(task.primary in task.metrics and all(b in ("lower", "higher") for b in task.metrics.values()),
+            "task.metrics", task.metrics, f"metric -> 'lower'/'higher', including primary={task.primary!r}")
     TASKS[task.name] = task
     return task
 
 
 def _trainer(model, optimizer, arm: Arm, seed: int, **kwargs):
     """A quiet ``RollToTrain`` for one arm (a comparison may include a rule that climbs on purpose)."""
-    import warnings
-
-    from rtt_edu.errors import NegativeDriftWarning
     from rtt_edu.training.trainer import RollToTrain
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NegativeDriftWarning)
         return RollToTrain(model, optimizer, rules=arm.rules, seed=seed, target=arm.target, progress=False, **kwargs)
+
+
+def _attach(optimizer, arm: Arm, seed: int):
+    """The dice of one arm on ``optimizer``, quietly (a comparison may include a rule that climbs on purpose)."""
+    from rtt_edu.training.game import attach
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeDriftWarning)
+        return attach(optimizer, arm.rules, seed=seed, target=arm.target)
 
 
 @functools.lru_cache(maxsize=1)
@@ -179,24 +181,30 @@ register_task(Task("bert", bert_run, {"ratio": "higher", "accuracy": "higher", "
 
 def toy_run(arm: Arm, seed: int, steps: int, dataset: str = "moons", optimizer: str = "sgd", lr: float = 0.5,
             noise: float = 0.2, points: int = 400, hidden=(16, 16), activation: str = "relu") -> dict:
-    """A seeded MLP on a seeded toy dataset, full batch, as a ``TrainingPanel`` trains it (lesson 3).
+    """A seeded MLP on a seeded toy dataset, trained by the toy loop as a ``TrainingPanel`` trains it (lesson 3).
 
     Seed s: the data ``make_dataset(dataset, points, noise, seed=s)`` (a quarter held out), the
-    weights ``mlp(..., seed=s)`` and the dice ``RollToTrain(seed=s)``; every step is one full-batch
-    step on the training points. Metrics: the test loss (cross-entropy on the held-out points),
-    the test accuracy, and the final training loss.
+    weights ``mlp(..., seed=s)`` and the dice ``attach(..., seed=s)``; every step is one full-batch
+    step on the training points (:func:`rtt_edu.training.toy.train_full_batch`). ``optimizer``: a
+    name in :data:`rtt_edu.training.optimizers.OPTIMIZERS`. Metrics: the test loss (cross-entropy on
+    the held-out points), the test accuracy, and the final training loss.
     """
     import torch
     from torch import nn
 
     from rtt_edu.data.toy import make_dataset
     from rtt_edu.models.mlp import mlp
+    from rtt_edu.training.optimizers import OPTIMIZERS
+    from rtt_edu.training.toy import train_full_batch
     data = make_dataset(dataset, n=points, noise=noise, seed=seed)
     model = mlp(2, hidden, data.classes, activation, seed=seed)
-    opt_class = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
+    opt = OPTIMIZERS[optimizer].make(model.parameters(), lr * arm.lr_scale)
+    handle = _attach(opt, arm, seed)
+    try:
+        train_full_batch(model, opt, data.X_train, data.y_train, steps, handle=handle)
+    finally:
+        handle.remove()
     loss_fn = nn.CrossEntropyLoss()
-    trainer = _trainer(model, opt_class(model.parameters(), lr=lr * arm.lr_scale), arm, seed, loss_fn=loss_fn)
-    trainer.train([(data.X_train, data.y_train)] * steps)
     with torch.no_grad():
         logits = model(data.X_test)
         return {"loss": float(loss_fn(logits, data.y_test)),
@@ -225,37 +233,31 @@ register_task(Task("xor", xor_run, _TOY_METRICS, "loss", 300,
 
 def _seeds(seeds) -> list:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 2:
-            raise RollToTrainError(bad_value("seeds", seeds, "at least 2 seeds (an interval needs two values)"))
+        require(seeds >= 2, "seeds", seeds, "at least 2 seeds (an interval needs two values)")
         return list(range(seeds))
     try:
         out = [int(s) for s in seeds]
     except TypeError:
-        raise TypeError(bad_value("seeds", seeds, "an int (that many seeds from 0) or a list of ints")) from None
-    if len(out) < 2 or len(set(out)) != len(out):
-        raise RollToTrainError(bad_value("seeds", seeds, "at least 2 distinct seeds"))
+        raise RollToTrainTypeError(bad_value("seeds", seeds, "an int (that many seeds from 0) or a list of ints")) \
+            from None
+    require(len(out) >= 2 and len(set(out)) == len(out), "seeds", seeds, "at least 2 distinct seeds")
     return out
 
 
 def run_comparison(task="moons", seeds=10, steps: int | None = None, arms=None, progress: bool = False,
-                   **task_kwargs) -> "Comparison":
+                   **task_kwargs) -> Comparison:
     """Run every arm once per seed on ``task`` (a name in :data:`TASKS` or a :class:`Task`)."""
     if isinstance(task, str):
-        if task not in TASKS:
-            raise RollToTrainError(bad_value("task", task, f"one of {sorted(TASKS)} or a Task"))
+        require(task in TASKS, "task", task, f"one of {sorted(TASKS)} or a Task")
         task = TASKS[task]
-    if not isinstance(task, Task):
-        raise TypeError(bad_value("task", task, f"one of {sorted(TASKS)} or a Task"))
+    require(isinstance(task, Task), "task", task, f"one of {sorted(TASKS)} or a Task", RollToTrainTypeError)
     seeds = _seeds(seeds)
     steps = task.steps if steps is None else steps
     check_type("steps", steps, int, "an integer >= 1")
-    if steps < 1:
-        raise RollToTrainError(bad_value("steps", steps, "an integer >= 1"))
+    require(steps >= 1, "steps", steps, "an integer >= 1")
     arms = tuple(default_arms() if arms is None else arms)
-    if not arms or not all(isinstance(a, Arm) for a in arms):
-        raise TypeError(bad_value("arms", arms, "a sequence of Arm"))
-    if len({a.name for a in arms}) != len(arms):
-        raise RollToTrainError(bad_value("arms", [a.name for a in arms], "arms with distinct names"))
+    require(arms and all(isinstance(a, Arm) for a in arms), "arms", arms, "a sequence of Arm", RollToTrainTypeError)
+    require(len({a.name for a in arms}) == len(arms), "arms", [a.name for a in arms], "arms with distinct names")
     from tqdm.auto import tqdm
     rows = []
     jobs = [(seed, arm) for seed in seeds for arm in arms]
@@ -283,15 +285,13 @@ class Comparison:
     def values(self, arm: str, metric: str | None = None) -> list:
         """One value per seed, in seed order."""
         metric = self._metric(metric)
-        if arm not in self.arm_names:
-            raise RollToTrainError(bad_value("arm", arm, f"one of {self.arm_names}"))
+        require(arm in self.arm_names, "arm", arm, f"one of {self.arm_names}")
         by_seed = {r["seed"]: r[metric] for r in self.rows if r["arm"] == arm}
         return [by_seed[s] for s in self.seeds]
 
     def _metric(self, metric):
         metric = self.task.primary if metric is None else metric
-        if metric not in self.task.metrics:
-            raise RollToTrainError(bad_value("metric", metric, f"one of {sorted(self.task.metrics)}"))
+        require(metric in self.task.metrics, "metric", metric, f"one of {sorted(self.task.metrics)}")
         return metric
 
     def contrast(self, arm: str, against: str = "plain", metric: str | None = None, confidence: float = 0.95) -> dict:
@@ -318,9 +318,9 @@ class Comparison:
                 row.update(mean=interval.estimate, sd=statistics.stdev(values), lo=interval.lo, hi=interval.hi)
             if arm != baseline:
                 c = self.contrast(arm, baseline, metric, confidence)
+                words = interval_verdict(c["t"], self.task.metrics[metric], f"{arm} - {baseline}")
                 row.update(diff=c["mean_diff"], diff_lo=c["t"].lo, diff_hi=c["t"].hi, boot_lo=c["bootstrap"].lo,
-                           boot_hi=c["bootstrap"].hi, wins=c["wins"], verdict=verdict(c["t"], self.task.metrics[metric],
-                                                                                    f"{arm} - {baseline}"))
+                           boot_hi=c["bootstrap"].hi, wins=c["wins"], verdict=words)
             out.append(row)
         return out
 
@@ -336,7 +336,7 @@ class Comparison:
             c = self.contrast(arm.name, base, metric, confidence)
             alone = (not arm.is_plain and base_arm.is_plain and abs(arm.mean_lr_scale - base_arm.mean_lr_scale) < 1e-9)
             lines.append(f"- {arm.name} vs {base}{' (the noise alone: the same mean step)' if alone else ''}: "
-                         f"{verdict(c['t'], better)}; better in {c['wins']} of {c['n']} seeds")
+                         f"{interval_verdict(c['t'], better)}; better in {c['wins']} of {c['n']} seeds")
             if c["diverged"]:
                 lines.append(f"  ({c['diverged']} seed(s) left out: a run did not finish with a finite {metric})")
         for d in (a for a in self.arms if not a.is_plain):      # the noise alone: same mean step, no dice
@@ -344,7 +344,7 @@ class Comparison:
                 if abs(d.mean_lr_scale - p.mean_lr_scale) < 1e-9:
                     c = self.contrast(d.name, p.name, metric, confidence)
                     lines.append(f"- the noise alone ({d.name} vs {p.name}, the same mean step): "
-                                 f"{verdict(c['t'], better)}; better in {c['wins']} of {c['n']} seeds")
+                                 f"{interval_verdict(c['t'], better)}; better in {c['wins']} of {c['n']} seeds")
         return "\n".join(lines)
 
     # --- output ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ import warnings
 
 import numpy as np
 
-from rtt_edu.errors import DiceError, NegativeDriftWarning, RollToTrainError, bad_value, check_type
+from rtt_edu.errors import DiceError, NegativeDriftWarning, check_type, require
 from rtt_edu.game.rules import as_rules
 
 __all__ = ["step_factor", "lyapunov_exponent", "lyapunov_grid", "mean_rate", "mean_square_rate",
@@ -53,11 +53,11 @@ __all__ = ["step_factor", "lyapunov_exponent", "lyapunov_grid", "mean_rate", "me
            "quadratic_run"]
 
 
-def _check_number(name, value, positive=True):
+def _check_number(name, value, positive=True) -> float:
+    """``value`` as a float: a finite number, and > 0 when ``positive`` (a learning rate, a curvature)."""
     check_type(name, value, (int, float), "a number")
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise RollToTrainError(bad_value(name, value, "a finite number > 0" if positive else "a finite number"))
-    return float(value)
+    return float(require(math.isfinite(value) and (value > 0 or not positive), name, value,
+                         "a finite number > 0" if positive else "a finite number"))
 
 
 def _support(rule) -> list:
@@ -94,8 +94,7 @@ def lyapunov_grid(rule, lrs, curvature: float = 1.0) -> np.ndarray:
     """λ for each learning rate in ``lrs`` at once (numpy; ``-inf`` where a factor is exactly 0)."""
     a = _check_number("curvature", curvature)
     lrs = np.asarray(lrs, dtype=float)
-    if lrs.size and (not np.all(np.isfinite(lrs)) or np.any(lrs <= 0)):
-        raise RollToTrainError(bad_value("lrs", lrs.tolist(), "finite learning rates > 0"))
+    require(np.all(np.isfinite(lrs) & (lrs > 0)), "lrs", lrs.tolist(), "finite learning rates > 0")
     support = _support(rule)
     ms = np.array([m for m, _ in support])
     ps = np.array([float(p) for _, p in support])
@@ -155,7 +154,10 @@ def _intervals_h(support) -> list:
     nonzero = [(m, p) for m, p in support if m != 0 and p > 0]
     if not nonzero:
         return []                                   # every step is skipped: the error never moves
-    lam = lambda h: _lyapunov_h(nonzero, h)         # m = 0 adds log 1 = 0
+
+    def lam(h):
+        return _lyapunov_h(nonzero, h)              # m = 0 adds log 1 = 0
+
     poles = sorted({1.0 / m for m, _ in nonzero if m > 0})
     edges = [0.0] + poles
     pieces = []
@@ -213,8 +215,7 @@ def roll_naturals(rule, roller, runs: int, steps: int) -> np.ndarray:
     rule = as_rules(rule)
     for name, value in (("runs", runs), ("steps", steps)):
         check_type(name, value, int, "an integer >= 1")
-        if value < 1:
-            raise RollToTrainError(bad_value(name, value, "an integer >= 1"))
+        require(value >= 1, name, value, "an integer >= 1")
     faces = [rule.roll(roller)[0].natural for _ in range(runs * steps)]
     return np.array(faces, dtype=np.int64).reshape(runs, steps)
 
@@ -229,9 +230,8 @@ def simulate_log_errors(rule, lrs, naturals, curvature: float = 1.0) -> np.ndarr
     rule = as_rules(rule)
     a = _check_number("curvature", curvature)
     naturals = np.asarray(naturals)
-    if naturals.ndim != 2 or naturals.size == 0 or naturals.min() < 1 or naturals.max() > rule.sides:
-        raise RollToTrainError(bad_value("naturals", f"array of shape {naturals.shape}",
-                                         f"a (runs, steps) array of faces 1..{rule.sides}"))
+    require(naturals.ndim == 2 and naturals.size and 1 <= naturals.min() and naturals.max() <= rule.sides,
+            "naturals", f"array of shape {naturals.shape}", f"a (runs, steps) array of faces 1..{rule.sides}")
     table = np.array([0.0] + [rule.multiplier(k) for k in range(1, rule.sides + 1)])
     ms = table[naturals]                                        # (runs, steps)
     out = []
@@ -257,8 +257,7 @@ def quadratic_run(rules, lr: float, steps: int, seed: int, curvature: float = 1.
     from rtt_edu.training.game import attach
 
     check_type("steps", steps, int, "an integer >= 1")
-    if steps < 1:
-        raise DiceError(bad_value("steps", steps, "an integer >= 1"))   # DiceError, as it always was
+    require(steps >= 1, "steps", steps, "an integer >= 1", DiceError)   # DiceError, as it always was
     w = torch.nn.Parameter(torch.tensor(float(w0), dtype=torch.float64))
     optimizer = torch.optim.SGD([w], lr=lr)
     with warnings.catch_warnings():

@@ -19,7 +19,7 @@ moderate n otherwise; the percentile bootstrap assumes no shape but is too narro
 (it never sees a value outside the sample), so the two are reported side by side. ``wins`` counts
 the seeds where the arm did better than plain: a sign test's raw material.
 
-**What a verdict may say** (``verdict``): an interval entirely on the better side of 0 supports
+**What a verdict may say** (``interval_verdict``): an interval entirely on the better side of 0 supports
 "better" at that confidence; entirely on the worse side, "worse"; an interval containing 0 says
 no difference was detected *and* bounds it: effects larger than the interval's far end are
 unlikely. It never says "no effect".
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
+from rtt_edu.errors import check_type, require
 
-__all__ = ["t_cdf", "t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "verdict"]
+__all__ = ["t_cdf", "t_quantile", "Interval", "t_interval", "bootstrap_interval", "paired_summary", "interval_verdict"]
 
 
 # --- Student's t ------------------------------------------------------------------------------
@@ -52,10 +52,8 @@ def t_quantile(q: float, df: float) -> float:
     """The t value with P(T <= t) = q (``scipy.stats.t.ppf``): t(0.975; 10) = 2.2281..."""
     check_type("q", q, float, "a probability strictly between 0 and 1")
     check_type("df", df, (int, float), "degrees of freedom > 0")
-    if not 0.0 < q < 1.0:
-        raise RollToTrainError(bad_value("q", q, "a probability strictly between 0 and 1"))
-    if not df > 0:
-        raise RollToTrainError(bad_value("df", df, "degrees of freedom > 0"))
+    require(0.0 < q < 1.0, "q", q, "a probability strictly between 0 and 1")
+    require(df > 0, "df", df, "degrees of freedom > 0")
     return float(_scipy_stats.t.ppf(q, df))
 
 
@@ -80,17 +78,15 @@ class Interval:
 
 def _values(values) -> list:
     values = [float(v) for v in values]
-    if len(values) < 2:
-        raise RollToTrainError(bad_value("values", values, "at least 2 values (one per seed)"))
-    if not all(math.isfinite(v) for v in values):
-        raise RollToTrainError(bad_value("values", values, "finite numbers (a run diverged: report it, do not average it)"))
+    require(len(values) >= 2, "values", values, "at least 2 values (one per seed)")
+    require(all(math.isfinite(v) for v in values),
+            "values", values, "finite numbers (a run diverged: report it, do not average it)")
     return values
 
 
 def _confidence(confidence) -> float:
     check_type("confidence", confidence, float, "a probability such as 0.95")
-    if not 0.0 < confidence < 1.0:
-        raise RollToTrainError(bad_value("confidence", confidence, "a probability strictly between 0 and 1"))
+    require(0.0 < confidence < 1.0, "confidence", confidence, "a probability strictly between 0 and 1")
     return confidence
 
 
@@ -111,8 +107,7 @@ def bootstrap_interval(values, confidence: float = 0.95, resamples: int = 10_000
     """
     values, confidence = _values(values), _confidence(confidence)
     check_type("resamples", resamples, int, "an integer >= 100")
-    if resamples < 100:
-        raise RollToTrainError(bad_value("resamples", resamples, "an integer >= 100"))
+    require(resamples >= 100, "resamples", resamples, "an integer >= 100")
     sample = np.asarray(values, dtype=np.float64)
     n = sample.size
     picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))     # (B, n) indices
@@ -126,11 +121,10 @@ def bootstrap_interval(values, confidence: float = 0.95, resamples: int = 10_000
 def paired_summary(arm_values, base_values, better: str = "lower", confidence: float = 0.95,
                    resamples: int = 10_000, seed: int = 0) -> dict:
     """Paired differences d_s = arm_s - base_s: their mean, t and bootstrap intervals, and wins."""
-    if better not in ("lower", "higher"):
-        raise RollToTrainError(bad_value("better", better, "'lower' or 'higher'"))
+    require(better in ("lower", "higher"), "better", better, "'lower' or 'higher'")
     arm_values, base_values = _values(arm_values), _values(base_values)
-    if len(arm_values) != len(base_values):
-        raise RollToTrainError(bad_value("arm_values", len(arm_values), f"{len(base_values)} values, one per seed"))
+    require(len(arm_values) == len(base_values),
+            "arm_values", len(arm_values), f"{len(base_values)} values, one per seed")
     diffs = [a - b for a, b in zip(arm_values, base_values)]
     sign = -1.0 if better == "lower" else 1.0
     return {"n": len(diffs), "mean_diff": math.fsum(diffs) / len(diffs), "sd_diff": statistics.stdev(diffs),
@@ -138,10 +132,9 @@ def paired_summary(arm_values, base_values, better: str = "lower", confidence: f
             "wins": sum(sign * d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs)}
 
 
-def verdict(interval: Interval, better: str = "lower", what: str = "the difference") -> str:
+def interval_verdict(interval: Interval, better: str = "lower", what: str = "the difference") -> str:
     """Plain words for a difference's interval: better, worse, or not detected (and how large it may be)."""
-    if better not in ("lower", "higher"):
-        raise RollToTrainError(bad_value("better", better, "'lower' or 'higher'"))
+    require(better in ("lower", "higher"), "better", better, "'lower' or 'higher'")
     pct = f"{interval.confidence:.0%}"
     good_side = interval.hi < 0 if better == "lower" else interval.lo > 0
     bad_side = interval.lo > 0 if better == "lower" else interval.hi < 0

@@ -27,19 +27,14 @@ with no graph to build): for the mean cross-entropy of each model over its n poi
 and the tests check them against autograd and against PyTorch's optimizers, seed by seed.
 
 **The multiplier.** Each step, seed s rolls its save from its own ``DiceRoller(s)`` through
-:meth:`~rtt_edu.game.rules.SavingThrow.roll_batch` (one :meth:`~rtt_edu.game.rules.SavingThrow.roll` per seed:
-the rule's die, advantage, modifier and intelligence bonus, the path every training loop uses) and its dice model's update is exactly m_s times the plain update, as
-``target="update"`` makes it: the learning rate of that model, for that step, is lr·m_s. The
-plain models use m = 1. The optimizers below are PyTorch's, written for stacked parameters:
-
-``sgd``       p ← p - lr·m·g
-``momentum``  v ← 0.9·v + g (v₁ = g₁),  p ← p - lr·m·v               (``torch.optim.SGD(momentum=0.9)``)
-``adam``      u ← β₁u + (1-β₁)g,  w ← β₂w + (1-β₂)g²,                (``torch.optim.Adam``, β = 0.9, 0.999)
-              p ← p - (lr·m / (1-β₁ᵗ)) · u / (√w / √(1-β₂ᵗ) + ε)
-
-Adam's moments advance on every step, a step with m = 0 included, exactly as scaling torch's
-learning rate by m does. Classes, monsters and experience act per step on one optimizer and are
-not batched here: a ``TrainingPanel`` shows those.
+:meth:`~rtt_edu.game.rules.SavingThrow.roll_batch` (one :meth:`~rtt_edu.game.rules.SavingThrow.roll`
+per seed: the rule's die, advantage, modifier and intelligence bonus, the path every training loop
+uses) and its dice model's update is exactly m_s times the plain update, as ``target="update"``
+makes it: the learning rate of that model, for that step, is lr·m_s. The plain models use m = 1.
+The optimizers are the batched twins of :data:`~rtt_edu.training.optimizers.OPTIMIZERS`
+(PyTorch's formulas, for stacked parameters).
+Classes, monsters and experience act per step on one optimizer and are not batched here: a
+``TrainingPanel`` shows those.
 """
 from __future__ import annotations
 
@@ -50,13 +45,13 @@ import torch
 from torch.nn import functional as F
 
 from rtt_edu.data.toy import DATASETS, make_dataset
+from rtt_edu.errors import RollToTrainTypeError, bad_value, check_type, require
 from rtt_edu.game.dice import DiceRoller, ability_modifier
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
-from rtt_edu.models.mlp import mlp
 from rtt_edu.game.rules import as_rules
+from rtt_edu.models.mlp import mlp
+from rtt_edu.training.optimizers import OPTIMIZERS
 
-__all__ = ["OPTIMIZERS", "BATCHED_OPTIMIZERS", "BatchedSGD", "BatchedAdam", "SeedBatch", "roll_multiplier",
-           "one_thread", "ACTIVATION_GRADS"]
+__all__ = ["SeedBatch", "roll_multiplier", "one_thread", "ACTIVATION_GRADS"]
 
 
 @contextlib.contextmanager
@@ -78,14 +73,6 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
-#: name → ``f(params, lr)`` building the torch optimizer a single run uses (menus and panels).
-OPTIMIZERS = {
-    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
-    "momentum": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
-    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
-}
-
-
 _aten = torch.ops.aten
 
 #: activation → (a = f(z), ∂L/∂z from g = ∂L/∂a, the input z and the output a): PyTorch's own backward kernels.
@@ -99,72 +86,6 @@ ACTIVATION_GRADS = {
 
 #: the activations whose backward reads only their output, computed in place on z (no copy kept).
 INPLACE_ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "sigmoid": torch.sigmoid_}
-
-
-def _scales(lr: float, m) -> list:
-    """-lr·m_b for every model, computed in double as torch computes a Python ``lr * m``."""
-    return [-(lr * float(mb)) for mb in m]
-
-
-class BatchedSGD:
-    """SGD (optionally with momentum) over stacked parameters; ``step(m)`` scales model b's update by m_b."""
-
-    def __init__(self, params, lr: float, momentum: float = 0.0):
-        self.params, self.lr, self.momentum = list(params), lr, momentum
-        self.buffers = None
-
-    @torch.no_grad()
-    def step(self, m) -> None:
-        self.update(m)
-
-    def update(self, m) -> None:
-        """``step(m)`` without its ``torch.no_grad()`` (the batch's loop holds one for every step)."""
-        scale = torch.tensor(_scales(self.lr, m), dtype=self.params[0].dtype)
-        if self.momentum:
-            if self.buffers is None:                               # v₁ = g₁, as torch does
-                self.buffers = [p.grad.clone() for p in self.params]
-            else:
-                for v, p in zip(self.buffers, self.params):
-                    v.mul_(self.momentum).add_(p.grad)
-            directions = self.buffers
-        else:
-            directions = [p.grad for p in self.params]
-        for p, d in zip(self.params, directions):
-            p.addcmul_(d, scale.view(-1, *([1] * (p.ndim - 1))))
-
-
-class BatchedAdam:
-    """Adam over stacked parameters, PyTorch's formula step for step; ``step(m)`` scales the update by m_b."""
-
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params, self.lr, self.betas, self.eps = list(params), lr, betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.t = 0
-
-    @torch.no_grad()
-    def step(self, m) -> None:
-        self.update(m)
-
-    def update(self, m) -> None:
-        """``step(m)`` without its ``torch.no_grad()`` (the batch's loop holds one for every step)."""
-        beta1, beta2 = self.betas
-        self.t += 1
-        bias1, bias2_sqrt = 1 - beta1 ** self.t, (1 - beta2 ** self.t) ** 0.5
-        scale = torch.tensor([s / bias1 for s in _scales(self.lr, m)], dtype=self.params[0].dtype)
-        for p, u, w in zip(self.params, self.exp_avg, self.exp_avg_sq):
-            u.lerp_(p.grad, 1 - beta1)
-            w.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            denom = (w.sqrt() / bias2_sqrt).add_(self.eps)
-            p.addcdiv_(u * scale.view(-1, *([1] * (p.ndim - 1))), denom)   # torch: p + (value·u) / denom
-
-
-#: name → batched optimizer ``f(params, lr)``, the same names as :data:`OPTIMIZERS`.
-BATCHED_OPTIMIZERS = {
-    "sgd": lambda params, lr: BatchedSGD(params, lr),
-    "momentum": lambda params, lr: BatchedSGD(params, lr, momentum=0.9),
-    "adam": lambda params, lr: BatchedAdam(params, lr),
-}
 
 
 def roll_multiplier(rules, roller: DiceRoller, intelligence: int = 10) -> float:
@@ -181,11 +102,11 @@ def _seed_list(seeds) -> list:
     try:
         out = list(seeds)
     except TypeError:
-        raise TypeError(bad_value("seeds", seeds, "an int (that many seeds from 0) or a list of ints")) from None
-    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
-        raise RollToTrainError(bad_value("seeds", seeds, "a non-empty list of integer seeds >= 0"))
-    if len(set(out)) != len(out):
-        raise RollToTrainError(bad_value("seeds", seeds, "distinct seeds"))
+        raise RollToTrainTypeError(bad_value("seeds", seeds, "an int (that many seeds from 0) or a list of ints")) \
+            from None
+    require(out and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in out),
+            "seeds", seeds, "a non-empty list of integer seeds >= 0")
+    require(len(set(out)) == len(out), "seeds", seeds, "distinct seeds")
     return out
 
 
@@ -203,24 +124,19 @@ class SeedBatch:
                  points: int = 400, noise: float = 0.1, intelligence: int = 10, group_size: int | None = None):
         self.seeds = _seed_list(seeds)
         check_type("dataset", dataset, str, f"one of {sorted(DATASETS)}")
-        if dataset not in DATASETS:
-            raise RollToTrainError(bad_value("dataset", dataset, f"one of {sorted(DATASETS)}"))
-        check_type("optimizer", optimizer, str, f"one of {sorted(BATCHED_OPTIMIZERS)}")
-        if optimizer not in BATCHED_OPTIMIZERS:
-            raise RollToTrainError(bad_value("optimizer", optimizer, f"one of {sorted(BATCHED_OPTIMIZERS)}"))
+        require(dataset in DATASETS, "dataset", dataset, f"one of {sorted(DATASETS)}")
+        check_type("optimizer", optimizer, str, f"one of {sorted(OPTIMIZERS)}")
+        require(optimizer in OPTIMIZERS, "optimizer", optimizer, f"one of {sorted(OPTIMIZERS)}")
         check_type("lr", lr, (int, float), "a learning rate > 0")
-        if not (math.isfinite(lr) and lr > 0):
-            raise RollToTrainError(bad_value("lr", lr, "a finite learning rate > 0"))
+        require(math.isfinite(lr) and lr > 0, "lr", lr, "a finite learning rate > 0")
         check_type("layers", layers, int, "a number of hidden layers from 0 to 8")
-        if not 0 <= layers <= 8:
-            raise RollToTrainError(bad_value("layers", layers, "a number of hidden layers from 0 to 8"))
+        require(0 <= layers <= 8, "layers", layers, "a number of hidden layers from 0 to 8")
         self.rules = as_rules(rules)
         self.bonus = ability_modifier(intelligence)     # added to every seed's save
         self.intelligence = intelligence
         datasets = [make_dataset(dataset, n=points, noise=noise, seed=s) for s in self.seeds]
         models = [mlp(2, (hidden,) * layers, datasets[0].classes, activation, seed=s) for s in self.seeds]
-        if activation not in ACTIVATION_GRADS:
-            raise RollToTrainError(bad_value("activation", activation, f"one of {sorted(ACTIVATION_GRADS)}"))
+        require(activation in ACTIVATION_GRADS, "activation", activation, f"one of {sorted(ACTIVATION_GRADS)}")
         self.activation, self.activation_grad = ACTIVATION_GRADS[activation]
         self.activation_inplace = INPLACE_ACTIVATIONS.get(activation)
         # Model b of B = 2n: b < n rolls seed b's dice, b >= n is seed b - n's plain twin.
@@ -240,8 +156,7 @@ class SeedBatch:
         if group_size is None:
             group_size = max(1, 131072 // (X.shape[2] * max(hidden, 2)))
         check_type("group_size", group_size, int, "a number of models per group >= 1")
-        if group_size < 1:
-            raise RollToTrainError(bad_value("group_size", group_size, "a number of models per group >= 1"))
+        require(group_size >= 1, "group_size", group_size, "a number of models per group >= 1")
         # One flat leaf tensor per group, a row per model; each layer's W and b are views of it, so a
         # backward pass leaves every gradient in one (G, P) tensor and the optimizer steps it at once.
         self.layout, offset = [], 0
@@ -250,7 +165,8 @@ class SeedBatch:
             self.layout.append((offset, shape))
             offset += math.prod(shape)
         flat = torch.cat([w.reshape(B, -1) for w in weights], 1)
-        X2, y2, Xt2, yt2 = torch.cat([X, X]), torch.cat([y, y]), torch.cat([X_test, X_test]), torch.cat([y_test, y_test])
+        X2, y2 = torch.cat([X, X]), torch.cat([y, y])
+        Xt2, yt2 = torch.cat([X_test, X_test]), torch.cat([y_test, y_test])
         self.groups = []
         for start in range(0, B, group_size):
             part = slice(start, min(B, start + group_size))
@@ -259,7 +175,7 @@ class SeedBatch:
                                 "X": X2[part].contiguous(), "y": y2[part].contiguous(),
                                 "minus_one": torch.full((part.stop - part.start, 1, X.shape[2]), -1.0),
                                 "X_test": Xt2[part], "y_test": yt2[part],
-                                "optimizer": BATCHED_OPTIMIZERS[optimizer]([leaf], float(lr))})
+                                "optimizer": OPTIMIZERS[optimizer].batched([leaf], float(lr))})
         self.rollers = [DiceRoller(s) for s in self.seeds]
         self._losses: list = []         # one (B,) tensor per step: each model's loss before its update
         self._multipliers: list = []    # one list of n multipliers per step
@@ -323,8 +239,7 @@ class SeedBatch:
     def step(self, n: int = 1) -> None:
         """``n`` optimizer steps of every model at once."""
         check_type("n", n, int, "a number of steps >= 0")
-        if n < 0:
-            raise RollToTrainError(bad_value("n", n, "a number of steps >= 0"))
+        require(n >= 0, "n", n, "a number of steps >= 0")
         plain = [1.0] * len(self.seeds)
         with one_thread():
             self._step(n, plain)

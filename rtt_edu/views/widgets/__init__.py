@@ -12,10 +12,10 @@ exposes ``controls`` (name → widget) and has ``close()``. See :mod:`rtt_edu.vi
 from rtt_edu.views.widgets.base import LiveFigure, Panel, figure_mode
 from rtt_edu.views.widgets.compare import ComparePanel
 from rtt_edu.views.widgets.config import CompareConfig, TrainingConfig
-from rtt_edu.views.widgets.dice import DicePanel, verdict
+from rtt_edu.views.widgets.dice import DicePanel, rule_verdict
 from rtt_edu.views.widgets.dice_controls import DiceControls
 from rtt_edu.views.widgets.run import ToyRun
 from rtt_edu.views.widgets.training import TrainingPanel
 
 __all__ = ["DicePanel", "TrainingPanel", "ComparePanel", "TrainingConfig", "CompareConfig", "ToyRun", "Panel",
-           "LiveFigure", "figure_mode", "verdict", "DiceControls"]
+           "LiveFigure", "figure_mode", "rule_verdict", "DiceControls"]

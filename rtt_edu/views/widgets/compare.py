@@ -8,8 +8,9 @@
 
 Seed s here is the run a :class:`TrainingPanel` with ``seed=s`` (and no class, monsters or
 experience) would train: the same data, initial weights and dice. All seeds train together in
-:class:`rtt_edu.training.batched.SeedBatch` (batched matmuls over stacked parameters; see that module for
-the batched SGD, momentum and Adam and why each dice update is exactly m times the plain one).
+:class:`rtt_edu.training.batched.SeedBatch` (batched matmuls over stacked parameters; see that module and
+:mod:`rtt_edu.training.optimizers` for the batched SGD, momentum and Adam and why each dice update is exactly m
+times the plain one).
 
 **Live.** The panel trains when asked (Run, or ``run()``), and a change of any control re-trains
 the batch. When the estimate (the last run's seconds per model-step × 2·seeds × steps) is at most
@@ -26,12 +27,11 @@ import html
 import math
 import time
 
+import ipywidgets as widgets
 import torch
 
-import ipywidgets as widgets
-
+from rtt_edu.errors import RollToTrainTypeError, require
 from rtt_edu.training.batched import SeedBatch
-from rtt_edu.errors import RollToTrainError, bad_value
 from rtt_edu.views.plots import BandView
 from rtt_edu.views.widgets.base import LiveFigure, Panel
 from rtt_edu.views.widgets.config import LR_CHOICES, CompareConfig, rules_from_config
@@ -68,14 +68,14 @@ class ComparePanel(Panel):
             config = {}
         elif isinstance(config, CompareConfig):
             config = config.to_dict()
-        elif not isinstance(config, dict):
-            raise TypeError(bad_value("config", config, "a CompareConfig, a dict or None"))
+        require(isinstance(config, dict), "config", config, "a CompareConfig, a dict or None", RollToTrainTypeError)
         self._config = CompareConfig.from_dict({**config, **settings})
         cfg, wide = self._config, {"description_width": "92px"}
         slider = dict(style=wide, continuous_update=False)
         self.dice = DiceControls(cfg.rules, cfg.intelligence, observe=self.observe)
         self.controls = {
-            "dataset": widgets.Dropdown(options=list(_datasets()), value=cfg.dataset, description="dataset", style=wide),
+            "dataset": widgets.Dropdown(options=list(_datasets()), value=cfg.dataset, description="dataset",
+                                        style=wide),
             "noise": widgets.FloatSlider(value=cfg.noise, min=0.0, max=max(0.5, cfg.noise), step=0.01,
                                          description="noise", **slider),
             "optimizer": widgets.Dropdown(options=["sgd", "momentum", "adam"], value=cfg.optimizer,
@@ -116,7 +116,8 @@ class ComparePanel(Panel):
         dice = widgets.VBox([widgets.HTML("<b>dice</b>"), *self.dice.boxes()],
                             layout=widgets.Layout(width="520px", **column))
         self.widget.children = [self.figure.widget, self.caption, self.state, self.summary_html,
-                                widgets.HBox([dice, settings], layout=widgets.Layout(flex_flow="row wrap", width="100%")),
+                                widgets.HBox([dice, settings],
+                                             layout=widgets.Layout(flex_flow="row wrap", width="100%")),
                                 self.error, self.output]
         self.figure.draw()
 
@@ -126,9 +127,8 @@ class ComparePanel(Panel):
         return self._config.to_dict()
 
     @classmethod
-    def from_config(cls, cfg: dict, figures: str = "auto") -> "ComparePanel":
-        if not isinstance(cfg, dict):
-            raise RollToTrainError(bad_value("cfg", cfg, "a dict made by ComparePanel.config()"))
+    def from_config(cls, cfg: dict, figures: str = "auto") -> ComparePanel:
+        require(isinstance(cfg, dict), "cfg", cfg, "a dict made by ComparePanel.config()")
         return cls(CompareConfig.from_dict(cfg), figures=figures)
 
     def estimate_seconds(self, config: CompareConfig | None = None) -> float:
@@ -261,12 +261,16 @@ class ComparePanel(Panel):
                     for name, losses in (("dice", dice), ("plain", plain))}
         self.summary["diverged"] = diverged
         s = self.summary
-        loss = (lambda v: f"{v:.4f}" if math.isfinite(v) else "diverged")
+
+        def loss(v):
+            return f"{v:.4f}" if math.isfinite(v) else "diverged"
+
         gone = "; ".join(f"{n} of {s['seeds']} {name} runs diverged (their loss turned non-finite or grew past "
                          f"1000 × its first value: lr {self._config.lr:g} is too large for them)"
                          for name, n in diverged.items() if n)
         self.summary_html.value = (
-            f"<div style='line-height:1.3'><small>step {s['steps']} of {self._config.steps}, {s['seeds']} seeds. Median final loss: dice "
+            f"<div style='line-height:1.3'><small>step {s['steps']} of {self._config.steps}, {s['seeds']} seeds. "
+            "Median final loss: dice "
             f"{loss(s['final_loss_median']['dice'])}, plain {loss(s['final_loss_median']['plain'])}. "
             + (f"<b style='color:#D55E00'>{html.escape(gone)}.</b> " if gone else "") + "Median test accuracy: "
             f"dice {s['test_accuracy_median']['dice']:.0%}, plain {s['test_accuracy_median']['plain']:.0%}. "

@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from rtt_edu.training.batched import OPTIMIZERS
-from rtt_edu.party.classes import CLASSES
 from rtt_edu.data.toy import DATASETS
-from rtt_edu.errors import RollToTrainError, bad_value, shown
-from rtt_edu.models.mlp import ACTIVATIONS
-from rtt_edu.party.monsters import MONSTERS
+from rtt_edu.errors import RollToTrainError, RollToTrainTypeError, bad_value, require, shown
 from rtt_edu.game.rules import PRESETS, SavingThrow
+from rtt_edu.models.mlp import ACTIVATIONS
+from rtt_edu.party.classes import CLASSES
+from rtt_edu.party.monsters import MONSTERS
+from rtt_edu.training.optimizers import OPTIMIZERS
 
 __all__ = ["TrainingConfig", "CompareConfig", "LR_CHOICES", "class_choices", "monster_choices", "rules_from_config",
            "rules_to_config"]
@@ -54,17 +54,18 @@ def rules_from_config(value) -> SavingThrow:
     if isinstance(value, SavingThrow):
         return value
     if isinstance(value, str):
-        if value not in PRESETS:
-            raise RollToTrainError(bad_value("rules", value, f"a preset name, one of {sorted(PRESETS)}, "
-                                                             "or a dict from SavingThrow.to_dict()"))
+        require(value in PRESETS, "rules", value, _rules_expected())
         return SavingThrow.preset(value)
     if isinstance(value, dict):
         try:
             return SavingThrow.from_dict(value)
         except (TypeError, ValueError) as exc:
             raise RollToTrainError(f"rules={shown(value)}: not a valid rule ({exc})") from None
-    raise RollToTrainError(bad_value("rules", value, f"a preset name, one of {sorted(PRESETS)}, "
-                                                     "or a dict from SavingThrow.to_dict()"))
+    raise RollToTrainTypeError(bad_value("rules", value, _rules_expected()))
+
+
+def _rules_expected() -> str:
+    return f"a preset name, one of {sorted(PRESETS)}, or a dict from SavingThrow.to_dict()"
 
 
 def rules_to_config(rule: SavingThrow):
@@ -91,7 +92,8 @@ def _one_of(table_fn, what):
 
 
 def _monster_list(v):
-    return isinstance(v, list) and all(isinstance(m, str) and m in monster_choices() for m in v) and len(set(v)) == len(v)
+    names = monster_choices()
+    return isinstance(v, list) and all(isinstance(m, str) and m in names for m in v) and len(set(v)) == len(v)
 
 
 _CHECKS = {
@@ -119,6 +121,10 @@ _CHECKS = {
 }
 
 
+_TOO_DEEP = f"a JSON value nested at most {MAX_DEPTH} levels deep (this one is deeper than {MAX_DEPTH})"
+_TOO_MANY = f"a JSON value of at most {MAX_ITEMS:,} items in all"
+
+
 def _check_shape(key, value) -> None:
     """Refuse a value nested deeper than MAX_DEPTH or with more than MAX_ITEMS items, walking at most that much."""
     stack, items = [(value, 1)], 0
@@ -126,34 +132,31 @@ def _check_shape(key, value) -> None:
         node, depth = stack.pop()
         if not isinstance(node, (list, tuple, dict)):
             continue
-        if depth > MAX_DEPTH:
-            raise RollToTrainError(bad_value(key, value, f"a JSON value nested at most {MAX_DEPTH} levels deep "
-                                                         f"(this one is deeper than {MAX_DEPTH})"))
+        require(depth <= MAX_DEPTH, key, value, _TOO_DEEP)
         items += len(node)
-        if items > MAX_ITEMS:
-            raise RollToTrainError(bad_value(key, value, f"a JSON value of at most {MAX_ITEMS:,} items in all"))
+        require(items <= MAX_ITEMS, key, value, _TOO_MANY)
         stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
+def _menu(key) -> str:
+    """What a refused ``character_class`` or ``monsters`` lists after what it expected: the names to choose from."""
+    choices = {"character_class": class_choices, "monsters": monster_choices}.get(key)
+    return f": {sorted(choices())}" if choices else ""
 
 
 def _validate(cls, data: dict) -> dict:
     """``data`` checked against ``cls``'s fields: unknown keys and bad values raise, naming them."""
-    if not isinstance(data, dict):
-        raise RollToTrainError(bad_value("config", data, f"a dict with keys among {sorted(f.name for f in fields(cls))}"))
+    require(isinstance(data, dict), "config", data, f"a dict with keys among {sorted(f.name for f in fields(cls))}")
     names = [f.name for f in fields(cls)]
-    unknown = [key for key in data if key not in names]
-    if unknown:
-        raise RollToTrainError(bad_value("config key", unknown[0], f"one of {sorted(names)}"))
+    for key in data:
+        require(key in names, "config key", key, f"one of {sorted(names)}")
     for key, value in data.items():
         _check_shape(key, value)
         if key == "rules":
             rules_from_config(value)
             continue
-        if key == "character_class" and isinstance(value, str) and not class_choices():
-            raise RollToTrainError(bad_value(key, value, "None (rtt_edu.party.classes is not available)"))
         test, expected = _CHECKS[key]
-        if not test(value):
-            choices = {"character_class": sorted(class_choices()), "monsters": sorted(monster_choices())}.get(key)
-            raise RollToTrainError(bad_value(key, value, expected + (f": {choices}" if choices else "")))
+        require(test(value), key, value, expected + _menu(key))
     return data
 
 
@@ -188,7 +191,7 @@ class TrainingConfig(_Config):
     hidden: int = 16                  # width of every hidden layer
     layers: int = 2                   # hidden layers (0: a linear model)
     activation: str = "relu"          # a name in rtt_edu.models.ACTIVATIONS
-    optimizer: str = "sgd"            # a name in rtt_edu.training.batched.OPTIMIZERS (sgd, momentum, adam)
+    optimizer: str = "sgd"            # a name in rtt_edu.training.optimizers.OPTIMIZERS (sgd, momentum, adam)
     lr: float = 0.1                   # learning rate of both runs; the dice scale it each step
     rules: object = "classroom"       # a SavingThrow preset name, or SavingThrow.to_dict()
     intelligence: int = 10            # ability score 1..30; its modifier adds to every save
@@ -211,7 +214,7 @@ class CompareConfig(_Config):
     hidden: int = 16                  # width of every hidden layer
     layers: int = 2                   # hidden layers (0: a linear model)
     activation: str = "relu"          # a name in rtt_edu.models.ACTIVATIONS
-    optimizer: str = "sgd"            # sgd, momentum or adam (rtt_edu.training.batched.BATCHED_OPTIMIZERS)
+    optimizer: str = "sgd"            # sgd, momentum or adam (rtt_edu.training.optimizers.OPTIMIZERS)
     lr: float = 0.1                   # learning rate of every run
     rules: object = "classroom"       # a SavingThrow preset name, or SavingThrow.to_dict()
     intelligence: int = 10            # ability score 1..30; its modifier adds to every save

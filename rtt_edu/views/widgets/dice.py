@@ -8,7 +8,7 @@
 The readout is exact (from ``SavingThrow.summary()``, no sampling): the mean multiplier E[m]
 (the drift: the plain learning rate it is equivalent to on average), the variance Var[m] (the
 temperature) and the standard deviation, P(ascent) = P(m < 0), P(skip) = P(m = 0), each outcome's probability, and a
-verdict in plain words; the panel's static picture (for pages without a kernel) writes the same
+verdict in plain words (:func:`rule_verdict`); the panel's static picture (for pages without a kernel) writes the same
 readout and verdict under its plot. A preset sets the bands (what each outcome multiplies the update by)
 and its DC; the die, DC, modifier and advantage then change the rule around those bands.
 """
@@ -18,12 +18,13 @@ import html
 
 import ipywidgets as widgets
 
-from rtt_edu.errors import bad_value
-from rtt_edu.views.plots import DistributionView, percent as _percent
+from rtt_edu.errors import RollToTrainTypeError, require
 from rtt_edu.game.rules import PRESETS, SavingThrow
+from rtt_edu.views.plots import DistributionView
+from rtt_edu.views.plots import percent as _percent
 from rtt_edu.views.widgets.base import LiveFigure, Panel, side_label
 
-__all__ = ["DicePanel", "verdict", "DICE", "CAPTION"]
+__all__ = ["DicePanel", "rule_verdict", "DICE", "CAPTION"]
 
 #: the one-line text description of the panel's figure.
 CAPTION = ("Figure: each multiplier m the rule can give, as a stem whose height is its exact probability, marked "
@@ -35,7 +36,7 @@ DICE = {"d4": 4, "d6": 6, "d8": 8, "d10": 10, "d12": 12, "d20": 20, "d100": 100}
 ROLL_MODES = ("straight", "advantage", "disadvantage")
 
 
-def verdict(rule: SavingThrow) -> str:
+def rule_verdict(rule: SavingThrow) -> str:
     """What a rule does to training, in plain words, from its exact figures."""
     s = rule.summary()
     mean, std, up, skip = s["mean"], s["std"], s["p_ascent"], s["p_skip"]
@@ -86,7 +87,7 @@ def _readout_lines(rule: SavingThrow) -> list:
     rows = _readout_rows(rule)
     # a no-break space inside "name: value", so the picture breaks a line between figures, never inside one
     joined = lambda part: "    ".join(f"{name}: {value}".replace(" ", "\u00a0") for name, value in part)  # noqa: E731
-    return [joined(rows[:3]), joined(rows[3:5]), joined(rows[5:]), verdict(rule)]
+    return [joined(rows[:3]), joined(rows[3:5]), joined(rows[5:]), rule_verdict(rule)]
 
 
 class DicePanel(Panel):
@@ -99,8 +100,7 @@ class DicePanel(Panel):
     def __init__(self, preset: str = "classroom", rules: SavingThrow | None = None, figures: str = "auto"):
         super().__init__()
         base = rules if rules is not None else SavingThrow.preset(preset)
-        if not isinstance(base, SavingThrow):
-            raise TypeError(bad_value("rules", rules, "a SavingThrow or None"))
+        require(isinstance(base, SavingThrow), "rules", rules, "a SavingThrow or None", RollToTrainTypeError)
         self._bands = base
         preset_name = base.name if base.name in PRESETS else "custom"
         presets = list(PRESETS) + ([] if preset_name in PRESETS else ["custom"])
@@ -161,7 +161,7 @@ class DicePanel(Panel):
         self.view.update(self.rules)
         self.figure.draw()
         self.readout.value = _readout_html(self.rules)
-        self.verdict.value = f"<p style='line-height:1.4;margin:0'>{html.escape(verdict(self.rules))}</p>"
+        self.verdict.value = f"<p style='line-height:1.4;margin:0'>{html.escape(rule_verdict(self.rules))}</p>"
         self.clear_error()
 
     def _changed(self, change) -> None:

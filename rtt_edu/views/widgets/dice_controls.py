@@ -70,7 +70,8 @@ class DiceControls:
             "intelligence": widgets.IntSlider(value=intelligence, min=1, max=30, description="intelligence", **slider),
             "roll": widgets.ToggleButtons(options=list(ROLL_MODES), value=roll_mode(rule),
                                           style={"button_width": "auto"},
-                                          tooltips=["one die", "two dice, keep the higher", "two dice, keep the lower"]),
+                                          tooltips=["one die", "two dice, keep the higher",
+                                                    "two dice, keep the lower"]),
         }
         for band, label in _LABELS.items():
             self.controls[band] = widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05, description=label,

@@ -10,7 +10,8 @@
 Both runs start from the same weights (``mlp(..., seed=config.seed)``) on the same full-batch data
 (``make_dataset(..., seed=config.seed)``). The dice act through :func:`rtt_edu.attach` on the dice
 run's optimizer, with the config's class, monsters and experience, so every mechanic is the
-library's; the plain run is the same loop without the hook.
+library's. Both runs train with the toy loop (:func:`rtt_edu.training.toy.train_full_batch`): the
+plain run is the same loop without the hooks.
 
 **Only the dice run depends on the dice.** :meth:`ToyRun.replace_dice` rebuilds the dice run from
 the stored initial weights with the same seed, so its dice are the same stream read by the new
@@ -36,14 +37,15 @@ import math
 import warnings
 
 import torch
-from torch.nn import functional as F
 
-from rtt_edu.training.batched import OPTIMIZERS, one_thread
 from rtt_edu.data.toy import make_dataset
 from rtt_edu.errors import NonFiniteTrainingError, PanelClosedError
-from rtt_edu.training.game import attach
 from rtt_edu.models.mlp import mlp
 from rtt_edu.party.xp import ExperienceSystem
+from rtt_edu.training.batched import one_thread
+from rtt_edu.training.game import attach
+from rtt_edu.training.optimizers import OPTIMIZERS
+from rtt_edu.training.toy import train_full_batch
 from rtt_edu.views.widgets.config import TrainingConfig, class_choices, monster_choices, rules_from_config
 
 __all__ = ["ToyRun", "DIVERGE_FACTOR", "MAX_REPLAY_WORK", "step_work", "max_replay_steps"]
@@ -83,7 +85,7 @@ class ToyRun:
         self._initial = mlp(2, (config.hidden,) * config.layers, self.data.classes, config.activation,
                             seed=config.seed)
         self.plain_model = copy.deepcopy(self._initial)
-        self.plain_optimizer = OPTIMIZERS[config.optimizer](self.plain_model.parameters(), config.lr)
+        self.plain_optimizer = OPTIMIZERS[config.optimizer].make(self.plain_model.parameters(), config.lr)
         self._plain_losses: list = []
         self.steps = 0                     # steps the panel has taken (a run that diverged stopped earlier)
         self.diverged: dict = {"dice": None, "plain": None}    # run → (step, "non-finite" | "too large")
@@ -96,7 +98,7 @@ class ToyRun:
         self.config = config
         self.rules = rules_from_config(config.rules)
         self.dice_model = copy.deepcopy(self._initial)
-        self.dice_optimizer = OPTIMIZERS[config.optimizer](self.dice_model.parameters(), config.lr)
+        self.dice_optimizer = OPTIMIZERS[config.optimizer].make(self.dice_model.parameters(), config.lr)
         character_class = None
         if config.character_class is not None:
             character_class = class_choices()[config.character_class](level=config.class_level)
@@ -162,37 +164,21 @@ class ToyRun:
                                    "without the dice; build a new panel (TrainingPanel.from_config(panel.config()))")
 
     def _step_dice(self, n: int) -> None:
-        X, y = self.data.X_train, self.data.y_train
-        model, optimizer, handle = self.dice_model, self.dice_optimizer, self.handle
-        for _ in range(n):
-            if self.diverged["dice"] is not None:
-                return
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(X), y)
-            if self._diverges("dice", handle.master.step, loss.item()):
-                return
-            loss.backward()
-            handle.observe_loss(loss)
-            try:
-                optimizer.step()           # the hooks roll, scale, restore and record
-            except NonFiniteTrainingError:  # the death saves ran out: a divergence, said in words
-                self.diverged["dice"] = (handle.master.step, "unrecoverable")
-                return
+        if self.diverged["dice"] is not None:
+            return
+        handle = self.handle
+        try:                               # the hooks roll, scale, restore and record
+            train_full_batch(self.dice_model, self.dice_optimizer, self.data.X_train, self.data.y_train, n,
+                             handle=handle, stop=lambda value: self._diverges("dice", handle.master.step, value))
+        except NonFiniteTrainingError:     # the death saves ran out: a divergence, said in words
+            self.diverged["dice"] = (handle.master.step, "unrecoverable")
 
     def _step_plain(self, n: int) -> None:
-        X, y = self.data.X_train, self.data.y_train
-        model, optimizer, losses = self.plain_model, self.plain_optimizer, self._plain_losses
-        for _ in range(n):
-            if self.diverged["plain"] is not None:
-                return
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(X), y)
-            value = loss.item()
-            if self._diverges("plain", len(losses), value):
-                return
-            loss.backward()
-            optimizer.step()
-            losses.append(value)
+        if self.diverged["plain"] is not None:
+            return
+        losses = self._plain_losses
+        train_full_batch(self.plain_model, self.plain_optimizer, self.data.X_train, self.data.y_train, n,
+                         stop=lambda value: self._diverges("plain", len(losses), value), losses=losses)
 
     @torch.no_grad()
     def accuracy(self) -> dict:

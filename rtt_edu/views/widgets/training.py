@@ -58,14 +58,14 @@ import time
 
 import ipywidgets as widgets
 
-from rtt_edu.training.batched import one_thread
-from rtt_edu.errors import PanelClosedError, RollToTrainError, bad_value
-from rtt_edu.views.plots import BoundaryView, LossCurveView
+from rtt_edu.errors import PanelClosedError, RollToTrainError, RollToTrainTypeError, require
 from rtt_edu.game.rules import Margin
 from rtt_edu.party.xp import MAX_LEVEL, XP_THRESHOLDS
+from rtt_edu.training.batched import one_thread
+from rtt_edu.views.plots import BoundaryView, LossCurveView
 from rtt_edu.views.widgets.base import LiveFigure, Panel
 from rtt_edu.views.widgets.config import LR_CHOICES, TrainingConfig, class_choices, monster_choices
-from rtt_edu.views.widgets.dice import verdict
+from rtt_edu.views.widgets.dice import rule_verdict
 from rtt_edu.views.widgets.dice_controls import BANDS, DiceControls
 from rtt_edu.views.widgets.run import DIVERGE_FACTOR, MAX_REPLAY_WORK, ToyRun, max_replay_steps, step_work
 
@@ -115,8 +115,7 @@ class TrainingPanel(Panel):
             config = {}
         elif isinstance(config, TrainingConfig):
             config = config.to_dict()
-        elif not isinstance(config, dict):
-            raise TypeError(bad_value("config", config, "a TrainingConfig, a dict or None"))
+        require(isinstance(config, dict), "config", config, "a TrainingConfig, a dict or None", RollToTrainTypeError)
         self._config = TrainingConfig.from_dict({**config, **settings})
         self.figure = LiveFigure(figsize=(6.9, 3.0), ncols=2, mode=figures, width_ratios=(1.7, 1.0))
         # the legend is a figure of its own beside the plots, drawn when its entries change (not every frame)
@@ -145,7 +144,8 @@ class TrainingPanel(Panel):
         slider = dict(style=wide, continuous_update=False)
         self.dice = DiceControls(cfg.rules, cfg.intelligence, observe=self.observe)
         self.controls = {
-            "dataset": widgets.Dropdown(options=list(_datasets()), value=cfg.dataset, description="dataset", style=wide),
+            "dataset": widgets.Dropdown(options=list(_datasets()), value=cfg.dataset, description="dataset",
+                                        style=wide),
             "noise": widgets.FloatSlider(value=cfg.noise, min=0.0, max=max(0.5, cfg.noise), step=0.01,
                                          description="noise", **slider),
             "hidden": widgets.IntSlider(value=cfg.hidden, min=1, max=max(64, cfg.hidden), description="hidden width",
@@ -176,7 +176,8 @@ class TrainingPanel(Panel):
                                               tooltip="a logarithmic loss axis", layout=widgets.Layout(width="104px")),
             "play": widgets.Button(description="Play", icon="play", button_style="success",
                                    layout=widgets.Layout(width="80px")),
-            "pause": widgets.Button(description="Pause", icon="pause", disabled=True, layout=widgets.Layout(width="80px")),
+            "pause": widgets.Button(description="Pause", icon="pause", disabled=True,
+                                    layout=widgets.Layout(width="80px")),
             "step": widgets.Button(description="Step", icon="step-forward", layout=widgets.Layout(width="80px")),
             "reset": widgets.Button(description="Reset", icon="undo", button_style="warning",
                                     layout=widgets.Layout(width="80px")),
@@ -251,33 +252,31 @@ class TrainingPanel(Panel):
 
     def curves(self) -> dict:
         """The y-values drawn now: ``{"dice": [...], "plain": [...], "before": [...]}`` (``[]`` when none)."""
-        return {name: [float(v) for v in self.loss_view.lines[name].get_ydata()] for name in ("dice", "plain", "before")}
+        lines = self.loss_view.lines
+        return {name: [float(v) for v in lines[name].get_ydata()] for name in ("dice", "plain", "before")}
 
     def config(self) -> dict:
         """The settings and the steps taken, as JSON-ready data: ``from_config`` replays them exactly."""
         return {**self._config.to_dict(), "steps": self.steps}
 
     @classmethod
-    def from_config(cls, cfg: dict, figures: str = "auto") -> "TrainingPanel":
+    def from_config(cls, cfg: dict, figures: str = "auto") -> TrainingPanel:
         """A panel with ``cfg``'s settings that replays ``cfg["steps"]`` steps (0 if absent).
 
         At most :func:`~rtt_edu.views.widgets.run.max_replay_steps` steps (``MAX_REPLAY_WORK`` of work). A
         replay costing more than ``replay_now_work`` runs on the event loop when one runs (see the module
         docstring): ``panel.running`` is True until it reaches the step, and Pause stops it.
         """
-        if not isinstance(cfg, dict):
-            raise RollToTrainError(bad_value("cfg", cfg, "a dict made by TrainingPanel.config()"))
+        require(isinstance(cfg, dict), "cfg", cfg, "a dict made by TrainingPanel.config()")
         cfg = dict(cfg)
         steps = cfg.pop("steps", 0)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise RollToTrainError(bad_value("steps", steps, "a number of steps >= 0"))
+        require(isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0, "steps", steps,
+                "a number of steps >= 0")
         config = TrainingConfig.from_dict(cfg)
         limit, work = max_replay_steps(config), step_work(config)
-        if steps > limit:
-            raise RollToTrainError(bad_value("steps", steps, f"at most {limit:,} steps for this network: a step of "
-                                             f"both runs costs {work:,} units of work and a replay at most "
-                                             f"{MAX_REPLAY_WORK:,} (about 20 s on a laptop; "
-                                             "rtt_edu.views.widgets.run.MAX_REPLAY_WORK)"))
+        require(steps <= limit, "steps", steps, f"at most {limit:,} steps for this network: a step of both runs "
+                f"costs {work:,} units of work and a replay at most {MAX_REPLAY_WORK:,} (about 20 s on a laptop; "
+                "rtt_edu.views.widgets.run.MAX_REPLAY_WORK)")
         panel = cls(config, figures=figures)
         if steps and not (steps * work > panel.replay_now_work and panel._replay(steps)):
             panel.step(steps)
@@ -330,8 +329,7 @@ class TrainingPanel(Panel):
     def step(self, n: int = 1) -> None:
         """Train ``n`` steps of both runs now (synchronously), then redraw."""
         refuse_if_closed(self, "step")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise RollToTrainError(bad_value("n", n, "a number of steps >= 0"))
+        require(isinstance(n, int) and not isinstance(n, bool) and n >= 0, "n", n, "a number of steps >= 0")
         self._run.step(n)
         self.refresh()
 
@@ -486,11 +484,12 @@ class TrainingPanel(Panel):
         self.status.value = f"<div style='line-height:1.35'>{_status(run)}{replaying}</div>"
         rule = run.rules
         s = rule.summary()
-        self.rule_line.value = (f"<div style='line-height:1.3'><small><b>{html.escape(rule.name or 'custom rule')}</b>, d{rule.sides} vs DC {rule.dc}"
-                                f"{' with advantage' if rule.advantage else ' with disadvantage' if rule.disadvantage else ''}"
+        roll_mode = " with advantage" if rule.advantage else " with disadvantage" if rule.disadvantage else ""
+        self.rule_line.value = (f"<div style='line-height:1.3'><small><b>{html.escape(rule.name or 'custom rule')}"
+                                f"</b>, d{rule.sides} vs DC {rule.dc}{roll_mode}"
                                 f": {html.escape(_bands_text(rule))}. E[m] = {s['mean']:+.3f}, "
                                 f"P(ascent) = {s['p_ascent']:.0%}, P(skip) = {s['p_skip']:.0%}. "
-                                f"{html.escape(verdict(rule))} (Before bonuses.)</small></div>")
+                                f"{html.escape(rule_verdict(rule))} (Before bonuses.)</small></div>")
         self.last_roll.value = _roll_line(history.steps[-1] if len(history) else None, rule)
         self._xp(run.experience)
         lines = history.battle_log()[-_LOG_LINES:]
@@ -595,7 +594,8 @@ def _roll_line(record, rule) -> str:
         return "<small>no roll yet: press Step or Play</small>"
     mod = record.total - record.natural
     return (f"<small>last roll (step {record.step}): d{rule.sides} shows <b>{record.natural}</b>"
-            f"{f' {mod:+d}' if mod else ''} = {record.total} vs DC {record.dc} → <b>{record.outcome.replace('_', ' ')}</b>, "
+            f"{f' {mod:+d}' if mod else ''} = {record.total} vs DC {record.dc} → "
+            f"<b>{record.outcome.replace('_', ' ')}</b>, "
             f"update × {record.multiplier:+.3g}</small>")
 
 
@@ -616,5 +616,5 @@ def _activations():
 
 
 def _optimizers():
-    from rtt_edu.training.batched import OPTIMIZERS
+    from rtt_edu.training.optimizers import OPTIMIZERS
     return OPTIMIZERS
