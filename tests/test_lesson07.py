@@ -17,6 +17,15 @@ def test_lesson07_first_adam_step_check():
     assert "update" in c7.check_first_adam_step(0.5).message
 
 
+def test_lesson07_optimizers_are_the_librarys_at_the_lessons_learning_rates():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    built = {label: make(params) for label, make in c7.OPTIMIZERS.items()}
+    assert list(built) == ["SGD", "SGD + momentum 0.9", "Adam"]
+    assert [(type(o), o.defaults["lr"]) for o in built.values()] == [
+        (torch.optim.SGD, 0.1), (torch.optim.SGD, 0.1), (torch.optim.Adam, 0.01)]
+    assert [o.defaults.get("momentum") for o in built.values()][:2] == [0, 0.9]
+
+
 def test_lesson07_trains_lesson05s_network_on_lesson05s_points():
     X, y = c5.quadrants(seed=0)
     assert torch.equal(c7.X, X) and torch.equal(c7.y, y) and c7.make_model is c5.make_model

@@ -9,6 +9,7 @@ answer with the exact value computed by the library and name the mistake they se
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -17,8 +18,9 @@ from torch import nn
 from rtt_edu.course.checks import Feedback, judge, read_number
 from rtt_edu.course.lesson05 import make_model, quadrants
 from rtt_edu.game.rules import SavingThrow, as_rules
+from rtt_edu.training.optimizers import OPTIMIZERS as CHOICES
 
-__all__ = ["X", "y", "loss_fn", "make_model", "always", "flat", "OPTIMIZERS", "check_first_adam_step",
+__all__ = ["X", "y", "loss_fn", "make_model", "always", "flat", "LESSON_LR", "OPTIMIZERS", "check_first_adam_step",
            "check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise", "check_accumulation_rolls"]
 
 X, y = quadrants(seed=0)          # (512, 2) points; (512,) labels: 1 in the first and third quadrants
@@ -35,11 +37,12 @@ def flat(model) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
-OPTIMIZERS = {
-    "SGD": lambda params: torch.optim.SGD(params, lr=0.1),
-    "SGD + momentum 0.9": lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
-    "Adam": lambda params: torch.optim.Adam(params, lr=0.01),
-}
+#: name in the library's one optimizer table → the learning rate this lesson trains it at.
+LESSON_LR = {"sgd": 0.1, "momentum": 0.1, "adam": 0.01}
+
+#: the optimizer's label ("SGD", "SGD + momentum 0.9", "Adam") → ``f(params)``: that optimizer at the lesson's
+#: learning rate, built from :data:`rtt_edu.training.optimizers.OPTIMIZERS`.
+OPTIMIZERS = {CHOICES[name].label: functools.partial(CHOICES[name].make, lr=lr) for name, lr in LESSON_LR.items()}
 
 
 # --- predict, then check ------------------------------------------------------------------------
