@@ -31,7 +31,7 @@ LAYERS = [
     ("training", ["rtt_edu.training"]),
     ("api", ["rtt_edu"]),                      # the package's __init__ only, not everything under it
     ("science", ["rtt_edu.science"]),
-    ("views", ["rtt_edu.views"]),
+    ("views", ["rtt_edu.views", "rtt_edu.classroom"]),
     ("course", ["rtt_edu.course"]),
     ("cli", ["rtt_edu.cli", "rtt_edu.__main__"]),
 ]
