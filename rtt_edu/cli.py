@@ -56,8 +56,11 @@ NOTE_SUFFIX = ".md"                               # the course's notes (the map,
 DEFAULT_LAB_DIR = "rtt-edu-lessons"
 
 
-class UsageError(Exception):
-    """A bad argument found after parsing: reported as ``rtt-edu CMD: error: ...``, exit status 2."""
+class UsageError(RollToTrainError):
+    """A bad argument found after parsing: reported as ``rtt-edu CMD: error: ...``, exit status 2.
+
+    A :class:`~rtt_edu.errors.RollToTrainError`, as every error the library raises on purpose.
+    """
 
 
 # --- lessons ----------------------------------------------------------------------------------
@@ -669,34 +672,25 @@ def cmd_demo(args) -> int:
 
 
 # --- argument parsing ---------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _whole_number(lo: int, hi: int | None, expected: str):
+    """An argparse ``type``: the text as an int from ``lo`` to ``hi`` (no upper bound when ``None``).
+
+    Anything else is argparse's usage error ``argument --NAME: expected <expected>, got 'TEXT'``.
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
-    return value
+_positive_int = _whole_number(1, None, "a whole number >= 1")
+_seed = _whole_number(0, None, "a whole number >= 0")
+_port = _whole_number(1, 65535, "a port number from 1 to 65535")
 
 
 def _image_path(text: str) -> Path:
@@ -758,7 +752,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, RollToTrainError) as exc:
+    except RollToTrainError as exc:             # a UsageError, or a value the library refused
         args.parser.error(str(exc))   # usage, then one line on stderr; exit status 2
 
 

@@ -1,15 +1,17 @@
 """The library's errors and warnings, and its one way to check an argument.
 
-Every exception the library defines is a :class:`RollToTrainError`, so ``except RollToTrainError``
-catches them all. ``RollToTrainError`` is also a ``ValueError``, so code that already catches
-``ValueError`` keeps working; the errors that were something else first keep that as a second base::
+Every error the library raises on purpose is a :class:`RollToTrainError` (the command line's
+``UsageError`` too), so ``except RollToTrainError`` catches them all. ``RollToTrainError`` is also
+a ``ValueError``, so code that already catches ``ValueError`` keeps working; the errors that were
+something else first keep that as a second base::
 
-    RollToTrainError(ValueError)                          a bad value
+    RollToTrainError(ValueError)                             a bad value
     ├── DiceError, RulesError, PanelClosedError
-    ├── CheckpointError                                   a checkpoint that cannot be written or read
+    ├── CheckpointError                                      a checkpoint that cannot be written or read
     │   └── CheckpointWriteError(CheckpointError, OSError)
-    ├── RollToTrainTypeError(RollToTrainError, TypeError)  a value of the wrong type
-    └── NonFiniteTrainingError(RollToTrainError, RuntimeError)
+    ├── RollToTrainTypeError(RollToTrainError, TypeError)    a value of the wrong type
+    ├── NonFiniteTrainingError(RollToTrainError, RuntimeError)
+    └── rtt_edu.cli.UsageError                               a command line that cannot be carried out
 
 Messages name the argument and quote the bad value, or a short prefix of it: :func:`shown` quotes at
 most :data:`MAX_SHOWN` characters and says how long the rest was, so a 10 MB string or a
@@ -134,7 +136,9 @@ def require(ok: bool, name: str, value, expected: str, error: type = RollToTrain
     """``value`` when ``ok``, else ``error(bad_value(name, value, expected))``: a check in one line.
 
     ``ok`` is the condition the value must meet, written out at the call, as ``torch.optim`` writes
-    ``if not 0.0 <= lr``; ``error`` is :class:`RollToTrainError` or one of its subclasses.
+    ``if not 0.0 <= lr``; ``error`` is :class:`RollToTrainError` or one of its subclasses. Every
+    argument is evaluated before the check, so each must be cheap and safe to compute for a good
+    value too (check a value's type with :func:`check_type` first).
     """
     if not ok:
         raise error(bad_value(name, value, expected))

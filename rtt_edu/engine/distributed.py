@@ -4,11 +4,13 @@ Data-parallel training keeps one copy of the model per process ("rank"). DDP ave
 gradients, so the replicas stay identical only if every rank applies the *same* update:
 the same multiplier to the same step. The dice guarantee it without talking every step:
 
-    every rank rolls from a DiceRoller seeded with the same seed
+    every rank rolls from the same two DiceRollers, both seeded from the same seed
     ⇒ every rank draws the same sequence of faces, outcomes and multipliers
 
-Classes, monsters and the experience system draw only from that shared roller, so they stay
-in step too. Two things need the ranks to talk, and each does it once:
+The game master has two dice streams: the save's (``master.roller``) and the participants'
+(``master.table_roller``, seeded with :func:`~rtt_edu.engine.turns.table_seed`). Classes,
+monsters and the experience system draw only from the participants' stream, the same on every
+rank, so they stay in step too. Two things need the ranks to talk, and each does it once:
 
 * the seed (:func:`shared_seed`, when the game master is built): with ``seed=None`` rank 0
   draws one and every rank uses it; with a seed, every rank must have passed the same one.
