@@ -70,7 +70,7 @@ demo: $(VENV)/.lab
 	$(BIN)/rtt-edu demo --out demo.png
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest tests notebooks --nbval-lax -q
+	$(BIN)/python -m pytest tests notebooks teachers --nbval-lax -q
 
 site: $(VENV)/.docs
 	$(BIN)/python site/build.py $(if $(JUPYTERHUB_URL),--jupyterhub-url "$(JUPYTERHUB_URL)")
