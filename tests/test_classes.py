@@ -11,10 +11,10 @@ import warnings
 import pytest
 import torch
 
-from rtt_edu import AttachHandle, GameMaster, NegativeDriftWarning, SavingThrow, attach, proficiency_bonus
-from rtt_edu.party.classes import (CLASSES, Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue,
-                             Wizard, __all__ as class_names)
 from helpers import linear_model
+from rtt_edu import AttachHandle, GameMaster, NegativeDriftWarning, SavingThrow, attach, proficiency_bonus
+from rtt_edu.party.classes import CLASSES, Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue, Wizard
+from rtt_edu.party.classes import __all__ as class_names
 
 LR = 0.1
 

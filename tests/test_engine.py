@@ -1,15 +1,23 @@
 """The engine's contracts: one game master per optimizer, every exit path undone, one factory,
 a turn with declared fields only, and two seeded dice streams (the save's and the participants')."""
-import threading
 import warnings
 
 import pytest
 import torch
 
-from rtt_edu import (DiceRoller, LossDragon, NonFiniteTrainingError, RollToTrain, SavingThrow, Wizard, attach)
-from rtt_edu.engine.hook import AttachHandle
-from rtt_edu.training.game import build_master
+from rtt_edu import (
+    DiceRoller,
+    ExperienceSystem,
+    GameConfig,
+    LossDragon,
+    NonFiniteTrainingError,
+    RollToTrain,
+    SavingThrow,
+    Wizard,
+    attach,
+)
 from rtt_edu.engine.turns import GameMaster, Turn
+from rtt_edu.training.game import build_master
 
 LR = 0.1
 
@@ -180,7 +188,8 @@ def naturals(rule, **kwargs):
 def test_a_changed_dc_intelligence_or_band_rereads_the_same_faces_with_classes_and_monsters_present():
     game = dict(monsters=[LossDragon(turns=2)], encounter_chance=0.5)
     base_faces, base_m = naturals(SavingThrow.preset("classroom"), character_class=Wizard(level=3), **game)
-    for rule, extra in [(SavingThrow.preset("classroom", dc=15), {}), (SavingThrow.preset("classroom"), dict(intelligence=18)),
+    for rule, extra in [(SavingThrow.preset("classroom", dc=15), {}),
+                        (SavingThrow.preset("classroom"), dict(intelligence=18)),
                         (SavingThrow.preset("classroom", fail=-0.5), {})]:
         faces, m = naturals(rule, character_class=Wizard(level=3), **game, **extra)
         assert faces == base_faces
@@ -200,9 +209,9 @@ def test_every_entry_point_builds_its_game_master_through_build_master(monkeypat
     import rtt_edu.training.trainer as trainer_module
     built = []
 
-    def counting(*args, **kwargs):
-        built.append(kwargs.get("character_class"))
-        return build_master(*args, **kwargs)
+    def counting(game, **kwargs):
+        built.append(game)
+        return build_master(game, **kwargs)
     monkeypatch.setattr(hook, "build_master", counting)
     monkeypatch.setattr(trainer_module, "build_master", counting)
     model = linear()
@@ -216,6 +225,7 @@ def test_every_entry_point_builds_its_game_master_through_build_master(monkeypat
         monkeypatch.setattr(hf, "build_master", counting)
         hf.RollToTrainCallback(seed=0)
     assert len(built) == (3 if hf is not None and hf.HF_AVAILABLE else 2)
+    assert all(isinstance(game, GameConfig) for game in built)
 
 
 def test_negative_drift_is_warned_once_at_the_caller_line():
@@ -236,19 +246,53 @@ def test_a_turn_refuses_undeclared_attributes():
         turn._saved = [1]
 
 
-def test_master_skip_after_the_step_undoes_the_scaled_rate_and_records_a_skip():
+def test_a_turn_is_skipped_and_logged_through_its_two_calls_only():
+    model = linear()
+    turn = Turn(GameMaster(seed=0), torch.optim.SGD(model.parameters(), lr=LR), 0, 0)
+    with pytest.raises(AttributeError):
+        turn.skipped = True                   # one way to skip a step: turn.skip()
+    turn.log("note", "a participant's event", detail=1)
+    assert turn.events == ({"kind": "note", "message": "a participant's event", "detail": 1},)
+    with pytest.raises(AttributeError):
+        turn.events.append({"kind": "sneaky"})   # one way to record one: turn.log()
+    turn.skip("held back", kind="skip")
+    assert turn.skipped and [e["kind"] for e in turn.events] == ["note", "skip"]
+
+
+def test_turn_skip_after_the_step_undoes_the_scaled_rate_and_records_a_skip():
     model = linear()
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     master = GameMaster(SavingThrow(dc=11, crit_success=0.5, success=0.5, fail=0.5, crit_fail=0.5), seed=0)
     model(torch.ones(1, 4)).sum().backward()
     turn = master.begin(opt)
     assert opt.param_groups[0]["lr"] == LR * 0.5
-    master.skip(turn, "the gradient scaler skipped this step", kind="nonfinite")
+    turn.skip("the gradient scaler skipped this step", kind="nonfinite")
     assert opt.param_groups[0]["lr"] == LR
     master.end(turn)
     record = master.history.steps[-1]
     assert record.outcome == "skipped" and record.multiplier == 0.0
     assert record.events[-1]["kind"] == "nonfinite" and opt.param_groups[0]["lr"] == LR
+
+
+def test_master_log_joins_the_newest_record_and_drops_an_event_before_any_step():
+    model = linear()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    handle = attach(opt, "plain", seed=0)
+    assert handle.master.log("note", "before any step") is None
+    train(model, opt, steps=2)
+    event = handle.master.log("long_rest", "after the epoch", recovered=1)
+    assert handle.records[-1].events[-1] == event == {"kind": "long_rest", "message": "after the epoch", "recovered": 1}
+    assert handle.records[0].events == [] and handle.history.battle_log() == ["step 1: after the epoch"]
+    handle.remove()
+
+
+def test_the_experience_system_is_the_game_master_s_and_acts_first():
+    xp = ExperienceSystem()
+    master = build_master(GameConfig(character_class=Wizard(), experience=xp, seed=0))
+    assert master.experience is xp and master.participants[0] is xp
+    assert build_master(GameConfig(seed=0)).experience is None
+    fresh = build_master(GameConfig(experience=True, seed=0)).experience
+    assert isinstance(fresh, ExperienceSystem) and fresh is not xp
 
 
 def test_a_learning_rate_tensor_shared_by_two_groups_is_scaled_once_and_restored():

@@ -14,8 +14,7 @@ import torch
 pytest.importorskip("transformers", reason="the 'hf' extra (transformers, accelerate) is not installed")
 pytest.importorskip("accelerate", reason="the 'hf' extra (transformers, accelerate) is not installed")
 
-from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification,  # noqa: E402
-                          Trainer, TrainingArguments)
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
 
 from rtt_edu import DiceRoller, ExperienceSystem, RollToTrain, SavingThrow, attach  # noqa: E402
 from rtt_edu.engine.hook import unwrap_optimizer  # noqa: E402
@@ -192,7 +191,8 @@ def test_a_callback_state_that_does_not_fit_changes_nothing(classifier, tmp_path
         return copy.deepcopy((dice.master.state_dict(), dice.history.state_dict(), dice._logged))
 
     before = plain(target)
-    with pytest.raises(CheckpointError, match=r"participants are \['ExperienceSystem'\] but this trainer has \['Wizard'\]"):
+    with pytest.raises(CheckpointError,
+                       match=r"participants are \['ExperienceSystem'\] but this trainer has \['Wizard'\]"):
         target.load_state_dict(state)
     broken = copy.deepcopy(state)
     broken["master"]["participants"][0].pop("xp")

@@ -5,8 +5,8 @@ import warnings
 import pytest
 import torch
 
-from rtt_edu import NegativeDriftWarning, SavingThrow, attach
 from helpers import seeded
+from rtt_edu import NegativeDriftWarning, SavingThrow, attach
 
 
 def constant_rule(m):
@@ -126,7 +126,7 @@ def test_records_follow_a_roller_with_the_same_seed(tiny_sgd):
     model, opt = tiny_sgd
     rule = SavingThrow.preset("classroom")
     handle = attach(opt, rule, seed=123)
-    for step in range(30):
+    for _ in range(30):
         opt.zero_grad()
         loss = model(torch.ones(2, 3)).sum()
         loss.backward()
@@ -182,9 +182,9 @@ def test_attach_refuses_a_non_optimizer():
 
 def test_an_owned_handle_is_never_replaced_by_another_game_master(tiny_sgd):
     from rtt_edu import AttachHandle, RollToTrainError
-    from rtt_edu.training.game import build_master
+    from rtt_edu.training.game import GameConfig, build_master
     model, opt = tiny_sgd
-    owned = AttachHandle(opt, build_master("classroom", seed=0), owner="a lesson's run")
+    owned = AttachHandle(opt, build_master(GameConfig(rules="classroom", seed=0)), owner="a lesson's run")
     with pytest.raises(RollToTrainError, match=r"optimizer=SGD: a lesson's run is training with it now"):
         attach(opt, "classroom", seed=1)
     assert owned.attached and len(opt._optimizer_step_pre_hooks) == 1

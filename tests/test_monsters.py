@@ -6,11 +6,19 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from helpers import linear_model, regression_batch, train_attached
 from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach
 from rtt_edu.party.classes import Fighter, Paladin
-from rtt_edu.party.monsters import (CR_XP, MONSTERS, EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith,
-                              check_chance)
-from helpers import linear_model, regression_batch, train_attached
+from rtt_edu.party.monsters import (
+    CR_XP,
+    MONSTERS,
+    EncounterTable,
+    GradientOoze,
+    LossDragon,
+    Monster,
+    WeightWraith,
+    check_chance,
+)
 
 LR = 0.1
 NEVER_SAVES = 30      # d20 + a small bonus never reaches armour class 30
@@ -175,7 +183,8 @@ def test_the_wraith_noise_is_scaled_to_each_parameter_s_size():
         model.weight.mul_(100.0)
         model.bias.fill_(0.01)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    handle = attach(opt, "plain", seed=0, encounter_schedule={0: WeightWraith(sigma=0.2, armor_class=NEVER_SAVES, turns=1)})
+    wraith = WeightWraith(sigma=0.2, armor_class=NEVER_SAVES, turns=1)
+    handle = attach(opt, "plain", seed=0, encounter_schedule={0: wraith})
     before = [p.detach().clone() for p in model.parameters()]
     for p in model.parameters():
         p.grad = torch.zeros_like(p)

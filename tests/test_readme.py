@@ -123,6 +123,14 @@ def test_your_own_loop_rolls_each_step_and_the_handle_undoes_it():
     assert all(torch.allclose(p, q) for p, q in zip(namespace["model"].parameters(), plain))
 
 
+def test_the_game_as_one_value_trains_with_the_quick_start_s_settings():
+    namespace, out = run_block(blocks("python")[2])
+    trainer, game = namespace["trainer"], namespace["game"]
+    assert trainer.game is game and trainer.character_class is game.character_class
+    assert (game.intelligence, game.experience, game.seed) == (15, True, 0) and trainer.experience.xp > 0
+    assert len(namespace["history"]) == len(namespace["loader"]) and out == f"{game!r}\n"
+
+
 # --- the commands it shows --------------------------------------------------------------------------
 def test_every_make_target_and_rtt_edu_command_in_the_readme_exists():
     targets = set(re.findall(r"^([a-z]+):", MAKEFILE, flags=re.M))

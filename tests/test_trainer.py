@@ -45,7 +45,7 @@ def seeded_linear(seed=0):
 
 
 def test_quick_start_runs_as_written():
-    from rtt_edu import RollToTrain, Wizard, ExperienceSystem  # noqa: F401  (the Quick Start's import)
+    from rtt_edu import ExperienceSystem, RollToTrain, Wizard  # noqa: F401  (the Quick Start's import)
     torch.manual_seed(0)
     model = YourTransformerModel()
     train_dataloader, eval_dataloader = dict_loader(), dict_loader(n=16, seed=1)
@@ -123,7 +123,7 @@ def test_per_mini_batch_matches_attach_in_a_hand_written_loop():
     trainer = RollToTrain(model_a, opt_a, rules="classroom", loss_fn=torch.nn.MSELoss(), seed=9, progress=False)
     history = trainer.train(loader, epochs=2)
     handle = attach(opt_b, "classroom", seed=9)
-    for epoch in range(2):
+    for _ in range(2):
         for x, y in loader:
             opt_b.zero_grad(set_to_none=True)
             loss = torch.nn.functional.mse_loss(model_b(x), y)

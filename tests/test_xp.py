@@ -5,12 +5,11 @@ import math
 import pytest
 import torch
 
-from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach, level_for_xp, \
-    proficiency_bonus
+from helpers import linear_model, regression_batch, train_attached
+from rtt_edu import ExperienceSystem, RollToTrain, SavingThrow, attach, level_for_xp, proficiency_bonus
 from rtt_edu.party.classes import CharacterClass
 from rtt_edu.party.monsters import GradientOoze
 from rtt_edu.party.xp import MAX_LEVEL, XP_THRESHOLDS, as_experience
-from helpers import linear_model, regression_batch, train_attached
 
 # 5e SRD "Character Advancement": (XP, level, proficiency bonus), a few rows written out
 SRD_ROWS = [(0, 1, 2), (300, 2, 2), (900, 3, 2), (2700, 4, 2), (6500, 5, 3), (14000, 6, 3), (48000, 9, 4),
@@ -81,7 +80,7 @@ def test_the_bonus_really_changes_outcomes_near_the_dc():
 
 class SkipAll(CharacterClass):
     def before_step(self, turn):
-        turn.skipped = True
+        turn.skip()
 
 
 def test_no_xp_for_a_skipped_step():

@@ -21,12 +21,11 @@ import weakref
 
 import torch
 
-from rtt_edu.errors import RollToTrainError, bad_value
 from rtt_edu.engine.turns import GameMaster
-
+from rtt_edu.errors import RollToTrainError, RollToTrainTypeError, bad_value
 
 #: optimizer → the AttachHandle whose hooks are on it: one game master per optimizer.
-_ATTACHED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ATTACHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ATTACHING = threading.Lock()      # two threads attaching at once must not both put hooks on
 
 
@@ -141,5 +140,6 @@ def unwrap_optimizer(optimizer):
     while isinstance(getattr(inner, "optimizer", None), torch.optim.Optimizer):
         inner = inner.optimizer
     if not isinstance(inner, torch.optim.Optimizer):
-        raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer (or accelerate's wrapper of one)"))
+        raise RollToTrainTypeError(bad_value("optimizer", optimizer,
+                                             "a torch.optim.Optimizer (or accelerate's wrapper of one)"))
     return inner

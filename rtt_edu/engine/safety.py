@@ -43,8 +43,8 @@ import math
 
 import torch
 
-from rtt_edu.errors import NonFiniteTrainingError, RollToTrainError, bad_value, check_type
 from rtt_edu.engine.tensors import optimizer_params, scale_lrs
+from rtt_edu.errors import NonFiniteTrainingError, RollToTrainError, bad_value, check_type
 
 POLICIES = ("death-save", "raise", "off")
 DEATH_SAVE_DC = 10      # 5e: a death saving throw of 10 or more succeeds
@@ -83,7 +83,8 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
     ``torch._amp_foreach_non_finite_check_and_unscale_`` at scale 1: one call per (device, dtype)
     group, all raising one ``found`` flag per device, and ``g × 1`` leaves every value
     bit-identical (−0.0 and subnormals included). The loss joins as a one-element copy, so it is
-    never written (a loss on the CPU is read as one number instead: no copy, no kernel). On a CPU this is a few small ops per step instead of a norm per tensor.
+    never written (a loss on the CPU is read as one number instead: no copy, no kernel). On a CPU
+    this is a few small ops per step instead of a norm per tensor.
     Gradients the kernel does not take (sparse, complex, or part of a graph from
     ``create_graph=True``) are checked with max-norms ``max |x|``.
     """
@@ -139,7 +140,7 @@ class RaiseGuard:
     def check(self, turn) -> None:
         bad = find_nonfinite(turn)
         if bad is not None:
-            turn.skipped = True
+            turn.skip()
             raise NonFiniteTrainingError(f"step {turn.step}: {bad}; the update was not applied "
                                          "(on_nonfinite='raise'; use 'death-save' to skip and recover)")
 
@@ -181,13 +182,12 @@ class DeathSaves:
             if self.dying:
                 self._success(turn, "a finite step while dying")
             return
-        turn.skipped = True
         if not self.dying:
             self.dying = True
             self._snapshot = _snapshot(turn)
-            turn.log("nonfinite", f"{bad}: the update is skipped and the model is dying")
+            turn.skip(f"{bad}: the update is skipped and the model is dying", kind="nonfinite")
         else:
-            turn.log("nonfinite", f"{bad} again: the update is skipped")
+            turn.skip(f"{bad} again: the update is skipped", kind="nonfinite")
         natural = turn.roller.roll("d20").natural
         if natural == 20:
             turn.log("death_save", "death save: natural 20, the model is back on its feet", natural=20)
@@ -237,7 +237,7 @@ class DeathSaves:
         for group in optimizer.param_groups:
             if "initial_lr" in group:
                 group["initial_lr"] *= self.lr_factor
-        scheduler = turn.master.scheduler
+        scheduler = turn.scheduler
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [lr * self.lr_factor for lr in scheduler.base_lrs]
         restored = (f"weights and optimizer state restored from before step {self._snapshot['step']}, "
@@ -274,11 +274,17 @@ def _snapshot(turn) -> dict:
 GUARDS = {"death-save": DeathSaves, "raise": RaiseGuard, "off": lambda: None}
 
 
-def make_guard(policy):
-    """The guard for an ``on_nonfinite`` policy name, or a guard object passed as is."""
+def check_policy(policy, name: str = "on_nonfinite"):
+    """``policy`` if it is a policy name of :data:`POLICIES` or a guard object, else a clear error naming ``name``."""
     if isinstance(policy, (DeathSaves, RaiseGuard)):
         return policy
-    check_type("on_nonfinite", policy, str, f"one of {list(POLICIES)} or a DeathSaves(...) guard")
+    check_type(name, policy, str, f"one of {list(POLICIES)} or a DeathSaves(...) guard")
     if policy not in GUARDS:
-        raise RollToTrainError(bad_value("on_nonfinite", policy, f"one of {list(POLICIES)}"))
-    return GUARDS[policy]()
+        raise RollToTrainError(bad_value(name, policy, f"one of {list(POLICIES)}"))
+    return policy
+
+
+def make_guard(policy):
+    """The guard for an ``on_nonfinite`` policy name (a new one), or a guard object passed as is."""
+    policy = check_policy(policy)
+    return policy if isinstance(policy, (DeathSaves, RaiseGuard)) else GUARDS[policy]()

@@ -2,10 +2,11 @@
 
 A class is a :class:`~rtt_edu.engine.turns.Participant`: it acts only through the turn's fields and hooks
 (``turn.bonus``, ``turn.multiplier``, the gradients of ``turn.params``, the param groups' learning
-rates, ``turn.skipped``), so it works the same per mini-batch, per accumulation step, under
+rates, ``turn.skip()``), so it works the same per mini-batch, per accumulation step, under
 ``attach`` and under the HuggingFace callback.
 
-Every class has a ``level`` (1..20) that changes its abilities by the formula in its docstring,
+Every class has a ``level`` (1..20) that changes its abilities by the formula in its docstring or
+a :class:`LevelTable` (the 5e tables as data, read with ``bisect``),
 a limited feature with ``max_uses`` uses per long rest (``uses=`` overrides the level's number),
 and ``state_dict()`` / ``load_state_dict()`` holding the uses left and any running timer.
 A long rest (the end of an epoch, ``on_epoch_end``) restores every use.
@@ -36,36 +37,54 @@ rest that restored something, kind ``"long_rest"`` on the last step of the epoch
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from fractions import Fraction
 
 import torch
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
 from rtt_edu.engine.tensors import optimizer_params, saved_lr, set_lr
 from rtt_edu.engine.turns import Participant
+from rtt_edu.errors import RollToTrainError, bad_value, check_type, require
 from rtt_edu.party.xp import proficiency_bonus
 
 
 def _check_level(level):
     check_type("level", level, int, "a level from 1 to 20")
-    if not 1 <= level <= 20:
-        raise RollToTrainError(bad_value("level", level, "a level from 1 to 20"))
-    return level
+    return require(1 <= level <= 20, "level", level, "a level from 1 to 20")
 
 
 def _check_positive(name, value, expected="a number > 0"):
     check_type(name, value, (int, float), expected)
-    if not (math.isfinite(value) and value > 0):
-        raise RollToTrainError(bad_value(name, value, expected))
-    return float(value)
+    return float(require(math.isfinite(value) and value > 0, name, value, expected))
 
 
 def _check_state(state, keys, what):
     if not isinstance(state, dict) or any(k not in state for k in keys):
         shown = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise RollToTrainError(bad_value("state", shown, f"a {what} state_dict with keys {list(keys)}"))
+
+
+class LevelTable:
+    """A value per level (1..20), written as the levels where it changes, as the 5e class tables are.
+
+    ``LevelTable({1: 2, 4: 3, 10: 4})`` is 2 at levels 1-3, 3 at 4-9 and 4 at 10-20; ``table[level]``
+    finds the last change at or below ``level`` with ``bisect``, as :func:`~rtt_edu.party.xp.level_for_xp`
+    reads the XP table.
+    """
+
+    def __init__(self, changes: dict):
+        self.levels = tuple(changes)         # the levels where the value changes, rising from 1
+        self.values = tuple(changes.values())
+        require(self.levels[0] == 1 and list(self.levels) == sorted(set(self.levels)), "changes", changes,
+                "levels rising from 1, each with its value")
+
+    def __getitem__(self, level: int):
+        return self.values[bisect.bisect_right(self.levels, _check_level(level)) - 1]
+
+    def __repr__(self):
+        return f"LevelTable({dict(zip(self.levels, self.values))!r})"
 
 
 def _finite_loss(turn):
@@ -88,8 +107,7 @@ class CharacterClass(Participant):
         self.level = level
         if uses is not None:
             check_type("uses", uses, int, "a number of uses per long rest >= 0, or None for the level's number")
-            if uses < 0:
-                raise RollToTrainError(bad_value("uses", uses, "a number of uses per long rest >= 0"))
+            require(uses >= 0, "uses", uses, "a number of uses per long rest >= 0")
         self.uses = uses
         self.uses_left = self.max_uses
 
@@ -125,11 +143,10 @@ class CharacterClass(Participant):
         """A long rest: every use of the limited feature comes back."""
         recovered = self.max_uses - self.uses_left
         self.uses_left = self.max_uses
-        if recovered > 0 and master.last_record is not None:
-            master.last_record.events.append({
-                "kind": "long_rest", "message": f"long rest after epoch {epoch}: the {self.name} recovers "
-                                                f"{recovered} {self.feature} ({self.max_uses} ready)",
-                "character_class": self.name, "recovered": recovered})
+        if recovered > 0:
+            master.log("long_rest", f"long rest after epoch {epoch}: the {self.name} recovers {recovered} "
+                                    f"{self.feature} ({self.max_uses} ready)",
+                       character_class=self.name, recovered=recovered)
 
     def state_dict(self) -> dict:
         return {"level": self.level, "uses": self.uses, "uses_left": self.uses_left}
@@ -212,11 +229,9 @@ class Wizard(CharacterClass):
                  uses: int | None = None):
         super().__init__(level, uses)
         check_type("spell", spell, str, f"one of {sorted(self.SPELLS)}")
-        if spell not in self.SPELLS:
-            raise RollToTrainError(bad_value("spell", spell, f"one of {sorted(self.SPELLS)}"))
+        require(spell in self.SPELLS, "spell", spell, f"one of {sorted(self.SPELLS)}")
         check_type("cast_on", cast_on, int, "the lowest natural face that casts (an integer >= 1)")
-        if cast_on < 1:
-            raise RollToTrainError(bad_value("cast_on", cast_on, "the lowest natural face that casts (>= 1)"))
+        require(cast_on >= 1, "cast_on", cast_on, "the lowest natural face that casts (>= 1)")
         self.spell = spell
         self.power = _check_positive("power", power, "a learning-rate factor > 0")
         self.cast_on = cast_on
@@ -235,7 +250,8 @@ class Wizard(CharacterClass):
     def after_roll(self, turn) -> None:
         if self.spell_turns_left == 0 and turn.roll.natural >= self.cast_on and self.spend():
             self.spell_turns_left = self.duration
-            what = (f"learning rate x{self.power:g}" if self.spell == "haste" else "learning rate back to its initial value")
+            what = (f"learning rate x{self.power:g}" if self.spell == "haste"
+                    else "learning rate back to its initial value")
             self.log(turn, self.spell, f"casts {'Haste' if self.spell == 'haste' else 'Warm Restart'}: {what} "
                                        f"for {self.duration} turn{'s' * (self.duration > 1)} "
                                        f"({self.uses_left} slot{'s' * (self.uses_left != 1)} left)",
@@ -355,8 +371,8 @@ class _SpikeWatch:
 
 def _check_spike_factor(value):
     check_type("spike_factor", value, (int, float), "a factor > 1 (a spike is loss > factor x its running mean)")
-    if not (math.isfinite(value) and value > 1):
-        raise RollToTrainError(bad_value("spike_factor", value, "a factor > 1 (a spike is loss > factor x its running mean)"))
+    require(math.isfinite(value) and value > 1, "spike_factor", value,
+            "a factor > 1 (a spike is loss > factor x its running mean)")
     return float(value)
 
 
@@ -377,7 +393,7 @@ class Fighter(CharacterClass):
 
     Second wind: when the step's loss spikes (loss > spike_factor × the running mean of earlier
     losses, ema with beta 0.9) the Fighter spends a use and the update is skipped
-    (``turn.skipped``: not applied, and kept out of the optimizer's moments). Needs the loss.
+    (``turn.skip()``: not applied, and kept out of the optimizer's moments). Needs the loss.
     Uses per long rest: 2 at levels 1-3, 3 at 4-9, 4 at 10-20.
     """
     name = "Fighter"
@@ -389,8 +405,10 @@ class Fighter(CharacterClass):
         self.max_norm = _check_positive("max_norm", max_norm, "a gradient norm > 0")
         self.watch = _SpikeWatch(_check_spike_factor(spike_factor))
 
+    SECOND_WINDS = LevelTable({1: 2, 4: 3, 10: 4})   # second winds per long rest
+
     def uses_for_level(self, level: int) -> int:
-        return 2 if level < 4 else 3 if level < 10 else 4
+        return self.SECOND_WINDS[level]
 
     @property
     def armour_norm(self) -> float:
@@ -403,7 +421,7 @@ class Fighter(CharacterClass):
             torch.nn.utils.clip_grad_norm_(params, self.armour_norm)
         loss = _finite_loss(turn)
         if loss is not None and self.watch.is_spike(loss) and self.spend():
-            turn.skipped = True
+            turn.skip()
             self.log(turn, "second wind", f"catches a second wind: loss {loss:.4g} spiked above "
                                           f"{self.watch.factor:g} x {self.watch.ema:.4g}, the update is skipped",
                      loss=loss, mean=self.watch.ema)
@@ -462,7 +480,7 @@ class Cleric(CharacterClass):
             return
         if self.watch.is_spike(loss):
             if self.best_weights is not None and self.spend():
-                turn.skipped = True
+                turn.skip()
                 self._reviving = True
                 self.log(turn, "revive", f"revives the model: loss {loss:.4g} spiked above {self.watch.factor:g} x "
                                          f"{self.watch.ema:.4g}; weights rolled back to the best ones (loss "
@@ -520,13 +538,16 @@ class Barbarian(CharacterClass):
         super().__init__(level, uses)
         self.rage_turns_left = 0
 
+    RAGES = LevelTable({1: 2, 3: 3, 6: 4, 12: 5, 17: 6})   # rages per long rest (5e)
+    RAGE_TURNS = LevelTable({1: 2, 9: 3, 16: 4})           # turns a rage lasts: the 5e rage damage bonus
+
     def uses_for_level(self, level: int) -> int:
-        return 2 if level < 3 else 3 if level < 6 else 4 if level < 12 else 5 if level < 17 else 6
+        return self.RAGES[level]
 
     @property
     def rage_turns(self) -> int:
         """Turns a rage lasts: 2, 3 or 4 (the 5e rage damage bonus)."""
-        return 2 if self.level < 9 else 3 if self.level < 16 else 4
+        return self.RAGE_TURNS[self.level]
 
     def after_roll(self, turn) -> None:
         if self.rage_turns_left == 0 and turn.multiplier < 0 and self.spend():
@@ -575,10 +596,12 @@ class Bard(CharacterClass):
     def uses_for_level(self, level: int) -> int:
         return 3 + level
 
+    DICE = LevelTable({1: 6, 5: 8, 10: 10, 15: 12})   # sides of the inspiration die (5e)
+
     @property
     def die(self) -> int:
         """Sides of the inspiration die: 6, 8, 10 or 12."""
-        return 6 if self.level < 5 else 8 if self.level < 10 else 10 if self.level < 15 else 12
+        return self.DICE[self.level]
 
     def after_roll(self, turn) -> None:
         if turn.outcome != "fail" or not self.spend():
@@ -589,8 +612,8 @@ class Bard(CharacterClass):
         turn.multiplier = turn.rules.multiplier(natural, bonus)
         turn.roll = dataclasses.replace(turn.roll, modifier=turn.roll.modifier + d, total=turn.roll.total + d)
         self.log(turn, "inspiration", f"inspires: +d{self.die} rolled {d}, total {turn.roll.total} vs DC "
-                                      f"{turn.rules.dc}: {turn.outcome.replace('_', ' ')}, multiplier {turn.multiplier:+g}",
-                 die=d)
+                                      f"{turn.rules.dc}: {turn.outcome.replace('_', ' ')}, "
+                                      f"multiplier {turn.multiplier:+g}", die=d)
 
     def distribution(self, rules="classroom", bonus: int = 0) -> dict:
         """Exact multiplier → probability while inspirations last, for ``rules`` rolled with ``bonus``.

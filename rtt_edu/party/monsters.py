@@ -32,9 +32,9 @@ from fractions import Fraction
 
 import torch
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
 from rtt_edu.engine.tensors import optimizer_params
 from rtt_edu.engine.turns import Participant
+from rtt_edu.errors import RollToTrainError, RollToTrainTypeError, bad_value, check_type, require
 
 #: Challenge rating → XP (5e SRD, "Experience Points by Challenge Rating").
 CR_XP = {0: 10, 0.125: 25, 0.25: 50, 0.5: 100, 1: 200, 2: 450, 3: 700, 4: 1100, 5: 1800, 6: 2300, 7: 2900,
@@ -46,15 +46,36 @@ CR_XP = {0: 10, 0.125: 25, 0.25: 50, 0.5: 100, 1: 200, 2: 450, 3: 700, 4: 1100, 
 def check_chance(p, name: str = "encounter_chance") -> float:
     """``p`` as a float if it is a probability in [0, 1], else a clear error naming ``name``."""
     check_type(name, p, (int, float, Fraction), "a probability between 0 and 1")
-    if not 0 <= p <= 1:       # NaN fails this too
-        raise RollToTrainError(bad_value(name, p, "a probability between 0 and 1"))
-    return float(p)
+    return float(require(0 <= p <= 1, name, p, "a probability between 0 and 1"))   # NaN fails this too
+
+
+def check_monsters(monsters, name: str = "monsters") -> tuple:
+    """``monsters`` as a tuple of :class:`Monster` templates (one monster, a list or a tuple; ``None``
+    is none), else a clear error naming ``name``."""
+    if monsters is None:
+        return ()
+    if isinstance(monsters, Monster):
+        return (monsters,)
+    require(isinstance(monsters, (list, tuple)) and all(isinstance(m, Monster) for m in monsters), name, monsters,
+            "a list of Monster instances such as [LossDragon()]", RollToTrainTypeError)
+    return tuple(monsters)
+
+
+def check_schedule(schedule, name: str = "encounter_schedule") -> dict:
+    """``schedule`` as a new dict ``{step: Monster}`` (``None`` is empty), else a clear error naming ``name``."""
+    schedule = {} if schedule is None else schedule
+    require(isinstance(schedule, dict), name, schedule, "a dict {step: Monster}", RollToTrainTypeError)
+    for step, monster in schedule.items():
+        require(isinstance(step, int) and not isinstance(step, bool) and step >= 0, f"{name} step", step,
+                "an optimizer step, an integer >= 0")
+        require(isinstance(monster, Monster), f"{name}[{step}]", monster, "a Monster such as LossDragon()",
+                RollToTrainTypeError)
+    return dict(schedule)
 
 
 def _number(name, value, expected, ok):
     check_type(name, value, (int, float), expected)
-    if not (math.isfinite(value) and ok(value)):
-        raise RollToTrainError(bad_value(name, value, expected))
+    require(math.isfinite(value) and ok(value), name, value, expected)
     return value
 
 
@@ -73,14 +94,13 @@ class Monster(Participant):
                  name: str | None = None):
         self.hit_points = _number("hit_points", hit_points, "a number of hit points > 0", lambda v: v > 0)
         check_type("armor_class", armor_class, int, "an integer armour class (the save DC) from 1 to 30")
-        if not 1 <= armor_class <= 30:
-            raise RollToTrainError(bad_value("armor_class", armor_class, "an armour class from 1 to 30"))
-        check_type("challenge_rating", challenge_rating, (int, float, Fraction), "a challenge rating: 0, 1/8, 1/4, 1/2 or 1..30")
-        if challenge_rating not in CR_XP:
-            raise RollToTrainError(bad_value("challenge_rating", challenge_rating, "a challenge rating: 0, 1/8, 1/4, 1/2 or 1..30"))
+        require(1 <= armor_class <= 30, "armor_class", armor_class, "an armour class from 1 to 30")
+        check_type("challenge_rating", challenge_rating, (int, float, Fraction),
+                   "a challenge rating: 0, 1/8, 1/4, 1/2 or 1..30")
+        require(challenge_rating in CR_XP, "challenge_rating", challenge_rating,
+                "a challenge rating: 0, 1/8, 1/4, 1/2 or 1..30")
         check_type("turns", turns, int, "a number of turns >= 1")
-        if turns < 1:
-            raise RollToTrainError(bad_value("turns", turns, "a number of turns >= 1"))
+        require(turns >= 1, "turns", turns, "a number of turns >= 1")
         if name is not None:
             check_type("name", name, str, "a monster name (str) or None")
             self.name = name
@@ -157,7 +177,7 @@ class Monster(Participant):
         if self.hit_points_left <= 0:
             self.defeated = True
             event = turn.log("defeat", f"the {self.name} is defeated", monster=self.name, xp=0)
-            experience = _experience(turn)
+            experience = turn.experience
             if experience is not None:     # after the defeat, so a level-up is logged after it
                 event["xp"] = experience.award(self.xp, f"defeating the {self.name}", turn)
                 event["message"] += f": +{event['xp']} XP"
@@ -178,11 +198,6 @@ class Monster(Participant):
     def __repr__(self):
         return (f"{type(self).__name__}(hit_points={self.hit_points!r}, armor_class={self.armor_class}, "
                 f"challenge_rating={self.challenge_rating!r}, turns={self.turns})")
-
-
-def _experience(turn):
-    from rtt_edu.party.xp import ExperienceSystem
-    return next((p for p in turn.master.participants if isinstance(p, ExperienceSystem)), None)
 
 
 class LossDragon(Monster):
@@ -300,24 +315,13 @@ class EncounterTable(Participant):
     needs_loss = True
 
     def __init__(self, monsters=(), chance: float = 0.0, schedule=None):
-        if isinstance(monsters, Monster):
-            monsters = [monsters]
-        if not isinstance(monsters, (list, tuple)) or not all(isinstance(m, Monster) for m in monsters):
-            raise TypeError(bad_value("monsters", monsters, "a list of Monster instances such as [LossDragon()]"))
+        monsters = check_monsters(monsters)
         self.chance = check_chance(chance)
         if self.chance > 0 and not monsters:
-            raise RollToTrainError(bad_value("monsters", monsters, f"at least one Monster to draw with "
+            raise RollToTrainError(bad_value("monsters", list(monsters), f"at least one Monster to draw with "
                                                                    f"encounter_chance={chance!r}"))
-        schedule = {} if schedule is None else schedule
-        if not isinstance(schedule, dict):
-            raise TypeError(bad_value("encounter_schedule", schedule, "a dict {step: Monster}"))
-        for step, monster in schedule.items():
-            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-                raise RollToTrainError(bad_value("encounter_schedule step", step, "an optimizer step, an integer >= 0"))
-            if not isinstance(monster, Monster):
-                raise TypeError(bad_value(f"encounter_schedule[{step}]", monster, "a Monster such as LossDragon()"))
         self.monsters = list(monsters)
-        self.schedule = dict(schedule)
+        self.schedule = check_schedule(schedule)
         self.active: Monster | None = None
         self._source = None           # ("monsters", index) or ("schedule", step): the active one's template
 
@@ -372,8 +376,8 @@ class EncounterTable(Participant):
         return {"active": {"source": kind, "key": key, "state": self.active.state_dict()}}
 
     def load_state_dict(self, state) -> None:
-        if not isinstance(state, dict) or "active" not in state:
-            raise RollToTrainError(bad_value("state", state, "an EncounterTable state_dict with key 'active'"))
+        require(isinstance(state, dict) and "active" in state, "state", state,
+                "an EncounterTable state_dict with key 'active'")
         active = state["active"]
         if active is None:
             self.active, self._source = None, None
@@ -392,4 +396,5 @@ class EncounterTable(Participant):
         return f"EncounterTable({self.monsters!r}, chance={self.chance!r}, schedule={self.schedule!r})"
 
 
-__all__ = ["Monster", "LossDragon", "GradientOoze", "WeightWraith", "EncounterTable", "check_chance", "CR_XP"]
+__all__ = ["Monster", "LossDragon", "GradientOoze", "WeightWraith", "EncounterTable", "check_chance", "check_monsters",
+           "check_schedule", "CR_XP"]

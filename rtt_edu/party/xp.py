@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import bisect
 
-from rtt_edu.errors import RollToTrainError, bad_value, check_type
 from rtt_edu.engine.turns import Participant
+from rtt_edu.errors import RollToTrainTypeError, bad_value, check_type, require
 
 #: XP needed to reach each level 1..20 (5e SRD, "Character Advancement").
 XP_THRESHOLDS = (0, 300, 900, 2700, 6500, 14000, 23000, 34000, 48000, 64000,
@@ -23,16 +23,14 @@ MAX_LEVEL = 20
 def level_for_xp(xp: int) -> int:
     """The level reached with ``xp`` experience points (1..20)."""
     check_type("xp", xp, (int, float), "a number of experience points >= 0")
-    if xp < 0:
-        raise RollToTrainError(bad_value("xp", xp, "a number of experience points >= 0"))
+    require(xp >= 0, "xp", xp, "a number of experience points >= 0")
     return bisect.bisect_right(XP_THRESHOLDS, xp)
 
 
 def proficiency_bonus(level: int) -> int:
     """The 5e proficiency bonus: +2 at levels 1-4, +3 at 5-8, ... +6 at 17-20."""
     check_type("level", level, int, "a level from 1 to 20")
-    if not 1 <= level <= MAX_LEVEL:
-        raise RollToTrainError(bad_value("level", level, "a level from 1 to 20"))
+    require(1 <= level <= MAX_LEVEL, "level", level, "a level from 1 to 20")
     return 2 + (level - 1) // 4
 
 
@@ -50,8 +48,7 @@ class ExperienceSystem(Participant):
         for name, value in (("success_xp", success_xp), ("crit_xp", crit_xp), ("best_loss_xp", best_loss_xp),
                             ("xp_scale", xp_scale), ("xp", xp)):
             check_type(name, value, (int, float), "a number >= 0")
-            if value < 0:
-                raise RollToTrainError(bad_value(name, value, "a number >= 0"))
+            require(value >= 0, name, value, "a number >= 0")
         check_type("add_proficiency", add_proficiency, bool, "True or False")
         self.success_xp, self.crit_xp, self.best_loss_xp = success_xp, crit_xp, best_loss_xp
         self.xp_scale = xp_scale
@@ -114,12 +111,19 @@ class ExperienceSystem(Participant):
         return f"ExperienceSystem(level={self.level}, xp={self.xp})"
 
 
-def as_experience(experience, name: str = "use_xp_system"):
-    """``None``/``False`` → no XP, ``True`` → a default :class:`ExperienceSystem`, or an instance."""
-    if experience is None or experience is False:
-        return None
+def check_experience(experience, name: str = "experience"):
+    """``experience`` if it is ``True``, ``False`` or an :class:`ExperienceSystem` (``None`` is ``False``),
+    else a clear error naming ``name``."""
+    if experience is None:
+        return False
+    if isinstance(experience, (bool, ExperienceSystem)):
+        return experience
+    raise RollToTrainTypeError(bad_value(name, experience, "True, False or an ExperienceSystem"))
+
+
+def as_experience(experience, name: str = "experience") -> ExperienceSystem | None:
+    """``None``/``False`` → no XP, ``True`` → a new default :class:`ExperienceSystem`, or the instance given."""
+    experience = check_experience(experience, name)
     if experience is True:
         return ExperienceSystem()
-    if isinstance(experience, ExperienceSystem):
-        return experience
-    raise TypeError(bad_value(name, experience, "True, False or an ExperienceSystem"))
+    return None if experience is False else experience

@@ -1,7 +1,7 @@
 """Roll-to-Train in the HuggingFace ``Trainer``: a callback, nothing else changes.
 
     from rtt_edu.training.hf import RollToTrainCallback
-    dice = RollToTrainCallback(rules="classroom", seed=0)
+    dice = RollToTrainCallback(rules="classroom", seed=0)    # or RollToTrainCallback(game=GameConfig(...))
     trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[dice])
     trainer.train()
     dice.records[-1].multiplier              # one record per optimizer step, as with attach
@@ -34,17 +34,17 @@ from collections.abc import Mapping
 
 import torch
 
-from rtt_edu.game.dice import DiceRoller
 from rtt_edu.engine.distributed import is_distributed, shared_seed
-from rtt_edu.errors import CheckpointError, bad_value, check_type
 from rtt_edu.engine.history import History
 from rtt_edu.engine.hook import unwrap_optimizer
-from rtt_edu.training.game import build_master
-from rtt_edu.game.rules import OUTCOMES
-from rtt_edu.training.checkpoint import game_state_problems, resumed_history
-from rtt_edu.training.history_file import history_to_dict
 from rtt_edu.engine.turns import table_seed
+from rtt_edu.errors import CheckpointError, RollToTrainTypeError, bad_value, check_type
+from rtt_edu.game.dice import DiceRoller
+from rtt_edu.game.rules import OUTCOMES
 from rtt_edu.party.xp import ExperienceSystem
+from rtt_edu.training.checkpoint import game_state_problems, resumed_history
+from rtt_edu.training.game import GameConfig, build_master, game_config
+from rtt_edu.training.history_file import history_to_dict
 
 try:
     from transformers import TrainerCallback
@@ -61,33 +61,31 @@ LOGGED_OUTCOMES = (*OUTCOMES, "skipped")
 class RollToTrainCallback(TrainerCallback):
     """A saving throw for every optimizer step of a HuggingFace ``Trainer``.
 
-    Arguments as for :func:`rtt_edu.attach`: ``rules`` (a :class:`~rtt_edu.game.rules.SavingThrow`,
-    a preset name or ``None`` for ``"classroom"``), ``seed`` or ``roller``, ``character_class``,
-    ``experience`` (``True`` or an :class:`~rtt_edu.party.xp.ExperienceSystem`), ``target``
-    (``"update"``, ``"gradient"`` or ``"delta"``), monsters, ``intelligence`` and ``on_nonfinite``.
+    The game as for :func:`rtt_edu.attach`: ``game=GameConfig(...)``, or its fields as keywords
+    (``rules`` may come first, positionally: a :class:`~rtt_edu.game.rules.SavingThrow` or a preset
+    name; ``seed``, ``character_class``, ``experience``, ``target``, monsters, ``intelligence``,
+    ``on_nonfinite``: see :class:`~rtt_edu.training.game.GameConfig`); ``roller`` instead of a seed.
     ``capture_loss=False`` leaves the model's forward alone (no loss in the records).
     ``history``: the :class:`~rtt_edu.engine.history.History` to record into, e.g. ``History(max_steps=10_000)``
     for a long run (the ``rtt/...`` log figures then cover the kept records of each logging window).
     """
 
-    def __init__(self, rules=None, seed: int | None = None, character_class=None, experience=None,
-                 target: str = "update", *, roller: DiceRoller | None = None, monsters=None,
-                 encounter_chance: float = 0.0, encounter_schedule=None, intelligence: int = 10,
-                 on_nonfinite: str = "death-save", capture_loss: bool = True, history: History | None = None):
+    def __init__(self, rules=None, *, game: GameConfig | None = None, roller: DiceRoller | None = None,
+                 capture_loss: bool = True, history: History | None = None, **settings):
         if not HF_AVAILABLE:
             raise ImportError("RollToTrainCallback needs transformers and accelerate: "
                               "pip install 'rtt_edu[hf]' (or pip install transformers accelerate)")
-        self.master = build_master(rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
-                                   character_class=character_class, experience=experience, monsters=monsters,
-                                   encounter_chance=encounter_chance, encounter_schedule=encounter_schedule,
-                                   on_nonfinite=on_nonfinite)
+        if rules is not None:
+            settings = {"rules": rules, **settings}
+        self.game = game_config(game, settings, where="RollToTrainCallback")
+        self.master = build_master(self.game, roller=roller)
         if history is not None:
             if not isinstance(history, History):
-                raise TypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) "
-                                                              "or None"))
+                raise RollToTrainTypeError(bad_value("history", history,
+                                                     "a rtt_edu History (e.g. History(max_steps=10_000)) or None"))
             self.master.history = history
         # seed=None before torch.distributed is up: share a seed once training starts (on_train_begin)
-        self._share_seed = roller is None and seed is None and not is_distributed()
+        self._share_seed = roller is None and self.game.seed is None and not is_distributed()
         check_type("capture_loss", capture_loss, bool, "True or False")
         self.capture_loss = capture_loss
         self._turn = None
@@ -108,7 +106,8 @@ class RollToTrainCallback(TrainerCallback):
 
     @property
     def experience(self) -> ExperienceSystem | None:
-        return next((p for p in self.master.participants if isinstance(p, ExperienceSystem)), None)
+        """The experience system of this game (``game.experience``), or ``None``."""
+        return self.master.experience
 
     # --- the Trainer's events -----------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, lr_scheduler=None, **kwargs):
@@ -141,7 +140,7 @@ class RollToTrainCallback(TrainerCallback):
             return
         if getattr(self._wrapped, "step_was_skipped", False) and not turn.skipped:
             # fp16: the gradient scaler found inf/NaN and skipped optimizer.step() itself
-            self.master.skip(turn, "the gradient scaler found inf/NaN gradients and skipped this step", kind="nonfinite")
+            turn.skip("the gradient scaler found inf/NaN gradients and skipped this step", kind="nonfinite")
         self.master.end(turn)
 
     def on_epoch_end(self, args, state, control, **kwargs):

@@ -5,6 +5,9 @@
                           loss_fn=nn.CrossEntropyLoss(), seed=0)
     history = trainer.train(train_loader, eval_loader, epochs=3)
 
+    game = GameConfig(intelligence=15, character_class=Wizard(level=1), experience=True, seed=0)
+    trainer = RollToTrain(model, optimizer, scheduler, game=game, loss_fn=nn.CrossEntropyLoss())
+
 Batches are ``(inputs, targets)`` (with ``loss_fn``) or mappings passed as ``model(**batch)``
 whose output has ``.loss`` (HuggingFace style). The dice act through :func:`rtt_edu.attach`
 on the optimizer, so the trainer, a hand-written loop and the HuggingFace callback roll,
@@ -51,12 +54,11 @@ from tqdm.auto import tqdm
 from rtt_edu.training import checkpoint
 from rtt_edu.atomic import check_path
 from rtt_edu.engine.distributed import rank
-from rtt_edu.errors import (CheckpointError, ConcurrentTrainingWarning, RollToTrainError, ZeroLearningRateWarning,
-                     bad_value, check_type)
+from rtt_edu.errors import (CheckpointError, ConcurrentTrainingWarning, RollToTrainError, RollToTrainTypeError,
+                            ZeroLearningRateWarning, bad_value, check_type)
 from rtt_edu.engine.history import EvalRecord, History
 from rtt_edu.engine.hook import AttachHandle
-from rtt_edu.training.game import build_master
-from rtt_edu.game.rules import as_rules
+from rtt_edu.training.game import GameConfig, build_master, game_config
 from rtt_edu.engine.tensors import optimizer_params
 from rtt_edu.party.xp import ExperienceSystem
 
@@ -65,6 +67,15 @@ MODES = ("per_mini_batch", "per_accumulation_step")
 
 class RollToTrain:
     """Train ``model`` with ``optimizer``; a saving throw decides how much of each update lands.
+
+    The game: ``game=GameConfig(...)``, or its fields as keywords (``rules``, ``intelligence``,
+    ``character_class``, ``experience``, ``monsters``, ``encounter_chance``, ``encounter_schedule``,
+    ``target``, ``on_nonfinite``, ``seed``: see :class:`~rtt_edu.training.game.GameConfig`);
+    ``use_xp_system`` is the seed's name for ``experience``. ``roller``: a
+    :class:`~rtt_edu.game.dice.DiceRoller` to roll with, instead of a seed.
+
+    The loop: ``mode`` and ``accumulation_steps`` (how many mini-batches one optimizer step, hence
+    one roll, takes: see the module docstring), ``loss_fn``, ``device``, ``progress``.
 
     ``history``: the :class:`~rtt_edu.engine.history.History` to record into, e.g.
     ``History(max_steps=10_000)`` to keep the last 10,000 step records of a long run (the running
@@ -81,30 +92,28 @@ class RollToTrain:
     running trainer rolls and records every one of its steps, or stops with an error.
     """
 
-    def __init__(self, model, optimizer, scheduler=None, intelligence: int = 10, character_class=None,
-                 use_xp_system=False, rules=None, mode: str = "per_mini_batch", accumulation_steps: int = 1,
-                 loss_fn=None, seed: int | None = None, device=None, progress: bool = True,
-                 target: str = "update", monsters=None, encounter_chance: float = 0.0,
-                 encounter_schedule=None, on_nonfinite: str = "death-save", roller=None, history=None):
+    def __init__(self, model, optimizer, scheduler=None, *, game: GameConfig | None = None,
+                 mode: str = "per_mini_batch", accumulation_steps: int = 1, loss_fn=None, device=None,
+                 progress: bool = True, roller=None, history=None, **settings):
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(bad_value("model", model, "a torch.nn.Module"))
+            raise RollToTrainTypeError(bad_value("model", model, "a torch.nn.Module"))
         if next(model.parameters(), None) is None:
             raise RollToTrainError(bad_value("model", model, "a model with parameters to train (this one has none)"))
         if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer"))
+            raise RollToTrainTypeError(bad_value("optimizer", optimizer, "a torch.optim.Optimizer"))
         if not any(g["params"] for g in optimizer.param_groups):
             raise RollToTrainError(bad_value("optimizer", optimizer, "an optimizer with parameters (its param groups "
                                                                     "are empty)"))
         _check_optimizer_holds_model(optimizer, model)
         if scheduler is not None and not hasattr(scheduler, "step"):
-            raise TypeError(bad_value("scheduler", scheduler, "a torch.optim.lr_scheduler scheduler or None"))
+            raise RollToTrainTypeError(bad_value("scheduler", scheduler, "a torch.optim.lr_scheduler scheduler or None"))
         if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
             raise RollToTrainError(f"scheduler={scheduler!r}: expected a scheduler of this trainer's optimizer, but it "
                                    f"was built on another one ({type(scheduler.optimizer).__name__} at "
                                    f"{id(scheduler.optimizer):#x}); build it with scheduler = "
                                    f"{type(scheduler).__name__}(optimizer, ...) on the optimizer passed here")
         if history is not None and not isinstance(history, History):
-            raise TypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) or None"))
+            raise RollToTrainTypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) or None"))
         check_type("mode", mode, str, f"one of {list(MODES)}")
         if mode not in MODES:
             raise RollToTrainError(bad_value("mode", mode, f"one of {list(MODES)}"))
@@ -115,9 +124,11 @@ class RollToTrain:
             raise RollToTrainError(bad_value("accumulation_steps", accumulation_steps,
                                              "1 in mode='per_mini_batch' (use mode='per_accumulation_step')"))
         if loss_fn is not None and not callable(loss_fn):
-            raise TypeError(bad_value("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) or None"))
+            raise RollToTrainTypeError(bad_value("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) or None"))
         check_type("progress", progress, bool, "True or False")
-        self.rules = as_rules(rules)
+        self.game = game_config(game, settings, aliases={"use_xp_system": "experience"}, where="RollToTrain")
+        self.master = build_master(self.game, roller=roller, scheduler=scheduler)
+        self.rules = self.master.rules
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -129,17 +140,13 @@ class RollToTrain:
             try:
                 self.device = torch.device(device)
             except (RuntimeError, TypeError):
-                raise TypeError(bad_value("device", device, "a torch.device or a name like 'cpu' or 'cuda:0'")) from None
+                raise RollToTrainTypeError(bad_value("device", device, "a torch.device or a name like 'cpu' or 'cuda:0'")) from None
             model.to(self.device)
         else:
             self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        self.master = build_master(self.rules, roller=roller, seed=seed, target=target, intelligence=intelligence,
-                                   character_class=character_class, experience=use_xp_system, monsters=monsters,
-                                   encounter_chance=encounter_chance, encounter_schedule=encounter_schedule,
-                                   on_nonfinite=on_nonfinite, scheduler=scheduler, experience_arg="use_xp_system")
         if history is not None:
             self.master.history = history
-        self.character_class = character_class
+        self.character_class = self.game.character_class
         self._running = threading.Lock()   # one train() at a time
         self._position = None              # inside an epoch: {"epoch", "batches", "rng_epoch_start"}
         self._resume = None                # a loaded mid-epoch position, replayed by the next train()
@@ -157,7 +164,8 @@ class RollToTrain:
 
     @property
     def experience(self) -> ExperienceSystem | None:
-        return next((p for p in self.master.participants if isinstance(p, ExperienceSystem)), None)
+        """The experience system of this game (``game.experience``), or ``None``."""
+        return self.master.experience
 
     # --- one batch --------------------------------------------------------------------------
     def _to_device(self, value):
@@ -227,7 +235,7 @@ class RollToTrain:
             if rank() == 0:                      # the rank that saves
                 _check_checkpoint_folder(checkpoint_path)
         if on_step is not None and not callable(on_step):
-            raise TypeError(bad_value("on_step", on_step, "a callable on_step(trainer) or None"))
+            raise RollToTrainTypeError(bad_value("on_step", on_step, "a callable on_step(trainer) or None"))
         _check_learning_rates(self.optimizer, self.scheduler)
         if not self._running.acquire(blocking=False):
             raise RollToTrainError("train() is already running on this trainer (in another thread, or called from "
@@ -411,7 +419,7 @@ _END = object()
 def _check_loader(name: str, loader, expected: str) -> None:
     """An iterable of batches, and not an empty one where its length says so."""
     if loader is None or not hasattr(loader, "__iter__") or isinstance(loader, (str, bytes)):
-        raise TypeError(bad_value(name, loader, expected))
+        raise RollToTrainTypeError(bad_value(name, loader, expected))
     try:
         size = len(loader)
     except TypeError:
@@ -431,7 +439,7 @@ def _set_epoch(loader, epoch: int) -> None:
 def _check_loss(loss) -> None:
     """A training loss must be a scalar tensor that backpropagates (before ``backward`` says so obscurely)."""
     if not isinstance(loss, torch.Tensor):
-        raise TypeError(bad_value("loss", loss, "a tensor returned by loss_fn or by the model's .loss"))
+        raise RollToTrainTypeError(bad_value("loss", loss, "a tensor returned by loss_fn or by the model's .loss"))
     if loss.numel() != 1:
         raise RollToTrainError(f"loss=<tensor of shape {tuple(loss.shape)}>: expected a single number "
                                "(a loss_fn with reduction='mean' or 'sum')")
@@ -502,7 +510,7 @@ def _check_learning_rates(optimizer, scheduler) -> None:
         try:
             value = float(lr) if not isinstance(lr, bool) else math.nan
         except (TypeError, ValueError, RuntimeError):
-            raise TypeError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a learning rate (a number >= 0)")) \
+            raise RollToTrainTypeError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a learning rate (a number >= 0)")) \
                 from None
         if not math.isfinite(value) or value < 0:
             raise RollToTrainError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a finite learning rate >= 0 "
