@@ -65,7 +65,7 @@ class Participant:
         """The update was applied (or skipped: ``turn.skipped``): act on the weights, award XP."""
 
     def on_epoch_end(self, master: GameMaster, epoch: int) -> None:
-        """The end of an epoch: a long rest."""
+        """The end of an epoch: a long rest. No turn is open: record an event with ``master.log``."""
 
     def abort(self, turn: Turn) -> None:
         """The turn will not reach ``after_step`` (an error was raised): undo any temporary change."""

@@ -489,7 +489,7 @@ def game_state_problems(master, saved, names=None, setup=None) -> list:
         return problems + ["the game master's participants are not a list"]
     if names is not None and names != here:
         return problems + [f"the checkpoint's participants are {names} but this trainer has {here} "
-                           "(build it with the same character_class, monsters and use_xp_system)"]
+                           "(build it with the same character_class, monsters and experience)"]
     if len(saved["participants"]) != len(here):
         return problems + [f"the checkpoint has {len(saved['participants'])} participant states, this trainer {len(here)}"]
     own_setup = [_setup(p) for p in master.participants]
