@@ -14,11 +14,21 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import rtt_edu
-from rtt_edu import (DiceRoller, ExperienceSystem, History, Margin, RollToTrain, SavingThrow, ability_modifier,
-                     attach, level_for_xp, proficiency_bonus)
+from rtt_edu import (
+    DiceRoller,
+    ExperienceSystem,
+    History,
+    Margin,
+    RollToTrain,
+    SavingThrow,
+    ability_modifier,
+    attach,
+    level_for_xp,
+    proficiency_bonus,
+)
+from rtt_edu.engine.safety import DeathSaves
 from rtt_edu.party.classes import Barbarian, Bard, Cleric, Fighter, Paladin, Rogue, Wizard
 from rtt_edu.party.monsters import EncounterTable, GradientOoze, LossDragon, Monster, WeightWraith
-from rtt_edu.engine.safety import DeathSaves
 from rtt_edu.training.history_file import history_from_dict, history_from_json, load_history, save_history
 from rtt_edu.views.widgets import ComparePanel, TrainingPanel
 
@@ -245,9 +255,11 @@ CATALOGUE = [
     ("panel lr a string", lambda c: TrainingPanel.from_config({"lr": "0.1"}), ["lr='0.1'"]),
     ("panel unknown dataset", lambda c: TrainingPanel.from_config({"dataset": "mnist"}), ["dataset='mnist'"]),
     ("panel unknown optimizer", lambda c: TrainingPanel.from_config({"optimizer": "lion"}), ["optimizer='lion'"]),
-    ("panel unknown activation", lambda c: TrainingPanel.from_config({"activation": "swish2"}), ["activation='swish2'"]),
+    ("panel unknown activation", lambda c: TrainingPanel.from_config({"activation": "swish2"}),
+     ["activation='swish2'"]),
     ("panel unknown rules", lambda c: TrainingPanel.from_config({"rules": "nope"}), ["rules='nope'"]),
-    ("panel bad rule dict", lambda c: TrainingPanel.from_config({"rules": {"dc": "x"}}), ["rules={'dc': 'x'}", "dc='x'"]),
+    ("panel bad rule dict", lambda c: TrainingPanel.from_config({"rules": {"dc": "x"}}),
+     ["rules={'dc': 'x'}", "dc='x'"]),
     ("panel hidden 0", lambda c: TrainingPanel.from_config({"hidden": 0}), ["hidden=0"]),
     ("panel layers 7", lambda c: TrainingPanel.from_config({"layers": 7}), ["layers=7"]),
     ("panel points 5", lambda c: TrainingPanel.from_config({"points": 5}), ["points=5"]),
@@ -288,7 +300,8 @@ CATALOGUE = [
     ("history a list", lambda c: history_from_json("[]"), ["format='list'"]),
     ("history steps a dict", lambda c: history_from_dict({"format": "rtt_edu.history/1", "steps": {}, "evals": []}),
      ["steps={}"]),
-    ("history unknown field", lambda c: history_from_json(c.history_json(colour="red")), ["steps[0] fields=['colour']"]),
+    ("history unknown field", lambda c: history_from_json(c.history_json(colour="red")),
+     ["steps[0] fields=['colour']"]),
     ("history natural a string", lambda c: history_from_json(c.history_json(natural="x")), ["steps[0].natural='x'"]),
     ("history multiplier a bool", lambda c: history_from_json(c.history_json(multiplier=True)),
      ["steps[0].multiplier=True"]),
@@ -303,7 +316,8 @@ CATALOGUE = [
     ("history file binary", lambda c: load_history(c.file("h.json", b"\xff\xfe\x00garbage")), ["h.json'"]),
     ("history file truncated", lambda c: load_history(c.file("t.json", c.history_json()[:40])), ["t.json'", "text="]),
     ("history column unknown", lambda c: History().column("nope"), ["name='nope'"]),
-    ("history save into a missing folder", lambda c: save_history(History(), path_of(c, "no/such/h.json")), ["h.json'"]),
+    ("history save into a missing folder", lambda c: save_history(History(), path_of(c, "no/such/h.json")),
+     ["h.json'"]),
     # --- checkpoint files ------------------------------------------------------------------------------
     ("checkpoint missing", lambda c: c.trainer().load_checkpoint(path_of(c, "gone.pt")), ["gone.pt'"]),
     ("checkpoint a text file", lambda c: c.trainer().load_checkpoint(c.file("notes.pt", "loss 0.3\n")), ["notes.pt'"]),

@@ -4,7 +4,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtt_edu import DiceError, DiceRoller, RollToTrainError, SavingThrow
 from rtt_edu.science import quadratic as q

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from rtt_edu import SavingThrow
-from rtt_edu.game.dice import MAX_SIDES, MAX_WORK, distribution_cost, natural_distribution, total_distribution
 from rtt_edu.errors import MAX_SHOWN, NonFiniteTrainingError, PanelClosedError, RollToTrainError, bad_value, shown
+from rtt_edu.game.dice import MAX_SIDES, MAX_WORK, distribution_cost, natural_distribution, total_distribution
 from rtt_edu.game.rules import MAX_MULTIPLIER
 from rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingConfig, TrainingPanel
 from rtt_edu.views.widgets.run import MAX_REPLAY_WORK, max_replay_steps, step_work
@@ -256,7 +256,8 @@ def test_the_hostile_configs_are_refused_in_a_fresh_interpreter_without_hanging(
         for _ in range(100_000):
             node["a"] = node = {}
         hostile = [{"rules": {"sides": 1_000_000}}, {"steps": 1_000_000},
-                   {"rules": {"success": {"margin": {"scale": 1e300}}}}, {"rules": {"crit_success": 1e308}}, {"rules": {"dc": -1000, "success": 1e307}, "steps": 5},
+                   {"rules": {"success": {"margin": {"scale": 1e300}}}}, {"rules": {"crit_success": 1e308}},
+                   {"rules": {"dc": -1000, "success": 1e307}, "steps": 5},
                    {"dataset": "x" * 10_000_000}, {"rules": deep}]
         for cfg in hostile:
             for build in (TrainingPanel.from_config, ComparePanel.from_config):
