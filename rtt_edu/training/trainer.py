@@ -51,16 +51,23 @@ from collections.abc import Mapping
 import torch
 from tqdm.auto import tqdm
 
-from rtt_edu.training import checkpoint
 from rtt_edu.atomic import check_path
 from rtt_edu.engine.distributed import rank
-from rtt_edu.errors import (CheckpointError, ConcurrentTrainingWarning, RollToTrainError, RollToTrainTypeError,
-                            ZeroLearningRateWarning, bad_value, check_type)
 from rtt_edu.engine.history import EvalRecord, History
 from rtt_edu.engine.hook import AttachHandle
-from rtt_edu.training.game import GameConfig, build_master, game_config
 from rtt_edu.engine.tensors import optimizer_params
+from rtt_edu.errors import (
+    CheckpointError,
+    ConcurrentTrainingWarning,
+    RollToTrainError,
+    RollToTrainTypeError,
+    ZeroLearningRateWarning,
+    bad_value,
+    check_type,
+)
 from rtt_edu.party.xp import ExperienceSystem
+from rtt_edu.training import checkpoint
+from rtt_edu.training.game import GameConfig, build_master, game_config
 
 MODES = ("per_mini_batch", "per_accumulation_step")
 
@@ -106,14 +113,16 @@ class RollToTrain:
                                                                     "are empty)"))
         _check_optimizer_holds_model(optimizer, model)
         if scheduler is not None and not hasattr(scheduler, "step"):
-            raise RollToTrainTypeError(bad_value("scheduler", scheduler, "a torch.optim.lr_scheduler scheduler or None"))
+            raise RollToTrainTypeError(bad_value("scheduler", scheduler,
+                                                 "a torch.optim.lr_scheduler scheduler or None"))
         if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
             raise RollToTrainError(f"scheduler={scheduler!r}: expected a scheduler of this trainer's optimizer, but it "
                                    f"was built on another one ({type(scheduler.optimizer).__name__} at "
                                    f"{id(scheduler.optimizer):#x}); build it with scheduler = "
                                    f"{type(scheduler).__name__}(optimizer, ...) on the optimizer passed here")
         if history is not None and not isinstance(history, History):
-            raise RollToTrainTypeError(bad_value("history", history, "a rtt_edu History (e.g. History(max_steps=10_000)) or None"))
+            raise RollToTrainTypeError(bad_value("history", history,
+                                                 "a rtt_edu History (e.g. History(max_steps=10_000)) or None"))
         check_type("mode", mode, str, f"one of {list(MODES)}")
         if mode not in MODES:
             raise RollToTrainError(bad_value("mode", mode, f"one of {list(MODES)}"))
@@ -140,7 +149,8 @@ class RollToTrain:
             try:
                 self.device = torch.device(device)
             except (RuntimeError, TypeError):
-                raise RollToTrainTypeError(bad_value("device", device, "a torch.device or a name like 'cpu' or 'cuda:0'")) from None
+                raise RollToTrainTypeError(bad_value("device", device,
+                                                     "a torch.device or a name like 'cpu' or 'cuda:0'")) from None
             model.to(self.device)
         else:
             self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -510,8 +520,8 @@ def _check_learning_rates(optimizer, scheduler) -> None:
         try:
             value = float(lr) if not isinstance(lr, bool) else math.nan
         except (TypeError, ValueError, RuntimeError):
-            raise RollToTrainTypeError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a learning rate (a number >= 0)")) \
-                from None
+            raise RollToTrainTypeError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr,
+                                                 "a learning rate (a number >= 0)")) from None
         if not math.isfinite(value) or value < 0:
             raise RollToTrainError(bad_value(f"optimizer.param_groups[{i}]['lr']", lr, "a finite learning rate >= 0 "
                                                                                       "(nothing was trained)"))
