@@ -441,7 +441,7 @@ class ClassRuns:
                 members = [(name, *plans[name]) for name in names]
                 try:
                     done = _replay_batch(members)
-                    batches += 1
+                    batches += bool(done)
                 except Exception:              # noqa: BLE001 -- replayed alone below, where a failure is named
                     done = {}
                 runs.update(done)
@@ -453,7 +453,7 @@ class ClassRuns:
                 try:
                     runs[name] = _replay_alone(name, config, steps)
                 except Exception as exc:       # noqa: BLE001 -- one student's run never stops the class
-                    problems.append(Problem(files.get(name, name), "failed", f"{type(exc).__name__}: {exc}"))
+                    problems.append(Problem(files.get(name, name), "failed", f"{type(exc).__name__}: {str(exc)[:300]}"))
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -463,8 +463,8 @@ class ClassRuns:
             if name == first:
                 continue
             if first not in runs:
-                problems.append(Problem(files.get(name, name), "failed", f"the same run as {shown(first)}'s, "
-                                                                         "which failed"))
+                problems.append(Problem(files.get(name, name), "failed",
+                                        f"the same run as {files.get(first, first)[:80]}, whose replay failed"))
                 continue
             run = runs[first]
             runs[name] = StudentRun(name, plans[name][0], run.steps, list(run.dice), list(run.plain),

@@ -216,3 +216,22 @@ def test_the_plot_draws_one_labelled_dice_curve_per_student_over_the_plain_band(
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
     assert set(runs.students) <= set(legend)
     fig.canvas.draw()                                                   # it renders
+
+
+def test_a_replay_that_raises_is_a_problem_and_the_class_goes_on(tmp_path, monkeypatch):
+    import rtt_edu.classroom as classroom
+    real = classroom.ToyRun
+
+    def toy_run(config):
+        if config.seed == 13:
+            raise RuntimeError("out of memory")
+        return real(config)
+
+    monkeypatch.setattr(classroom, "ToyRun", toy_run)
+    write(tmp_path, {"ada.json": handed_in(13, experience=True), "bo.json": handed_in(13, experience=True),
+                     "cy.json": handed_in(14, experience=True)})
+    runs = ClassRuns.from_folder(tmp_path)
+    assert runs.students == ["cy"]
+    assert [(p.file, p.kind) for p in runs.problems] == [("ada.json", "failed"), ("bo.json", "failed")]
+    assert runs.problems[0].reason == "RuntimeError: out of memory"
+    assert runs.problems[1].reason == "the same run as ada.json, whose replay failed"
