@@ -7,6 +7,10 @@ callback through :meth:`Panel.observe` / :meth:`Panel.on_click`, which
 - route an exception raised inside the callback to the panel: a red line in ``panel.error``
   (an HTML widget) and the traceback in ``panel.output`` (an Output widget), instead of the
   kernel's log where it would vanish;
+- run it on the thread that built the panel (:mod:`~rtt_edu.views.widgets.home_thread`):
+  JupyterLab may send a widget's message to a kernel subshell, handled on a thread of its own;
+  such a callback is queued on the panel's event loop, so callbacks, cells and Play's slices
+  never run at once;
 - remember the registration, so :meth:`Panel.close` can undo it, cancel a running task and
   close the widgets and figures.
 
@@ -50,6 +54,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.views.widgets.home_thread import HomeThread
 
 __all__ = ["Panel", "LiveFigure", "figure_mode", "FIGURE_MODES"]
 
@@ -125,6 +130,10 @@ class LiveFigure:
             canvas.footer_visible = False
             canvas.resizable = False
             canvas.toolbar_visible = "fade-in-fade-out"
+            home = HomeThread()                # the canvas draws (a frontend's "draw" request) where the panel runs
+            for receiver in (canvas, self.manager.toolbar):
+                receiver.on_msg(canvas._handle_message, remove=True)
+                receiver.on_msg(home.wrap(canvas._handle_message))
             self.widget = canvas
         else:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -211,6 +220,7 @@ class Panel:
         self._clicks: list = []          # (button, handler)
         self._task = None
         self.closed = False
+        self._home = HomeThread()        # where the callbacks run: the thread (and event loop) that built the panel
         self._display_id = None          # the id of this panel's displays in a kernel (None: never shown there)
         self._shown_token = None         # picture_token() of the picture those displays hold
         self._after_cell = None          # the post_run_cell handle that keeps them current
@@ -227,14 +237,14 @@ class Panel:
         return wrapper
 
     def observe(self, widget, handler, names="value") -> None:
-        """``widget.observe`` with a guarded handler, undone by :meth:`close`."""
-        handler = self.guarded(handler)
+        """``widget.observe`` with a guarded handler run on the panel's thread, undone by :meth:`close`."""
+        handler = self._home.wrap(self.guarded(handler))
         widget.observe(handler, names=names)
         self._observers.append((widget, handler, names))
 
     def on_click(self, button, handler) -> None:
-        """``button.on_click`` with a guarded handler, undone by :meth:`close`."""
-        handler = self.guarded(handler)
+        """``button.on_click`` with a guarded handler run on the panel's thread, undone by :meth:`close`."""
+        handler = self._home.wrap(self.guarded(handler))
         button.on_click(handler)
         self._clicks.append((button, handler))
 
