@@ -79,7 +79,7 @@ def memory(make, read: bool = False) -> tuple:
     history = make()
     history.column("loss")              # read the losses back (the tensors are freed)
     if read:
-        history.steps
+        assert len(history.steps) == len(history)     # make (and cache) every StepRecord
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()

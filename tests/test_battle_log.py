@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from helpers import linear_model
 from rtt_edu import ExperienceSystem, NegativeDriftWarning, RollToTrain, attach
 from rtt_edu.party.classes import Barbarian, Cleric
 from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 from rtt_edu.training.history_file import history_from_json, history_to_json
-from helpers import linear_model
 
 N = 96          # samples
 
@@ -27,12 +27,14 @@ make_model = linear_model
 
 def game(seed=0):
     """A class, three monsters at random and one on a schedule, and experience."""
-    return dict(seed=seed, character_class=Cleric(level=6, spike_factor=1.5), use_xp_system=ExperienceSystem(xp_scale=5),
+    return dict(seed=seed, character_class=Cleric(level=6, spike_factor=1.5),
+                use_xp_system=ExperienceSystem(xp_scale=5),
                 monsters=[LossDragon(turns=2), GradientOoze(turns=2), WeightWraith(turns=2, sigma=0.01)],
                 encounter_chance=0.3, encounter_schedule={1: LossDragon(armor_class=30, hit_points=1e9, turns=2)})
 
 
-def trainer(mode="per_mini_batch", window=1, seed=1, rules="seed-readme"):   # seed 1: a random encounter and the scheduled dragon, apart
+def trainer(mode="per_mini_batch", window=1, seed=1, rules="seed-readme"):
+    # seed 1: a random encounter and the scheduled dragon, apart
     model = make_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NegativeDriftWarning)

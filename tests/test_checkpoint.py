@@ -7,13 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from rtt_edu import (Barbarian, Bard, Cleric, ExperienceSystem, Fighter, Paladin, Rogue, RollToTrain,
-                     Wizard)
-from rtt_edu.party.classes import CharacterClass
+from helpers import same
+from rtt_edu import Barbarian, Bard, Cleric, ExperienceSystem, Fighter, Paladin, Rogue, RollToTrain, Wizard
 from rtt_edu.errors import CheckpointError
+from rtt_edu.party.classes import CharacterClass
 from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 from rtt_edu.training.history_file import load_history, save_history
-from helpers import same
 
 EPOCHS, SPLIT = 4, 2
 pytestmark = pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")   # seed-readme climbs on purpose
@@ -39,7 +38,8 @@ def fixed_loader(**kw):
 
 def seeded_shuffle_loader():
     data = regression()
-    return DataLoader(data, batch_size=8, sampler=DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=7))
+    sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=7)
+    return DataLoader(data, batch_size=8, sampler=sampler)
 
 
 # name → how to build one run: model, optimizer, scheduler, trainer arguments, loaders.
@@ -91,7 +91,8 @@ CONFIGS.update({
         encounter_chance=0.5, mode="per_accumulation_step", accumulation_steps=2),
     "barbarian-dragon": rpg(lambda: Barbarian(level=3), rules="seed-readme", monsters=lambda: [LossDragon()],
                             encounter_chance=0.3, use_xp_system=True),
-    "bard-xp": rpg(lambda: Bard(level=5), rules="seed-methodology", use_xp_system=lambda: ExperienceSystem(xp_scale=30)),
+    "bard-xp": rpg(lambda: Bard(level=5), rules="seed-methodology",
+                   use_xp_system=lambda: ExperienceSystem(xp_scale=30)),
     "paladin-wraith": rpg(lambda: Paladin(level=6), rules="seed-code", monsters=lambda: [WeightWraith(sigma=0.2)],
                           encounter_chance=0.3, use_xp_system=True, intelligence=8),
     "rogue-xp": rpg(lambda: Rogue(level=7), rules="classroom", intelligence=16,
@@ -425,7 +426,8 @@ def test_a_checkpoint_of_another_setup_is_refused_and_changes_nothing(tmp_path, 
 def test_a_path_that_is_not_a_path_is_a_type_error_naming_it(path):
     trainer = trained()
     for method in (trainer.save_checkpoint, trainer.load_checkpoint):
-        with pytest.raises((TypeError, CheckpointError), match=f"path={path!r}".replace("[", r"\[").replace("]", r"\]")):
+        named = f"path={path!r}".replace("[", r"\[").replace("]", r"\]")
+        with pytest.raises((TypeError, CheckpointError), match=named):
             method(path)
 
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from helpers import same
 from rtt_edu import DiceRoller, ExperienceSystem, RollToTrain, Wizard
-from rtt_edu.training import checkpoint
 from rtt_edu.errors import CheckpointError
 from rtt_edu.party.monsters import GradientOoze, LossDragon
+from rtt_edu.training import checkpoint
 from rtt_edu.training.checkpoint import upgraded_state
 from rtt_edu.training.history_file import history_to_dict
-from helpers import same
 
 V1_KEYS = {"format", "model", "optimizer", "scheduler", "master", "participants", "history"}
 V1_MASTER_KEYS = {"step", "epoch", "rules", "roller", "participants", "guard"}

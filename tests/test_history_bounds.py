@@ -18,8 +18,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from rtt_edu import History, RollToTrain, StepRecord, Wizard  # noqa: E402
-from rtt_edu.training.history_file import (history_from_json, history_to_json, load_history,  # noqa: E402
-                                           save_history)
+from rtt_edu.training.history_file import history_from_json, history_to_json, load_history, save_history  # noqa: E402
 from rtt_edu.views.plots import plot_history  # noqa: E402
 
 STEPS_PER_EPOCH = 10

@@ -9,10 +9,20 @@ from matplotlib.figure import Figure
 from rtt_edu import History, SavingThrow, StepRecord, attach
 from rtt_edu.errors import RollToTrainError
 from rtt_edu.party.monsters import GradientOoze, LossDragon
-from rtt_edu.views.plots import (BandView, DistributionView, LossCurveView, band_stats, decision_grid, encounter_spans,
-                           level_ups, plot_band, plot_decision_boundary, plot_distribution, plot_history)
 from rtt_edu.party.xp import ExperienceSystem
-
+from rtt_edu.views.plots import (
+    BandView,
+    DistributionView,
+    LossCurveView,
+    band_stats,
+    decision_grid,
+    encounter_spans,
+    level_ups,
+    plot_band,
+    plot_decision_boundary,
+    plot_distribution,
+    plot_history,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -212,7 +222,8 @@ def test_close_level_ups_and_monsters_keep_their_lines_but_not_a_pile_of_labels(
     view.update(History(events + [record(200)]))
     lines = [line for line in ax.lines if line.get_linestyle() == ":"]
     labels = [t for t in ax.texts if t.get_text().startswith(" Lv")]
-    assert len(lines) == 50 and len(labels) == 10      # a line per level-up; labels >= 8.04 steps apart: every 10th step
+    # a line per level-up; labels at least 8.04 steps apart: every 10th step
+    assert len(lines) == 50 and len(labels) == 10
     steps = sorted(t.get_position()[0] for t in labels)
     assert min(b - a for a, b in zip(steps, steps[1:])) >= 0.04 * 201
     monsters = [t for t in ax.texts if t.get_text() == "Loss Dragon"]

@@ -3,6 +3,7 @@ restoration, recovery, and "raise"."""
 import copy
 import math
 import random
+import threading
 
 import pytest
 import torch
@@ -476,3 +477,19 @@ def test_without_the_fused_kernel_every_tensor_takes_the_max_norm_path(monkeypat
     grads[1][0] = INF
     assert not safety.all_finite(grads, torch.tensor(1.0))
     assert not safety.all_finite(grads[:1], torch.tensor(NAN))
+
+
+def test_a_bad_step_leaves_no_raised_flag_for_the_next_check():
+    """The fused check's ``found`` flags are kept between steps: a step after a bad one must read clean."""
+    from rtt_edu.engine.safety import all_finite as check
+    good, bad = [torch.ones(3), torch.ones(2, dtype=torch.float64)], [torch.ones(3), torch.tensor([1.0, NAN])]
+    for _ in range(3):
+        assert not check(bad) and check(good) and check(good, torch.tensor(0.5))
+    results = []
+    threads = [threading.Thread(target=lambda g=g: results.append((g is good, check(g))))
+               for g in [good, bad] * 50]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(set(results)) == [(False, False), (True, True)]

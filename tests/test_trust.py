@@ -17,12 +17,18 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rtt_edu import CheckpointError, ExperienceSystem, History, RollToTrain, RollToTrainError, StepRecord, Wizard
 from helpers import same
+from rtt_edu import CheckpointError, ExperienceSystem, History, RollToTrain, RollToTrainError, StepRecord, Wizard
 from rtt_edu.atomic import CheckpointWriteError, atomic_write, temp_pattern
 from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
-from rtt_edu.training.history_file import (history_from_dict, history_from_json, history_to_dict, history_to_json,
-                                           load_history, save_history)
+from rtt_edu.training.history_file import (
+    history_from_dict,
+    history_from_json,
+    history_to_dict,
+    history_to_json,
+    load_history,
+    save_history,
+)
 from rtt_edu.views.plots import plot_history
 
 pytestmark = pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")
@@ -60,7 +66,8 @@ def shuffled(seed=None):
 
 def snapshot(trainer) -> dict:
     """Everything a refused load must leave alone, copied (the RNG included)."""
-    return copy.deepcopy({"state": trainer.state_dict(), "params": [p.detach().clone() for p in trainer.model.parameters()],
+    return copy.deepcopy({"state": trainer.state_dict(),
+                          "params": [p.detach().clone() for p in trainer.model.parameters()],
                           "rules": trainer.rules.to_dict(), "resume": trainer._resume,
                           "last": trainer.master.last_record, "rng": torch.get_rng_state()})
 
@@ -137,7 +144,8 @@ CATALOGUE = [
     ("a moment of the wrong shape", _wrong_moment_shape, "has shape (2, 2) in the file"),
     ("a moment for no parameter", lambda s: s["optimizer"]["state"].__setitem__(99, {"momentum_buffer": torch.ones(1)}),
      "parameter 99"),
-    ("another scheduler", lambda s: (_set(("scheduler",), _cosine_state)(s), _set(("scheduler_type",), "CosineAnnealingLR")(s)),
+    ("another scheduler", lambda s: (_set(("scheduler",), _cosine_state)(s),
+                                     _set(("scheduler_type",), "CosineAnnealingLR")(s)),
      "StepLR here and CosineAnnealingLR in the file"),
     ("another scheduler of an older version (no type)", _set(("scheduler",), _cosine_state), "not StepLR's state"),
     ("no scheduler", _set(("scheduler",), None), "has none"),
@@ -167,7 +175,8 @@ CATALOGUE = [
 def good_state():
     trainer = build()
     states = []
-    trainer.train(shuffled(), epochs=2, on_step=lambda t: states.append(t.state_dict()) if t.master.step == 13 else None)
+    trainer.train(shuffled(), epochs=2,
+                  on_step=lambda t: states.append(t.state_dict()) if t.master.step == 13 else None)
     return copy.deepcopy(states[0])              # mid-epoch: it has a position
 
 
@@ -263,7 +272,8 @@ def test_resume_mid_epoch_with_dropout_and_a_shuffled_loader_is_bit_identical(tm
     path = tmp_path / "run.pt"
     first = build(**kwargs)
     with pytest.raises(Crash):                       # the kernel dies after step `crash`
-        first.train(shuffled(), shuffled(), epochs=3, save_every=save_every, checkpoint_path=path, on_step=crash_at(crash))
+        first.train(shuffled(), shuffled(), epochs=3, save_every=save_every, checkpoint_path=path,
+                    on_step=crash_at(crash))
 
     torch.manual_seed(999)                           # another session: the global RNG is elsewhere
     resumed = build(init_seed=4, **kwargs)
@@ -466,7 +476,7 @@ def test_a_later_save_removes_the_temporary_files_a_killed_save_left(tmp_path):
         (tmp_path / f".other.pt.{killed[0]}.abcdefgh.tmp").write_text("another file's")
         atomic_write(path, lambda fh: fh.write(b"new"))
         assert path.read_bytes() == b"new"
-        assert sorted(os.listdir(tmp_path)) == sorted([".other.pt.%d.abcdefgh.tmp" % killed[0], ".run.pt.notes",
+        assert sorted(os.listdir(tmp_path)) == sorted([f".other.pt.{killed[0]}.abcdefgh.tmp", ".run.pt.notes",
                                                        alive.name, "run.pt"])
     finally:
         sleeper.kill()
@@ -496,9 +506,9 @@ def records(n):
         natural = rng.randint(1, 20)
         outcome = "critical_fail" if natural == 1 else "fail" if natural < 10 else "success"
         events = [{"kind": "crit", "message": f"natural {natural}"}] if natural in (1, 20) else []
-        out.append(StepRecord(step=i, epoch=i // 10, natural=natural, total=natural + 2, multiplier=rng.uniform(-0.5, 1.5),
-                              outcome=outcome, lr=0.1, loss=rng.random(), rule_multiplier=0.5, modifier=2, dc=12,
-                              events=events))
+        out.append(StepRecord(step=i, epoch=i // 10, natural=natural, total=natural + 2,
+                              multiplier=rng.uniform(-0.5, 1.5), outcome=outcome, lr=0.1, loss=rng.random(),
+                              rule_multiplier=0.5, modifier=2, dc=12, events=events))
     return out
 
 

@@ -328,7 +328,7 @@ class History:
         """Readable lines, one per event of the kept records: ``"step 42: the Loss Dragon appears ..."``."""
         return [f"step {step}: {event['message']}" for step, event in self.events()]
 
-    def rebound(self, other: "History") -> "History":
+    def rebound(self, other: History) -> History:
         """``other``'s records and totals under this history's bound (``keep``).
 
         A bound larger than ``other``'s (or ``"all"``) keeps every record ``other`` holds, and every

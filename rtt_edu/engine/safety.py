@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 
 import torch
 
@@ -59,12 +60,11 @@ def find_nonfinite(turn) -> str | None:
     """
     if not math.isfinite(turn.multiplier):
         return f"the multiplier is {turn.multiplier}"
-    params = optimizer_params(turn.optimizer)
-    which = [i for i, p in enumerate(params) if p.grad is not None]   # parameter indices, then the loss
-    grads = [params[i].grad for i in which]            # read only: no detached views to make
-    loss = turn.loss
+    grads = [p.grad for group in turn.optimizer.param_groups for p in group["params"] if p.grad is not None]
+    loss = turn.loss                                   # read only: no detached views to make
     if all_finite(grads, loss):
         return None
+    which = [i for i, p in enumerate(optimizer_params(turn.optimizer)) if p.grad is not None]   # indices of grads
     tensors = grads + ([] if loss is None else [loss])
     values = [n.item() for n in torch._foreach_norm(tensors, ord=math.inf)]   # the rare bad path
     kind = ["nan" if math.isnan(v) else "inf" for v in values]
@@ -80,50 +80,89 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
     """True when every element of ``grads`` and ``loss`` is finite; one host sync.
 
     Checked as AMP's ``GradScaler`` checks gradients, with its fused kernel
-    ``torch._amp_foreach_non_finite_check_and_unscale_`` at scale 1: one call per (device, dtype)
-    group, all raising one ``found`` flag per device, and ``g × 1`` leaves every value
-    bit-identical (−0.0 and subnormals included). The loss joins as a one-element copy, so it is
-    never written (a loss on the CPU is read as one number instead: no copy, no kernel). On a CPU
-    this is a few small ops per step instead of a norm per tensor.
-    Gradients the kernel does not take (sparse, complex, or part of a graph from
-    ``create_graph=True``) are checked with max-norms ``max |x|``.
+    ``torch._amp_foreach_non_finite_check_and_unscale_`` at scale 1, raising a ``found`` flag per
+    device; ``g × 1`` leaves every value bit-identical (−0.0 and subnormals included). The usual
+    case, dense floating gradients on one device, is one call for all of them; otherwise one call
+    per (device, dtype) group. The loss joins as a one-element copy, so it is never written (a loss
+    on the CPU is read as one number instead: no copy, no kernel). The flags are kept (one per
+    device and thread) and zeroed only after a bad step: the kernel only ever raises them. On a
+    CPU this is a few small ops per step instead of a norm per tensor. Gradients the kernel does
+    not take (sparse, complex, or part of a graph from ``create_graph=True``) are checked with
+    max-norms ``max |x|``.
     """
+    if loss is not None and loss.is_cpu and loss.numel() == 1 and not loss.is_complex():
+        if not math.isfinite(loss.item()):        # on the CPU reading one number is cheaper than a copy
+            return False
+        loss = None
+    try:
+        if loss is None and grads and _FUSED_CHECK is not None and not any(g.requires_grad for g in grads):
+            device = grads[0].device
+            flag = _found_flag(device)
+            try:                                  # the usual case: every gradient in one call
+                _FUSED_CHECK(grads, flag, _unit_scale(device))
+                return _read({device: flag}, [flag])
+            except RuntimeError:                  # sparse, complex or integer ones, or several devices
+                flag.zero_()
+        return _read(*_check_by_group(grads, loss))
+    except BaseException:
+        _FOUND.flags = {}                         # a flag may be left raised: make new ones next time
+        raise
+
+
+def _check_by_group(grads: list, loss) -> tuple:
+    """``(found flags by device, every flag)``: the fused check per (device, dtype) group, max-norms
+    for what it does not take."""
     groups, others = {}, []
     for g in grads:
-        if not (g.is_floating_point() or g.is_complex()):
-            continue                                    # integers are always finite
-        fused = (_FUSED_CHECK is not None and g.is_floating_point() and g.layout == torch.strided
-                 and not g.requires_grad)
-        (groups.setdefault((g.device, g.dtype), []) if fused else others).append(g)
-    with torch.no_grad():
-        if loss is not None and loss.device.type == "cpu" and loss.numel() == 1 and not loss.is_complex():
-            if not math.isfinite(float(loss)):    # on the CPU reading one number is cheaper than a copy
-                return False
-        elif loss is not None:
-            copy = loss.detach().reshape(1).clone()
-            if copy.is_floating_point() and _FUSED_CHECK is not None:
-                groups.setdefault((copy.device, copy.dtype), []).append(copy)
-            elif copy.is_floating_point() or copy.is_complex():
-                others.append(copy)
-        found = {}
-        for (device, _), group in groups.items():
-            if device not in found:
-                found[device] = torch.zeros(1, device=device)
-            _FUSED_CHECK(group, found[device], _unit_scale(device))
-        flags = list(found.values()) + [
-            (~torch.isfinite(torch.linalg.vector_norm(t.to_dense() if t.layout != torch.strided else t,
-                                                      ord=math.inf))).reshape(1).float()
-            for t in others]
+        if _FUSED_CHECK is not None and g.layout == torch.strided and g.is_floating_point() and not g.requires_grad:
+            groups.setdefault((g.device, g.dtype), []).append(g)
+        elif g.is_floating_point() or g.is_complex():   # integers are always finite
+            others.append(g)
+    if loss is not None:
+        copy = loss.detach().reshape(1).clone()
+        if copy.is_floating_point() and _FUSED_CHECK is not None:
+            groups.setdefault((copy.device, copy.dtype), []).append(copy)
+        elif copy.is_floating_point() or copy.is_complex():
+            others.append(copy)
+    found = {}
+    for (device, _), group in groups.items():
+        if device not in found:
+            found[device] = _found_flag(device)
+        _FUSED_CHECK(group, found[device], _unit_scale(device))
+    flags = list(found.values())
+    if others:
+        with torch.no_grad():                     # a gradient in a graph (create_graph=True): no graph for its norm
+            flags += [(~torch.isfinite(torch.linalg.vector_norm(t.to_dense() if t.layout != torch.strided else t,
+                                                                ord=math.inf))).reshape(1).float() for t in others]
+    return found, flags
+
+
+def _read(found: dict, flags: list) -> bool:
+    """Read the flags (one host sync): True when none is raised; raised found flags are zeroed."""
     if not flags:
         return True
-    if len(flags) == 1:
-        return not bool(flags[0])
-    return not bool(sum(f.to(flags[0].device) for f in flags))
+    bad = bool(flags[0]) if len(flags) == 1 else bool(sum(f.to(flags[0].device) for f in flags))
+    if bad:
+        for flag in found.values():
+            flag.zero_()
+    return not bad
 
 
+_FOUND = threading.local()          # .flags: device → this thread's float32 [0.] flag for the fused check
 _UNIT_SCALES: dict = {}
 #: GradScaler's kernel; where a torch build lacks it, every tensor takes the max-norm path.
 _FUSED_CHECK = getattr(torch, "_amp_foreach_non_finite_check_and_unscale_", None)
+
+
+def _found_flag(device) -> torch.Tensor:
+    """This thread's ``found`` flag on ``device``: ``[0.]`` until the fused check raises it."""
+    flags = getattr(_FOUND, "flags", None)
+    if flags is None:
+        flags = _FOUND.flags = {}
+    flag = flags.get(device)
+    if flag is None:
+        flag = flags[device] = torch.zeros(1, device=device)
+    return flag
 
 
 def _unit_scale(device) -> torch.Tensor:

@@ -407,7 +407,7 @@ class GameMaster:
                 for p, _ in turn._stashed_grads:
                     p.grad = None          # the optimizer skips parameters without a gradient
             else:
-                turn._target = self.target_for(optimizer)
+                turn._target = self._targets.get(optimizer.__class__) or self.target_for(optimizer)  # cached: no call
                 turn._target.apply(turn)
         except BaseException:
             self.abort(turn)

@@ -166,7 +166,8 @@ def load_state(path, map_location=None) -> dict:
             raise CheckpointError(f"path={path!r}: refused: the file holds objects other than tensors and plain "
                                   f"values, and loading them could run code ({reason}). It was not loaded; only "
                                   "load files from people you trust.") from None
-        raise CheckpointError(f"path={path!r}: not a PyTorch checkpoint, or a corrupted one ({_first_line(exc)})") from None
+        raise CheckpointError(f"path={path!r}: not a PyTorch checkpoint, or a corrupted one "
+                              f"({_first_line(exc)})") from None
     except Exception as exc:   # truncated zip, a text file, a pickle of another protocol, ...
         raise CheckpointError(f"path={path!r}: not a readable PyTorch checkpoint: truncated, corrupted or another "
                               f"kind of file ({type(exc).__name__}: {_first_line(exc)})") from None
@@ -373,7 +374,8 @@ def _model_problems(model, saved) -> list:
         if not isinstance(theirs, torch.Tensor):
             problems.append(f"model[{key!r}] is a {type(theirs).__name__} in the file")
         elif theirs.shape != own[key].shape:
-            problems.append(f"model[{key!r}] has shape {tuple(own[key].shape)} here and {tuple(theirs.shape)} in the file")
+            problems.append(f"model[{key!r}] has shape {tuple(own[key].shape)} here and {tuple(theirs.shape)} "
+                            "in the file")
     return problems
 
 
@@ -491,7 +493,8 @@ def game_state_problems(master, saved, names=None, setup=None) -> list:
         return problems + [f"the checkpoint's participants are {names} but this trainer has {here} "
                            "(build it with the same character_class, monsters and experience)"]
     if len(saved["participants"]) != len(here):
-        return problems + [f"the checkpoint has {len(saved['participants'])} participant states, this trainer {len(here)}"]
+        return problems + [f"the checkpoint has {len(saved['participants'])} participant states, "
+                           f"this trainer {len(here)}"]
     own_setup = [_setup(p) for p in master.participants]
     if setup is not None and setup != own_setup:
         differ = [f"{o['type']}: {s!r} in the file, {o!r} here" for s, o in zip(setup, own_setup) if s != o]

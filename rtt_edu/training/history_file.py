@@ -117,7 +117,8 @@ def load_history(path) -> History:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RollToTrainError(bad_value("path", path, f"a history JSON file (this one is not UTF-8 text: {exc})")) from None
+        raise RollToTrainError(bad_value("path", path, f"a history JSON file (this one is not UTF-8 text: "
+                                                       f"{exc})")) from None
     except FileNotFoundError:
         raise RollToTrainError(bad_value("path", path, "an existing history JSON file")) from None
     except IsADirectoryError:
@@ -148,7 +149,8 @@ _INT, _NUM = (_is_int, "an integer"), (_is_number, "a number")
 _OPT_NUM = (lambda v: v is None or _is_number(v), "a number or null")
 _STEP_CHECKS = {"step": _INT, "epoch": _INT, "natural": _INT, "total": _INT, "multiplier": _NUM,
                 "outcome": (lambda v: isinstance(v, str), "an outcome name"), "lr": _OPT_NUM, "loss": _OPT_NUM,
-                "rule_multiplier": _OPT_NUM, "modifier": _INT, "dc": (lambda v: v is None or _is_int(v), "an integer or null"),
+                "rule_multiplier": _OPT_NUM, "modifier": _INT,
+                "dc": (lambda v: v is None or _is_int(v), "an integer or null"),
                 "events": (_is_events, "a list of {'kind': str, 'message': str, ...} events")}
 _EVAL_CHECKS = {"step": _INT, "epoch": _INT, "loss": _NUM, "accuracy": _OPT_NUM}
 
@@ -220,7 +222,8 @@ def _checked_columns(packed) -> dict:
 
     def tensor(value, where, kinds):
         if not isinstance(value, torch.Tensor) or value.ndim != 1 or value.dtype not in kinds:
-            shown = f"<tensor {value.dtype} of shape {tuple(value.shape)}>" if isinstance(value, torch.Tensor) else value
+            shown = (f"<tensor {value.dtype} of shape {tuple(value.shape)}>" if isinstance(value, torch.Tensor)
+                     else value)
             raise RollToTrainError(bad_value(where, shown, f"a 1-D tensor of {' or '.join(map(str, kinds))}"))
         return value
 

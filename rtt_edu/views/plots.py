@@ -173,7 +173,8 @@ class LossCurveView:
         self.ax.set_yscale("log" if self.log_scale else "linear")
 
     def update(self, history, plain=None, before=None) -> None:
-        """Show ``history`` (a :class:`~rtt_edu.engine.history.History`), ``plain`` losses and ``before`` (or ``None``)."""
+        """Show ``history`` (a :class:`~rtt_edu.engine.history.History`), ``plain`` losses and ``before``
+        (or ``None``)."""
         total, first = history.total_steps, history.first_kept    # a bounded history keeps the newest only
         if history is not self._history or total < self._n:
             self._clear_cache()
@@ -295,7 +296,8 @@ def plot_history(history, ax=None, plain=None, title: str | None = None, log_sca
 # --- the exact distribution of a rule ----------------------------------------------------------
 
 #: sign of m → (colour, marker, legend label): each sign has its own shape as well as its own colour.
-_SIGN_STYLE = {"ascent": (PALETTE["vermillion"], "v", "m < 0: uphill"), "skip": (PALETTE["grey"], "s", "m = 0: skipped"),
+_SIGN_STYLE = {"ascent": (PALETTE["vermillion"], "v", "m < 0: uphill"),
+               "skip": (PALETTE["grey"], "s", "m = 0: skipped"),
                "descent": (PALETTE["green"], "^", "m > 0: downhill")}
 
 
@@ -571,6 +573,7 @@ def plot_decision_boundary(model, X, y, ax=None, resolution: int = 100, X_test=N
     ax = _axes(ax, (4.0, 4.0))
     view = BoundaryView(ax, resolution, title=title)
     view.set_points(X, y, None if X_test is None else _floats(X_test),
-                    None if y_test is None else np.asarray(y_test.detach().cpu() if hasattr(y_test, "detach") else y_test))
+                    None if y_test is None
+                    else np.asarray(y_test.detach().cpu() if hasattr(y_test, "detach") else y_test))
     view.update(model)
     return ax.figure
