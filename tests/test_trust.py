@@ -578,6 +578,20 @@ def test_a_step_is_one_tuple_and_its_device_values_are_read_back_in_one_batch():
     assert a == b and a.steps == b.steps and b.losses == [r.loss for r in records(50)]
 
 
+def test_tensor_rates_and_losses_of_mixed_shapes_are_read_back_exactly():
+    """A tensor learning rate (a capturable optimizer's) and losses of two shapes and dtypes: stacked
+    every 1024 steps, read back as the numbers they were."""
+    history = History()
+    n = 2500
+    for i in range(n):
+        loss = torch.tensor(i / 8, dtype=torch.float64) if i % 3 else torch.tensor([i / 4], dtype=torch.float32)
+        history.append_step(i, 0, 7, 9, 0.5, "success", torch.tensor(0.5 ** (i % 7)), loss)
+    assert history.last().lr is None and history.last().loss is None          # still on the device
+    assert history.losses == [i / 8 if i % 3 else i / 4 for i in range(n)]
+    assert history.column("lr") == [0.5 ** (i % 7) for i in range(n)] and history._chunks == []
+    assert history.steps[-1].loss == history.losses[-1] == (n - 1) / 4 and history.last() is history.steps[-1]
+
+
 def test_the_totals_wait_until_read_and_are_exact_when_read():
     """Recording folds nothing: outcome counts and the compensated sum are brought up to date when read."""
     history = History()

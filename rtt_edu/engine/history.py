@@ -1,12 +1,13 @@
 """What happened during training: one record per optimizer step, one per evaluation.
 
-Recording a step appends one tuple of its fields (:meth:`History.append_step`); everything else
-waits until the history is read. The :class:`StepRecord` objects are made when first read (and
-cached), and the running totals (steps per outcome, the compensated sum of the multipliers) are
-brought up to date when read, or when a bounded history lets its oldest rows go. A loss or a
-learning rate may be a device tensor: the step never waits for the device. Every 1024 steps the
-tensors waiting are stacked into one on their device (8 bytes a step), and read back to the host
-in one transfer when the history is read (``history.steps``, ``history.losses``, a plot, a file).
+Recording a step appends one tuple of its fields, and its loss to a list of their own
+(:meth:`History.append_step`); everything else waits until the history is read. The
+:class:`StepRecord` objects are made when first read (and cached), and the running totals (steps
+per outcome, the compensated sum of the multipliers) are brought up to date when read, or when a
+bounded history lets its oldest rows go. A loss or a learning rate may be a device tensor: the
+step never waits for the device. Every 1024 steps the tensors waiting are stacked into one on
+their device (8 bytes a step), and read back to the host in one transfer when the history is
+read (``history.steps``, ``history.losses``, a plot, a file).
 
 This module is the record store alone: a history as plain data is :meth:`History.state_dict`;
 its files (JSON, and its part of a checkpoint) are :mod:`rtt_edu.training.history_file`'s, and its
@@ -55,9 +56,10 @@ class EvalRecord:
 
 
 COLUMNS = tuple(f.name for f in fields(StepRecord))      # a StepRecord's fields, in order
-ROW = COLUMNS[:-1]                                        # a recorded row: every field but the events
+ROW = tuple(n for n in COLUMNS if n not in ("loss", "events"))   # a recorded row: the loss and events live apart
 _INDEX = {name: i for i, name in enumerate(ROW)}
-_LR, _LOSS, _MULTIPLIER, _OUTCOME = _INDEX["lr"], _INDEX["loss"], _INDEX["multiplier"], _INDEX["outcome"]
+_LR, _MULTIPLIER, _OUTCOME = _INDEX["lr"], _INDEX["multiplier"], _INDEX["outcome"]
+_BEFORE_LOSS = COLUMNS.index("loss")                      # the row fields that come before the loss in a record
 _CHUNK = 1024                   # steps between two settlings: device values stacked, old rows dropped
 
 
@@ -84,8 +86,9 @@ class History:
     until the next step: a long rest at the end of an epoch), but it is no kept record.
     """
 
-    __slots__ = ("max_steps", "evals", "meta", "_rows", "_start", "_events", "_open", "_folded", "_outcomes",
-                 "_sum", "_carry", "_event_kinds", "_scanned", "_chunks", "_settle_at", "_records", "_records_start")
+    __slots__ = ("max_steps", "evals", "meta", "_rows", "_losses", "_start", "_events", "_open", "_folded",
+                 "_outcomes", "_sum", "_carry", "_event_kinds", "_scanned", "_chunks", "_settle_at", "_records",
+                 "_records_start")
 
     def __init__(self, steps=None, evals=None, meta=None, *, max_steps: int | None = None, keep: str | None = None):
         self.max_steps = _bound(max_steps, keep)
@@ -98,6 +101,7 @@ class History:
 
     def _clear(self) -> None:
         self._rows: list = []           # a tuple of ROW fields per step: steps _start, _start + 1, ...
+        self._losses: list = []         # their losses: floats, None, or device tensors not read back yet
         self._start = 0
         self._events: dict = {}         # step → its events, for the steps before the newest that have any
         self._open = None               # the newest step's events: it takes events until the next step
@@ -106,7 +110,7 @@ class History:
         self._sum, self._carry = 0.0, 0.0   # Σ multiplier, compensated (see _neumaier)
         self._event_kinds: dict = {}    # event kind → count, over the steps whose events are final
         self._scanned = 0               # the rows of the steps before this one hold no tensor
-        self._chunks: list = []         # (steps, fields, float64 tensor): device values not read back yet
+        self._chunks: list = []         # (field, steps, float64 tensor): device values not read back yet
         self._settle_at = _CHUNK        # len(_rows) at which _settle runs next
         self._records: list = []        # StepRecords made so far, of steps _records_start, ...
         self._records_start = 0
@@ -122,7 +126,8 @@ class History:
         rows = self._rows
         if self._open:                  # the previous step's events are final now
             self._close(self._start + len(rows) - 1)
-        rows.append((step, epoch, natural, total, multiplier, outcome, lr, loss, rule_multiplier, modifier, dc))
+        rows.append((step, epoch, natural, total, multiplier, outcome, lr, rule_multiplier, modifier, dc))
+        self._losses.append(loss)
         self._open = events
         if len(rows) >= self._settle_at:
             self._settle()
@@ -151,11 +156,12 @@ class History:
         """Let the ``n`` oldest rows go, their steps counted in the totals first."""
         self._fold(self._start + n)
         del self._rows[:n]
+        del self._losses[:n]
         self._start += n
         start = self._start
         if self._events:
             self._events = {i: e for i, e in self._events.items() if i >= start}
-        self._chunks = [ch for ch in self._chunks if ch[0][-1] >= start]
+        self._chunks = [ch for ch in self._chunks if ch[1][-1] >= start]
         self._scanned = max(self._scanned, start)
 
     def _fold(self, upto: int | None = None) -> None:
@@ -172,41 +178,53 @@ class History:
         self._folded += len(new)
 
     def _stack(self) -> None:
-        """Stack the device values of the rows not scanned yet into one float64 tensor per device."""
-        rows, start = self._rows, self._start
-        found: dict = {}                # device → [(step, field, tensor)]
-        for pos in range(self._scanned - start, len(rows)):
-            row = rows[pos]
-            for f in (_LR, _LOSS):
-                value = row[f]
-                if value is not None and value.__class__ is not float and isinstance(value, torch.Tensor):
-                    found.setdefault(value.device, []).append((start + pos, f, value))
+        """Stack the device values of the steps not scanned yet into one float64 tensor per device
+        and field: the losses (the usual case: one tensor a step), and tensor learning rates."""
+        losses, start, first = self._losses, self._start, self._scanned
+        at = [i for i in range(first - start, len(losses))
+              if losses[i].__class__ is not float and isinstance(losses[i], torch.Tensor)]
+        if at:
+            self._stack_field("loss", [start + i for i in at], [losses[i] for i in at])
+            for i in at:
+                losses[i] = None        # the chunk holds its value now
+        rows = self._rows
+        at = [i for i in range(first - start, len(rows))
+              if rows[i][_LR].__class__ is not float and isinstance(rows[i][_LR], torch.Tensor)]
+        if at:
+            self._stack_field("lr", [start + i for i in at], [rows[i][_LR] for i in at])
+            for i in at:
+                rows[i] = rows[i][:_LR] + (None,) + rows[i][_LR + 1:]
         self._scanned = start + len(rows)
-        if not found:
-            return
+
+    def _stack_field(self, name: str, steps: list, tensors: list) -> None:
+        if steps[-1] - steps[0] == len(steps) - 1:
+            steps = range(steps[0], steps[-1] + 1)   # every step of the stretch: no list of indices to keep
         with torch.no_grad():
-            for entries in found.values():
-                tensors = [t for _, _, t in entries]
-                try:                    # one kernel for the lot (same shape and dtype: the usual case)
-                    values = torch.stack(tensors).reshape(len(tensors)).to(torch.float64)
-                except RuntimeError:
-                    values = torch.stack([t.reshape(()).to(torch.float64) for t in tensors])
-                self._chunks.append(([i for i, _, _ in entries], [f for _, f, _ in entries], values))
-                for i, f, _ in entries:     # the row lets its tensor go: the chunk holds its value
-                    row = rows[i - start]
-                    rows[i - start] = row[:f] + (None,) + row[f + 1:]
+            try:                        # one kernel for the lot (one device, one shape: the usual case)
+                self._chunks.append((name, steps, torch.stack(tensors).reshape(len(tensors)).to(torch.float64)))
+                return
+            except RuntimeError:
+                pass
+            by_device: dict = {}
+            for step, t in zip(steps, tensors):
+                by_device.setdefault(t.device, []).append((step, t.reshape(()).to(torch.float64)))
+            for pairs in by_device.values():
+                self._chunks.append((name, [step for step, _ in pairs], torch.stack([t for _, t in pairs])))
 
     def _flush(self) -> None:
-        """Read every device value back, with one host transfer per device and chunk."""
+        """Read every device value back, with one host transfer per chunk."""
         self._stack()
         if not self._chunks:
             return
-        rows, start = self._rows, self._start
-        for indices, names, values in self._chunks:
-            for i, f, value in zip(indices, names, values.tolist()):
-                if i >= start:
-                    row = rows[i - start]
-                    rows[i - start] = row[:f] + (value,) + row[f + 1:]
+        rows, losses, start = self._rows, self._losses, self._start
+        for name, steps, values in self._chunks:
+            for i, value in zip(steps, values.tolist()):
+                if i < start:
+                    continue
+                if name == "loss":
+                    losses[i - start] = value
+                else:
+                    rows[i - start] = rows[i - start][:_LR] + (value,) + rows[i - start][_LR + 1:]
         self._chunks.clear()
 
     # --- reading ----------------------------------------------------------------------------
@@ -246,10 +264,10 @@ class History:
             self._records_start = first
         made = self._records_start + len(records)
         if made < count:
-            rows, start, events = self._rows, self._start, self._events
+            rows, losses, start, events = self._rows, self._losses, self._start, self._events
             for index in range(made, count - 1):
-                records.append(StepRecord(*rows[index - start], events.get(index) or []))
-            records.append(StepRecord(*rows[-1], self._newest_events()))
+                records.append(_record(rows[index - start], losses[index - start], events.get(index) or []))
+            records.append(_record(rows[-1], losses[-1], self._newest_events()))
         return records
 
     def last(self) -> StepRecord | None:
@@ -266,12 +284,12 @@ class History:
         records = self._records
         if records and self._records_start + len(records) == self._start + len(rows):
             return records[-1]                 # made already (and final)
-        row = rows[-1]
-        if not (row[_LR] is None or row[_LR].__class__ is float) and isinstance(row[_LR], torch.Tensor):
+        row, loss = rows[-1], self._losses[-1]
+        if row[_LR].__class__ is not float and isinstance(row[_LR], torch.Tensor):
             row = row[:_LR] + (None,) + row[_LR + 1:]
-        if not (row[_LOSS] is None or row[_LOSS].__class__ is float) and isinstance(row[_LOSS], torch.Tensor):
-            row = row[:_LOSS] + (None,) + row[_LOSS + 1:]
-        return StepRecord(*row, self._newest_events())
+        if loss.__class__ is not float and isinstance(loss, torch.Tensor):
+            loss = None
+        return _record(row, loss, self._newest_events())
 
     def _newest_events(self) -> list:
         """The newest step's events list, handed out: it stays this step's until the next one comes."""
@@ -286,7 +304,10 @@ class History:
         if name == "events":
             return [r.events for r in self.steps]
         self._flush()
-        i, rows = _INDEX[name], self._rows
+        rows, losses = self._rows, self._losses
+        if name == "loss":
+            return losses[len(losses) - len(self):]
+        i = _INDEX[name]
         return [row[i] for row in rows[len(rows) - len(self):]]
 
     @property
@@ -354,9 +375,12 @@ class History:
         self._flush()
         self._fold()
         rows, count = self._rows, self.total_steps
-        held = rows[len(rows) - (len(self) if self.max_steps != 0 else min(len(rows), 1)):]
+        n = len(self) if self.max_steps != 0 else min(len(rows), 1)
+        held = rows[len(rows) - n:]
         columns = {name: list(values) for name, values in zip(ROW, zip(*held))} if held else \
             {name: [] for name in ROW}
+        columns["loss"] = self._losses[len(rows) - n:]
+        columns = {name: columns[name] for name in COLUMNS[:-1]}       # in a StepRecord's order
         first = count - len(held)
         columns["events"] = [_copied(self._events.get(i)) for i in range(first, count - 1)] + \
             ([_copied(self._open)] if held else [])
@@ -381,12 +405,13 @@ class History:
         if totals is not None and totals["steps"] < n:
             raise RollToTrainError(bad_value("state['totals']['steps']", totals["steps"], f"at least {n} steps"))
         rows = list(zip(*(columns[name] for name in ROW)))
+        losses = list(columns["loss"])
         events = columns["events"]
         self._clear()
         self.meta = dict(state.get("meta") or {})
         self.evals = [EvalRecord(**e) for e in state.get("evals", ())]
         count = n if totals is None else totals["steps"]
-        self._rows, self._start = rows, count - n
+        self._rows, self._losses, self._start = rows, losses, count - n
         for i, e in enumerate(events[:-1]):
             if e:
                 self._events[self._start + i] = list(e)
@@ -423,6 +448,11 @@ class History:
     def __repr__(self):
         kept = "" if self.max_steps is None and not self.first_kept else f" of {self.total_steps}, keep={self.keep!r}"
         return f"History({len(self)} steps{kept}, {len(self.evals)} evals)"
+
+
+def _record(row: tuple, loss, events: list) -> StepRecord:
+    """A StepRecord from a row, its loss and its events."""
+    return StepRecord(*row[:_BEFORE_LOSS], loss, *row[_BEFORE_LOSS:], events)
 
 
 def _copied(events):
