@@ -36,32 +36,27 @@ What a trainer checkpoint holds (``RollToTrain.state_dict()``)::
     position        None between train() calls; mid-epoch, {"epoch", "batches" done this
                     epoch, "rng_epoch_start": torch's CPU RNG before the epoch's loader began}
 
-Versions. This release writes version 2 (:data:`CHECKPOINT_VERSION`) and reads versions 1 and 2.
+Versions: this release writes version 2 (:data:`CHECKPOINT_VERSION`) and reads versions 1 and 2.
 A file of a later version is refused, naming the version found, the versions this release reads
-and what to do (update rtt_edu); a file of no version rtt_edu ever wrote is refused as not a
+and what to do (update rtt_edu); a file of no version rtt_edu writes is refused as not a
 checkpoint.
 
-version 1   ``"rtt_edu.checkpoint/1"``, every file rtt_edu wrote before version 2. Such files
-            still load, through the migration below. The oldest lack ``optimizer_type``,
-            ``scheduler_type``, ``setup``, ``rng`` and ``position`` (written before these
-            existed): the checks that need them are skipped, torch's RNG is left as it is, and
-            the next ``train()`` starts a new epoch. Their history may be rows
-            (``history_to_dict(history)``), read as well.
-version 2   the layout above. What changed: a game state without ``table_roller`` is a run
-            built with ``roller=``, and it loads only into a trainer built that way (the
-            refusal says so).
+version 1   ``"rtt_edu.checkpoint/1"``, loaded through the migration below. ``optimizer_type``,
+            ``scheduler_type``, ``setup``, ``rng`` and ``position`` are optional: where one is
+            missing, the check that needs it is skipped, torch's RNG is left as it is, and the
+            next ``train()`` starts a new epoch. Its history may be rows
+            (``history_to_dict(history)``). One dice stream rolls the save and the
+            participants, whatever the trainer was built with.
+version 2   the layout above. A game state without ``table_roller`` is a run built with
+            ``roller=``, and it loads only into a trainer built that way (the refusal says so).
 
-Migration from version 1 (:func:`upgraded_state`). The earliest releases rolled
-the save and the participants from one dice stream, whatever the trainer was built with, so a
-version-1 game state without ``table_roller`` may come from a trainer built with ``seed=``.
-Into a trainer built with ``roller=`` (one stream) such a state loads as it is: the run goes on
-as it would have. Into a trainer built with ``seed=`` the saved stream goes on as the save's die,
-exactly where it stopped, and the participants' stream starts from ``table_seed(n)``, ``n`` the
-next 63 random bits of a copy of the saved stream: the same file always resumes the same way.
-From then on the run rolls as this release does, and its participants' rolls differ from those
-the earlier release would have made (it drew them from the save's stream). A version-1 state
-that has ``table_roller`` is in version 2's layout already. A file saved after the migration is
-version 2.
+Migration from version 1 (:func:`upgraded_state`): a version-1 game state without
+``table_roller`` loads as it is into a trainer built with ``roller=`` (one stream): the run goes
+on as it would have. Into a trainer built with ``seed=`` the saved stream goes on as the save's
+die, exactly where it stopped, and the participants' stream starts from ``table_seed(n)``, ``n``
+the next 63 random bits of a copy of the saved stream: the same file always resumes the same way,
+with the participants rolling from a stream of their own from then on. A version-1 state that has
+``table_roller`` is in version 2's layout already. A file saved after the migration is version 2.
 """
 from __future__ import annotations
 
