@@ -1,7 +1,8 @@
 # One command for each job; each makes the virtual environment it needs, and no more than that.
 #   make lab    open the lessons in JupyterLab (installs the package with its `lab` extra only)
 #   make demo   train plain vs dice in the terminal and save a comparison plot
-#   make test   the whole test suite: unit tests and every lesson notebook under nbval (adds `dev`, `hf`)
+#   make test   the linter (ruff), then the whole test suite: unit tests and every lesson notebook under
+#               nbval (adds `dev`, `hf`)
 #   make bench  the overhead benchmark's figures as JSON lines (BENCH_ARGS=--quick: a smoke run)
 #   make setup  everything `make test` needs, without running it (CI runs this first)
 #   make site   the course as a static website in _build/site/html, offline, from the lessons' committed
@@ -69,7 +70,11 @@ lab: $(VENV)/.lab
 demo: $(VENV)/.lab
 	$(BIN)/rtt-edu demo --out demo.png
 
+# The code the linter reads; its settings are pyproject.toml's [tool.ruff].
+LINTED      := rtt_edu tests benchmarks experiments site conftest.py
+
 test: $(VENV)/.dev
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/python -m pytest tests notebooks teachers --nbval-lax -q
 
 site: $(VENV)/.docs

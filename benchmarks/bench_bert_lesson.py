@@ -55,7 +55,8 @@ def main():
             first90 = (trainer.master.step, round(train_s, 2))
 
     print(json.dumps({
-        "benchmark": "bert_lesson", "config": args.config, "rules": args.rules, "params": sum(p.numel() for p in model.parameters()),
+        "benchmark": "bert_lesson", "config": args.config, "rules": args.rules,
+        "params": sum(p.numel() for p in model.parameters()),
         "steps": trainer.master.step, "batch_size": args.batch_size, "lr": args.lr, "threads": args.threads,
         "train_wall_s": round(train_s, 2), "data_wall_s": round(data_s, 2), "eval_wall_s": round(eval_s, 2),
         "accuracy": round(result["accuracy"], 4), "optimum": round(result["optimum"], 4),

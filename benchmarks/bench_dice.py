@@ -23,8 +23,8 @@ import os
 import time
 from fractions import Fraction
 
-from rtt_edu.game.dice import MAX_DICE, MAX_WORK, distribution_cost, total_distribution
 from rtt_edu.errors import DiceError
+from rtt_edu.game.dice import MAX_DICE, MAX_WORK, distribution_cost, total_distribution
 
 GOALS = {"total_100d100_s": 1.0, "total_8d6kh3_s": 1.0, "total_20d6kl5_s": 1.0, "near_bound_worst_s": 1.0}
 SIDES = (2, 6, 20, 100, 1000, 10_000, 100_000)
@@ -39,7 +39,7 @@ def near_bound(sides=SIDES, keeps=KEEPS) -> list:
     found = []
     for s in sides:
         for k in keeps:
-            name = (lambda n: f"{n}d{s}") if k is None else (lambda n, k=k: f"{n}d{s}kh{k}")
+            name = (lambda n, s=s: f"{n}d{s}") if k is None else (lambda n, s=s, k=k: f"{n}d{s}kh{k}")
             lo, best = (1 if k is None else k + 1), None
             hi = MAX_DICE
             while lo <= hi:

@@ -34,17 +34,16 @@ The goal compare_64x300_s <= 0.5 s is about 5 x one plain loop.
 import argparse
 import json
 import os
+import statistics
 import time
 
 import torch
 from torch.nn import functional as F
 
 from rtt_edu import attach
-import statistics
-
-from rtt_edu.training.batched import SeedBatch
 from rtt_edu.data import make_dataset
 from rtt_edu.models import mlp
+from rtt_edu.training.batched import SeedBatch
 from rtt_edu.views.widgets import DicePanel, TrainingPanel
 
 GOALS = {"mlp_300_steps_s": 0.15, "mlp_dice_300_steps_s": 0.15, "training_panel_300_steps_s": 0.15,

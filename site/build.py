@@ -100,9 +100,10 @@ def build(out: Path, jupyterhub_url: str | None = None, quiet: bool = True) -> d
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-d", str(out / "doctrees"),
                str(src), str(html)]
     subprocess.run(command + (["-q"] if quiet else []), check=True)
+    generated = ("_", "genindex", "search", "py-modindex")      # Sphinx's own pages, not the course's
+    pages = (p.relative_to(html).as_posix() for p in html.rglob("*.html"))
     held.update(html=html, seconds=time.perf_counter() - start,
-                pages=sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
-                             if not p.relative_to(html).as_posix().startswith(("_", "genindex", "search", "py-modindex"))))
+                pages=sorted(page for page in pages if not page.startswith(generated)))
     return held
 
 

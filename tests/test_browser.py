@@ -196,8 +196,8 @@ def open_and_run_all(page, lab, name: str) -> None:
         except Exception:
             if attempt:
                 raise
-    page.wait_for_function(f"() => {PROMPTS_JS}.length > 0 && {PROMPTS_JS}.every(p => /\\[\\d+\\]/.test(p.textContent))",
-                           timeout=240_000)
+    every_cell_ran = f"{PROMPTS_JS}.every(p => /\\[\\d+\\]/.test(p.textContent))"     # each prompt reads [n]
+    page.wait_for_function(f"() => {PROMPTS_JS}.length > 0 && {every_cell_ran}", timeout=240_000)
 
 
 def outputs_text(page) -> str:
@@ -447,11 +447,13 @@ def lesson_panel_cell() -> str:
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and "TrainingPanel(" in source and "from_config" not in source:
                 return source
-    return 'panel = TrainingPanel(dataset="moons", noise=0.2, lr=0.5, rules="classroom", experience=False, seed=0)\npanel'
+    return ('panel = TrainingPanel(dataset="moons", noise=0.2, lr=0.5, rules="classroom", experience=False, seed=0)'
+            "\npanel")
 
 
 LAYOUT_CELLS = [       # the lessons' figures: matplotlib inline, so each panel shows its figure as a PNG
-    "%matplotlib inline\nfrom rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingPanel\nimport ipywidgets as w",
+    "%matplotlib inline\nfrom rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingPanel\n"
+    "import ipywidgets as w",
     "DicePanel()",
     lesson_panel_cell(),
     # the lesson's panel, trained to its horizon; a watcher that reports, after each dc move, what the

@@ -8,9 +8,16 @@ from fractions import Fraction
 import pytest
 import torch
 
-from rtt_edu.game.dice import (MAX_WORK, DiceRoller, ability_modifier, distribution_cost, natural_distribution, parse,
-                          total_distribution)
 from rtt_edu.errors import DiceError
+from rtt_edu.game.dice import (
+    MAX_WORK,
+    DiceRoller,
+    ability_modifier,
+    distribution_cost,
+    natural_distribution,
+    parse,
+    total_distribution,
+)
 
 
 def test_notation_parses_counts_sides_keep_and_modifier():
@@ -174,7 +181,8 @@ def test_every_small_notation_matches_brute_force_enumeration(count, sides):
         for keep in "hl":
             notation = f"{count}d{sides}k{keep}{kept}"
             assert total_distribution(notation) == _brute_force(count, sides, kept, keep), notation
-    assert total_distribution(f"{count}d{sides}+2") == {t + 2: p for t, p in _brute_force(count, sides, count, "h").items()}
+    every_die = _brute_force(count, sides, count, "h")
+    assert total_distribution(f"{count}d{sides}+2") == {t + 2: p for t, p in every_die.items()}
 
 
 def test_exact_values_of_keep_rules_and_large_sums():

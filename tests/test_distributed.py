@@ -17,10 +17,10 @@ import torch.distributed as dist
 from torch import nn
 
 from rtt_edu import ExperienceSystem, Fighter, RollToTrain
-from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 from rtt_edu.engine.distributed import is_distributed, mean_over_ranks, shared_seed
-from rtt_edu.errors import RollToTrainError
 from rtt_edu.engine.turns import GameMaster
+from rtt_edu.errors import RollToTrainError
+from rtt_edu.party.monsters import GradientOoze, LossDragon, WeightWraith
 
 WORLD = 2
 STEPS = 10          # optimizer steps (global batches) per run

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from rtt_edu import DiceRoller, SavingThrow, RollToTrain, attach
+from rtt_edu import DiceRoller, RollToTrain, SavingThrow, attach
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA device here: the GPU path is checked on a machine with one")

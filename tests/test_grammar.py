@@ -6,8 +6,17 @@ from fractions import Fraction
 import pytest
 import torch
 
-from rtt_edu.data import (CLS_ID, IGNORE_INDEX, MASK_ID, PAD_ID, SEP_ID, FANTASY_RULES, FantasyGrammar,
-                          GrammarConfig, mask_tokens)
+from rtt_edu.data import (
+    CLS_ID,
+    FANTASY_RULES,
+    IGNORE_INDEX,
+    MASK_ID,
+    PAD_ID,
+    SEP_ID,
+    FantasyGrammar,
+    GrammarConfig,
+    mask_tokens,
+)
 from rtt_edu.errors import RollToTrainError
 
 

@@ -41,7 +41,8 @@ def problem(cls):
         ids = torch.randint(0, 10, (16,), generator=g)
         return model, lambda: (model(ids) - y).pow(2).mean()
     bias = cls is not torch.optim.Muon
-    model = torch.nn.Sequential(torch.nn.Linear(4, 5, bias=bias), torch.nn.Tanh(), torch.nn.Linear(5, 3, bias=bias)).double()
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(4, 5, bias=bias), nn.Tanh(), nn.Linear(5, 3, bias=bias)).double()
     return model, lambda: (model(x) - y).pow(2).mean()
 
 

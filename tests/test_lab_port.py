@@ -91,7 +91,8 @@ def test_a_server_that_looks_like_jupyter_is_never_announced_while_jupyterlab_st
     code = cli.run_command([sys.executable, "-c", "import time; time.sleep(2)"], address=address, lesson="a.ipynb")
     out, err = capsys.readouterr()
     assert code == 0 and out == "" and "s3cret" not in err
-    assert err == "rtt-edu lab: JupyterLab stopped (exit status 0) before it served the lessons; its messages above say why\n"
+    assert err == ("rtt-edu lab: JupyterLab stopped (exit status 0) before it served the lessons; "
+                   "its messages above say why\n")
     assert other_server.requests == []
 
 

@@ -16,8 +16,7 @@ from PIL import Image
 
 from rtt_edu import SavingThrow
 from rtt_edu.course import lesson00
-from rtt_edu.views.widgets import ComparePanel, DicePanel, LiveFigure, Panel, TrainingPanel
-from rtt_edu.views.widgets import compare, dice, training
+from rtt_edu.views.widgets import ComparePanel, DicePanel, LiveFigure, Panel, TrainingPanel, compare, dice, training
 from rtt_edu.views.widgets.base import PICTURE_DPI
 from test_browser import browser, lab  # noqa: F401  (JupyterLab and Chromium, for the live test at the end)
 
@@ -44,7 +43,7 @@ def has_colour(array: np.ndarray, hex_colour: str, tolerance: int = 12) -> bool:
 
 
 def line(ax, label):
-    return next(l for l in ax.lines if l.get_label() == label)
+    return next(line for line in ax.lines if line.get_label() == label)
 
 
 def test_the_picture_follows_the_panels_state_and_matches_a_panel_built_in_that_state():
@@ -111,7 +110,10 @@ def test_the_bundle_honours_include_and_exclude_and_a_panel_without_figures_has_
 
 def test_a_picture_that_cannot_be_made_leaves_the_widget_view_and_says_why(monkeypatch):
     panel = DicePanel(figures="static")
-    monkeypatch.setattr(type(panel.figure), "snapshot", lambda self, dpi=100: (_ for _ in ()).throw(MemoryError("no room")))
+
+    def snapshot(self, dpi=100):                    # a picture that cannot be made
+        raise MemoryError("no room")
+    monkeypatch.setattr(type(panel.figure), "snapshot", snapshot)
     with pytest.warns(RuntimeWarning, match=r"DicePanel: no static picture .*MemoryError: no room"):
         bundle = panel._repr_mimebundle_()
     assert WIDGET_VIEW in bundle and "image/png" not in bundle and bundle["text/plain"] == repr(panel)
@@ -143,13 +145,16 @@ def test_a_long_readout_breaks_between_figures_never_inside_one():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
+
     from rtt_edu.views.widgets.base import NOTE_POINTS, _wrapped
     panel = DicePanel(figures="static")
     notes = panel.picture_notes()
     figures = [item for line in notes[:3] for item in line.split("    ")]     # "name: value", no-break spaces
     assert all(" " not in item for item in figures) and len(figures) == 3 + 2 + 4
     renderer = FigureCanvasAgg(Figure(dpi=PICTURE_DPI)).get_renderer()
-    width = lambda text: renderer.get_text_width_height_descent(text, FontProperties(size=NOTE_POINTS), ismath=False)[0]
+
+    def width(text):
+        return renderer.get_text_width_height_descent(text, FontProperties(size=NOTE_POINTS), ismath=False)[0]
     narrow = width(notes[2]) * 0.7                        # the four outcomes do not fit on one line of this width
     lines = _wrapped(notes, narrow, PICTURE_DPI)
     assert len(lines) > len(notes) and all(width(line) <= narrow for line in lines)
@@ -163,10 +168,11 @@ def test_a_long_readout_breaks_between_figures_never_inside_one():
 @pytest.fixture
 def kernel_shell(monkeypatch, tmp_path):
     """An IPython shell that counts as a kernel's (it has a ``kernel``), recording what it displays."""
+    import sys
+
     from IPython.core.displaypub import CapturingDisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
-    import sys
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
@@ -298,9 +304,15 @@ FRAMES_JS = """(cell) => { window.__frames = []; const out = cell.querySelector(
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_in_jupyterlab_an_update_redraws_the_panel_in_place_and_its_sliders_still_answer(lab, browser):
-    from test_browser import (CURRENT, assert_widgets_rendered, move_slider_right, open_and_run_all, slider,
-                              write_notebook)
+def test_in_jupyterlab_an_update_redraws_the_panel_in_place_and_its_sliders_still_answer(lab, browser):  # noqa: F811
+    from test_browser import (
+        CURRENT,
+        assert_widgets_rendered,
+        move_slider_right,
+        open_and_run_all,
+        slider,
+        write_notebook,
+    )
     write_notebook(lab.root / "picture_updates.ipynb", [
         "from rtt_edu.views.widgets import DicePanel\ndice = DicePanel()\ndice",
         "dice.controls['dc'].value = 15",

@@ -11,7 +11,6 @@ two at once.
 import asyncio
 import json
 import os
-import queue
 import sys
 import threading
 import time

@@ -40,7 +40,8 @@ bands = numbers | margins()
 @st.composite
 def rules(draw):
     advantage, disadvantage = draw(st.sampled_from([(False, False), (True, False), (False, True)]))
-    return SavingThrow(dc=draw(st.integers(-30, 50)), sides=draw(st.sampled_from([4, 6, 8, 10, 12, 20]) | st.integers(2, 30)),
+    sides = draw(st.sampled_from([4, 6, 8, 10, 12, 20]) | st.integers(2, 30))
+    return SavingThrow(dc=draw(st.integers(-30, 50)), sides=sides,
                        modifier=draw(st.integers(-10, 10)), advantage=advantage, disadvantage=disadvantage,
                        crit_success=draw(bands), crit_fail=draw(bands), success=draw(bands), fail=draw(bands))
 
@@ -98,7 +99,8 @@ def rolls_or_raises_dice_error(notation, advantage, disadvantage):
 
 
 @SETTINGS
-@given(notation=st.text(max_size=24), flags=st.sampled_from([(False, False), (True, False), (False, True), (True, True)]))
+@given(notation=st.text(max_size=24),
+       flags=st.sampled_from([(False, False), (True, False), (False, True), (True, True)]))
 def test_any_text_either_rolls_or_raises_dice_error(notation, flags):
     rolls_or_raises_dice_error(notation, *flags)
 
@@ -163,7 +165,8 @@ def test_every_valid_notation_has_an_exact_distribution_or_a_refusal_naming_it(s
 # --- history JSON ---------------------------------------------------------------------------------
 
 any_float = st.floats(allow_nan=True, allow_infinity=True)
-json_leaf = st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 63) | st.floats(allow_nan=False) | st.text(max_size=12)
+json_leaf = (st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 63) | st.floats(allow_nan=False)
+             | st.text(max_size=12))
 json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
                           | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
 
@@ -172,7 +175,8 @@ json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
 def events(draw):
     details = draw(st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("kind", "message")), json_value,
                                    max_size=3))
-    return {"kind": draw(st.sampled_from(["crit", "nonfinite", "death_save", "revive", "level_up"]) | st.text(max_size=8)),
+    kind = st.sampled_from(["crit", "nonfinite", "death_save", "revive", "level_up"]) | st.text(max_size=8)
+    return {"kind": draw(kind),
             "message": draw(st.text(max_size=30)), **details}
 
 

@@ -101,7 +101,8 @@ def test_quick_start_trains_the_model_with_a_wizard_and_experience():
         "critical_success", 0)
     assert type(trainer.character_class).__name__ == "Wizard"
     untrained = your_transformer_model().state_dict()
-    changed = [name for name, value in namespace["model"].state_dict().items() if not torch.equal(value, untrained[name])]
+    trained = namespace["model"].state_dict()
+    changed = [name for name, value in trained.items() if not torch.equal(value, untrained[name])]
     assert changed, "the quick start's training changed no weight"
     assert namespace["scheduler"].last_epoch == steps                           # the scheduler stepped too
 

@@ -123,9 +123,10 @@ def _rolled_by_every_user(rule, seed, n, intelligence=14):
     the game master (attach, one roll per optimizer step), the batched many-seed trainer, and the
     straight-line simulation of lesson 2."""
     import torch
+
     from rtt_edu import DiceRoller, ability_modifier, attach
-    from rtt_edu.training.batched import roll_multiplier
     from rtt_edu.science.quadratic import roll_naturals
+    from rtt_edu.training.batched import roll_multiplier
     w = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([w], lr=0.1)
     handle = attach(opt, rule, seed=seed, intelligence=intelligence, on_nonfinite="off")

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import DiceRoller, NonFiniteTrainingError, RollToTrain, attach
-from rtt_edu.party.classes import CharacterClass
 from rtt_edu.engine.safety import DeathSaves
+from rtt_edu.party.classes import CharacterClass
 
 NAN, INF = float("nan"), float("inf")
 
@@ -230,7 +230,8 @@ def test_death_saves_follow_the_5e_rules(name):
     assert tallies == expected
     assert [r.step for r in handle.records if any(e["kind"] == "revive" for e in r.events)] == revived_at
     assert guard.revivals == len(revived_at)
-    naturals = [e["natural"] for r in handle.records for e in r.events if e["kind"] == "death_save" and e.get("natural")]
+    events = [e for r in handle.records for e in r.events]
+    naturals = [e["natural"] for e in events if e["kind"] == "death_save" and e.get("natural")]
     assert naturals == [item[1] for item in plan if item != "good"]
 
 
@@ -400,7 +401,8 @@ def test_a_monster_that_overflows_the_gradients_is_caught():
     finite = hand_loop(opt, model, handle, 7)
     assert all(finite) and all_finite(model)
     assert [r.outcome == "skipped" for r in handle.records] == [False] * 3 + [True, True] + [False] * 2
-    assert any(e["kind"] == "nonfinite" and "gradients are not finite" in e["message"] for e in handle.records[3].events)
+    events = handle.records[3].events
+    assert any(e["kind"] == "nonfinite" and "gradients are not finite" in e["message"] for e in events)
 
 
 def test_a_wizards_spell_on_a_revival_step_ends_with_the_lowered_rate():

@@ -12,7 +12,6 @@ Needs /usr/bin/chromium, the ``playwright`` package (the ``browser`` extra) and 
 ``docs`` extra). Without them the test is skipped, except under CI=true, where it fails.
 """
 import base64
-import contextlib
 import functools
 import http.server
 import io
@@ -50,7 +49,8 @@ def require_site_tools():
     missing = []
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(f"Debian's Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    for module, how in (("playwright", "pip install -e '.[browser]'"), ("jupyter_book", "make site, or pip install -e '.[docs]'")):
+    for module, how in (("playwright", "pip install -e '.[browser]'"),
+                        ("jupyter_book", "make site, or pip install -e '.[docs]'")):
         try:
             __import__(module)
         except ImportError:
@@ -79,7 +79,8 @@ def site(tmp_path_factory):
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"site/build.py failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     html = out / "html"
-    pages = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_"))
+    found = (p.relative_to(html) for p in html.rglob("*.html"))
+    pages = sorted(page.as_posix() for page in found if not page.parts[0].startswith("_"))
     print(f"site built in {time.monotonic() - start:.1f} s: {len(pages)} pages")
     return html, pages
 
@@ -250,7 +251,8 @@ def test_search_finds_a_glossary_term(server, browser):
         page.wait_for_url(re.compile(r"search\.html\?q=" + GLOSSARY_TERM))
         results = page.locator("#search-results ul.search li a")
         results.first.wait_for(timeout=30_000)
-        hrefs = [urljoin(page.url, href) for href in results.evaluate_all("els => els.map(a => a.getAttribute('href'))")]
+        links = results.evaluate_all("els => els.map(a => a.getAttribute('href'))")
+        hrefs = [urljoin(page.url, href) for href in links]
         assert any(urlsplit(href).path.endswith("/notebooks/GLOSSARY.html") for href in hrefs), hrefs
     finally:
         page.close()

@@ -51,8 +51,8 @@ def test_a_fork_changes_one_line_and_every_link_follows(tmp_path):
     block = links.readme_section(address)
     assert declared() not in block and "mybinder.org/v2/gh/rtt-edu" not in block
     lessons = links.lessons()
-    assert len(re.findall(r"https://mybinder\.org/v2/gh/a-school/dice-course/main\?urlpath=lab/tree/notebooks/", block)) \
-        == len(lessons) + 1                                              # the badge and one link per lesson
+    launch = r"https://mybinder\.org/v2/gh/a-school/dice-course/main\?urlpath=lab/tree/notebooks/"
+    assert len(re.findall(launch, block)) == len(lessons) + 1            # the badge and one link per lesson
     hub = urlsplit(links.jupyterhub_url("https://hub.example.edu/", lessons[3], address))
     assert (hub.scheme, hub.netloc, hub.path) == ("https", "hub.example.edu", "/hub/user-redirect/git-pull")
     assert parse_qs(hub.query) == {"repo": [address], "branch": ["main"],

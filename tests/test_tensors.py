@@ -57,7 +57,7 @@ def test_one_tensor_shared_by_every_group_is_scaled_once_and_restored(lr):
     opt = torch.optim.SGD([{"params": [a]}, {"params": [b]}], lr=lr)       # torch shares the default tensor
     before = [float(g["lr"]) for g in opt.param_groups]
     saved = scale_lrs(opt, 0.25)
-    assert [float(g["lr"]) for g in opt.param_groups] == [float(torch.as_tensor(x) * 0.25) if isinstance(lr, torch.Tensor)
-                                                          else x * 0.25 for x in before]
+    expected = [float(torch.as_tensor(x) * 0.25) if isinstance(lr, torch.Tensor) else x * 0.25 for x in before]
+    assert [float(g["lr"]) for g in opt.param_groups] == expected
     restore_lrs(opt, saved)
     assert [float(g["lr"]) for g in opt.param_groups] == before

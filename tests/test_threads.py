@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rtt_edu import RollToTrain, RollToTrainError, attach
-from rtt_edu.errors import ConcurrentTrainingWarning
-from rtt_edu.engine.hook import _ATTACHED
 from helpers import linear_model
+from rtt_edu import RollToTrain, RollToTrainError, attach
+from rtt_edu.engine.hook import _ATTACHED
+from rtt_edu.errors import ConcurrentTrainingWarning
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 WAIT = 30          # seconds an event may take before the test fails instead of hanging

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from helpers import linear_model
 from rtt_edu import CheckpointError, RollToTrain, RollToTrainError
 from rtt_edu.errors import ZeroLearningRateWarning
-from helpers import linear_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -75,7 +75,8 @@ def test_a_checkpoint_path_in_a_missing_folder_is_refused_before_the_first_step(
     assert t.master.step == 0
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="a read-only folder needs POSIX and a non-root user")
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="a read-only folder needs POSIX and a non-root user")
 def test_a_checkpoint_path_in_a_read_only_folder_is_refused_before_the_first_step(tmp_path):
     folder = tmp_path / "locked"
     folder.mkdir()
