@@ -90,40 +90,37 @@ def all_finite(grads: list, loss: torch.Tensor | None = None) -> bool:
     not take (sparse, complex, or part of a graph from ``create_graph=True``) are checked with
     max-norms ``max |x|``.
     """
-    if loss is not None and loss.is_cpu and loss.numel() == 1 and not loss.is_complex():
-        if not math.isfinite(loss.item()):        # on the CPU reading one number is cheaper than a copy
-            return False
-        loss = None
+    tensors = grads
+    if loss is not None:
+        if loss.is_cpu and loss.numel() == 1 and not loss.is_complex():
+            if not math.isfinite(loss.item()):    # on the CPU reading one number is cheaper than a copy
+                return False
+        else:
+            tensors = [*grads, loss.detach().reshape(1).clone()]
     try:
-        if loss is None and grads and _FUSED_CHECK is not None and not any(g.requires_grad for g in grads):
-            device = grads[0].device
+        if tensors and _FUSED_CHECK is not None and not any(t.requires_grad for t in tensors):
+            device = tensors[0].device
             flag = _found_flag(device)
-            try:                                  # the usual case: every gradient in one call
-                _FUSED_CHECK(grads, flag, _unit_scale(device))
+            try:                                  # the usual case: every tensor in one call
+                _FUSED_CHECK(tensors, flag, _unit_scale(device))
                 return _read({device: flag}, [flag])
             except RuntimeError:                  # sparse, complex or integer ones, or several devices
                 flag.zero_()
-        return _read(*_check_by_group(grads, loss))
+        return _read(*_check_by_group(tensors))
     except BaseException:
         _FOUND.flags = {}                         # a flag may be left raised: make new ones next time
         raise
 
 
-def _check_by_group(grads: list, loss) -> tuple:
+def _check_by_group(tensors: list) -> tuple:
     """``(found flags by device, every flag)``: the fused check per (device, dtype) group, max-norms
     for what it does not take."""
     groups, others = {}, []
-    for g in grads:
-        if _FUSED_CHECK is not None and g.layout == torch.strided and g.is_floating_point() and not g.requires_grad:
-            groups.setdefault((g.device, g.dtype), []).append(g)
-        elif g.is_floating_point() or g.is_complex():   # integers are always finite
-            others.append(g)
-    if loss is not None:
-        copy = loss.detach().reshape(1).clone()
-        if copy.is_floating_point() and _FUSED_CHECK is not None:
-            groups.setdefault((copy.device, copy.dtype), []).append(copy)
-        elif copy.is_floating_point() or copy.is_complex():
-            others.append(copy)
+    for t in tensors:
+        if _FUSED_CHECK is not None and t.layout == torch.strided and t.is_floating_point() and not t.requires_grad:
+            groups.setdefault((t.device, t.dtype), []).append(t)
+        elif t.is_floating_point() or t.is_complex():   # integers are always finite
+            others.append(t)
     found = {}
     for (device, _), group in groups.items():
         if device not in found:
