@@ -197,6 +197,7 @@ class History:
         self._scanned = start + len(rows)
 
     def _stack_field(self, name: str, steps: list, tensors: list) -> None:
+        """One chunk ``(name, steps, float64 values)`` per device from the scalar ``tensors`` of ``steps``."""
         if steps[-1] - steps[0] == len(steps) - 1:
             steps = range(steps[0], steps[-1] + 1)   # every step of the stretch: no list of indices to keep
         with torch.no_grad():
