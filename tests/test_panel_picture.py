@@ -327,6 +327,12 @@ def test_in_jupyterlab_an_update_redraws_the_panel_in_place_and_its_sliders_stil
         dc = slider(page, "DC")
         move_slider_right(page, dc, 2)                         # DC 17 in the browser, then the cell sets 15 again
         page.wait_for_function("el => el.textContent === '17'", arg=dc.locator(".widget-readout").element_handle())
+        # the kernel has applied DC 17 (its readout says so) before the next cell sets 15: the browser's message may
+        # reach the kernel on a subshell thread, so without this wait the two changes could land in either order
+        at_17 = SavingThrow.preset("classroom", dc=17).summary()["mean"]
+        page.wait_for_function("([el, text]) => el.textContent.includes(text)", timeout=15_000,
+                               arg=[shown.locator(".widget-html-content").filter(has_text="E[m]").first.element_handle(),
+                                    f"{at_17:+.4f}"])
         cells.nth(0).evaluate(FRAMES_JS)
         cells.nth(1).click()
         page.keyboard.press("Control+Enter")
