@@ -60,7 +60,7 @@ def find_nonfinite(turn) -> str | None:
     """
     if not math.isfinite(turn.multiplier):
         return f"the multiplier is {turn.multiplier}"
-    grads = [p.grad for group in turn.optimizer.param_groups for p in group["params"] if p.grad is not None]
+    grads = [g for group in turn.optimizer.param_groups for p in group["params"] if (g := p.grad) is not None]
     loss = turn.loss                                   # read only: no detached views to make
     if all_finite(grads, loss):
         return None
