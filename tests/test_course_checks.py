@@ -19,13 +19,19 @@ def module(number: int):
     return importlib.import_module(f"rtt_edu.course.lesson{number:02d}")
 
 
-#: the arguments a check needs besides the answer.
-NEEDS = {"lesson00.check_converges": {"lr": 0.9}, "lesson00.check_factor": {"lr": 0.25},
-         "lesson00.check_update": {"w": 2.0, "lr": 0.1}, "lesson04.check_class_mean": {"character_class": Rogue()}}
+NUMBERS = [int(p.name[:2]) for p in LESSONS]
+#: a value for each argument without a default that a check takes besides the answer, by its name.
+NEEDS = {"lr": 0.9, "w": 2.0, "character_class": Rogue()}
 #: checks that train a panel to know the answer: asked with None only.
-SLOW = {"lesson06.check_bonus_after_dc"}
-CHECKS = [(f"lesson{n:02d}.{name}", getattr(module(n), name)) for n in range(10)
+SLOW = {"check_bonus_after_dc"}
+CHECKS = [(f"lesson{n:02d}.{name}", getattr(module(n), name)) for n in NUMBERS
           for name in module(n).__all__ if name.startswith("check_")]
+
+
+def needs(check) -> dict:
+    """The arguments of ``check`` besides the answer that have no default, from :data:`NEEDS`."""
+    parameters = list(inspect.signature(check).parameters.values())[1:]
+    return {p.name: NEEDS[p.name] for p in parameters if p.default is p.empty and p.kind is not p.VAR_KEYWORD}
 
 
 def test_feedback_shows_its_verdict_and_is_truthy_only_when_right():
@@ -52,7 +58,7 @@ def test_judge_names_every_matching_mistake_but_never_before_the_right_answer():
 
 
 def test_every_lesson_has_its_module_with_its_checks():
-    assert [int(p.name[:2]) for p in LESSONS] == list(range(10))
+    assert NUMBERS == list(range(len(LESSONS))) and len(LESSONS) >= 10
     assert len(CHECKS) >= 40
     for name, check in CHECKS:
         assert list(inspect.signature(check).parameters)[0] == "answer", name
@@ -61,15 +67,15 @@ def test_every_lesson_has_its_module_with_its_checks():
 
 @pytest.mark.parametrize("name,check", CHECKS, ids=[name for name, _ in CHECKS])
 def test_every_check_asks_for_an_answer_instead_of_failing(name, check):
-    feedback = check(None, **NEEDS.get(name, {}))
+    feedback = check(None, **needs(check))
     assert isinstance(feedback, Feedback) and not feedback and "replace `None`" in feedback.message
-    if name not in SLOW:
-        assert not check(3, **NEEDS.get(name, {}))          # an answer of the wrong kind is never right
+    if check.__name__ not in SLOW:
+        assert not check(3, **needs(check))                 # an answer of the wrong kind is never right
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
 def test_a_notebook_calls_only_names_its_lessons_module_has(path):
-    """``c4.check_x`` or ``course.check_x`` in lesson 4's cells is a name of rtt_edu.course.lesson04."""
+    """``c5.check_x`` or ``course.check_x`` in lesson 5's cells is a name of rtt_edu.course.lesson05."""
     number = int(path.name[:2])
     sources = ["".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
                if c["cell_type"] == "code"]
