@@ -12,7 +12,7 @@ In such a cell each decimal number may differ from the committed one by at most
 0.710 fails). Everything else stays exact: the text around the numbers, how many decimals each
 number has, and every number without a decimal point (counts, steps, seeds). Between PyTorch's
 AVX-512, AVX2 and plain kernels the lessons' numbers were measured at most one unit apart; a real
-change (lesson 9 at another learning rate) moves them by far more, and the check fails
+change (lesson 10 at another learning rate) moves them by far more, and the check fails
 (``tests/test_notebook_checks.py``).
 
 A number that a last bit can move by more than that (a chaotic run) is not checked at all: it

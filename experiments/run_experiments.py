@@ -1,4 +1,4 @@
-"""Dice against plain training over many seeds: the comparison of lesson 9, at any scale.
+"""Dice against plain training over many seeds: the comparison of lesson 10, at any scale.
 
 For every task, every arm (plain; the dice; plain at the dice's mean learning rate; the dice at
 plain's mean learning rate) is trained once per seed, and arms are compared paired by seed with

@@ -261,7 +261,7 @@ def _names(names: list) -> str:
 
 
 def describe_copy(directory, actions: dict, total: int | None = None) -> str:
-    """What ``copy_lessons`` did, in words, e.g. "copied the 10 lessons with README.md into week1/".
+    """What ``copy_lessons`` did, in words, e.g. "copied the 11 lessons with README.md into week1/".
 
     Lessons are counted (out of ``total``, all of them when not given); notes are named only when
     they were copied; every copy kept aside is named, and every damaged lesson with its problem."""

@@ -79,7 +79,7 @@ def lessons(root: Path = ROOT) -> list[str]:
 
 
 def lesson_title(path: str) -> str:
-    """``notebooks/03_a_toy_network_on_moons.ipynb`` → ``3 a toy network on moons``."""
+    """``notebooks/04_a_toy_network_on_moons.ipynb`` → ``4 a toy network on moons``."""
     number, _, words = Path(path).stem.partition("_")
     return f"{int(number)} {words.replace('_', ' ')}"
 

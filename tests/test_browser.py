@@ -441,8 +441,8 @@ LAYOUT_JS = """
 
 
 def lesson_panel_cell() -> str:
-    """Lesson 3's first code cell that builds a TrainingPanel, if the lesson has one."""
-    for path in sorted((ROOT / "notebooks").glob("03_*.ipynb")):
+    """Lesson 4's first code cell that builds a TrainingPanel, if the lesson has one."""
+    for path in sorted((ROOT / "notebooks").glob("04_*.ipynb")):
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "code" and "TrainingPanel(" in source and "from_config" not in source:

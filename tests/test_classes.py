@@ -593,7 +593,7 @@ def test_the_abilities_fired_in_the_state_test_so_it_checks_something():
 # --- each class's own exact distribution -------------------------------------------------------------
 
 def test_each_class_distribution_is_its_own_method_and_the_lesson_helper_calls_it():
-    from rtt_edu.course.lesson04 import class_distribution
+    from rtt_edu.course.lesson05 import class_distribution
     rule = SavingThrow.preset("seed-readme")
     for make in (Wizard, Rogue, Fighter, Cleric, Barbarian, Bard, Paladin):
         for level in (1, 7):

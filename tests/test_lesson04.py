@@ -1,5 +1,5 @@
-"""Lesson 4's code (rtt_edu.course.lesson04): a class's exact distribution against seeded turns, the
-level table, and its self-checks: right answers pass, each known mistake gets its own hint."""
+"""Lesson 4's code (rtt_edu.course.lesson04): the sharpness is the Hessian's top eigenvalue, and its
+self-checks: right answers pass, each known mistake gets its own hint."""
 import math
 
 import matplotlib
@@ -10,76 +10,44 @@ from helpers import fails, passes
 
 matplotlib.use("Agg")
 
-from rtt_edu import Barbarian, Bard, Fighter, Paladin, Rogue, SavingThrow, Wizard, attach, proficiency_bonus  # noqa: E402
 from rtt_edu.course import lesson04 as c4  # noqa: E402
 from rtt_edu.errors import RollToTrainError  # noqa: E402
 
 
-def test_lesson4_level_rows_follow_the_classes():
-    rows = c4.level_rows((1, 9))
-    assert [bonus for _, bonus, _ in rows] == [proficiency_bonus(1), proficiency_bonus(9)]
-    assert rows[1][2]["Rogue factor / uses"] == f"{Rogue(level=9).sneak_factor:.2f} / {Rogue(level=9).max_uses}"
-    assert rows[0][2]["Bard die / uses"] == f"d{Bard(level=1).die} / {Bard(level=1).max_uses}"
-    assert "| 9 | +4 |" in c4.level_table((1, 9)).data
+def test_lesson4_sharpness_is_the_top_hessian_eigenvalue():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
+    X = torch.randn(20, 2, dtype=torch.float64)
+    y = (X[:, 0] > 0).long()
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def loss_of(vector):
+        params, start = {}, 0
+        for name, shape in zip(names, shapes):
+            size = math.prod(shape)
+            params[name] = vector[start:start + size].reshape(shape)
+            start += size
+        return torch.nn.functional.cross_entropy(torch.func.functional_call(model, params, (X,)), y)
+
+    eigenvalues = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat))
+    top = max(eigenvalues.abs()).item()
+    value, _ = c4.sharpness(model, X, y, iterations=300)
+    assert value == pytest.approx(top, rel=1e-4)
 
 
-def rolled_multipliers(character_class, rules, steps=5000, seed=4):
-    """Multipliers of real turns: attach the dice and the class to an SGD optimizer and step it."""
-    p = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.SGD([p], lr=0.1)
-    handle = attach(optimizer, rules, seed=seed, character_class=character_class)
-    for _ in range(steps):
-        p.grad = torch.ones(1)
-        optimizer.step()
-    handle.remove()
-    return [r.multiplier for r in handle.records]
+def test_check_effective_lr_and_counts():
+    passes(c4.check_effective_lr(0.0475, "classroom", lr=0.1))
+    fails(c4.check_effective_lr(0.1, "classroom", lr=0.1), "plain learning rate")
+    fails(c4.check_effective_lr(0.475, "classroom", lr=0.1), "Multiply")
+    passes(c4.check_expected_count(210, "seed-code", steps=300, kind="skipped"))
+    passes(c4.check_expected_count(210, "seed-readme", steps=300, kind="uphill"))
+    fails(c4.check_expected_count(0.7, "seed-code", steps=300), "probability of one step")
+    fails(c4.check_expected_count(90, "seed-code", steps=300), "other steps")
+    with pytest.raises(RollToTrainError, match="kind="):
+        c4.check_expected_count(1, kind="sideways")
 
 
-@pytest.mark.parametrize("make", [lambda: Rogue(level=5, uses=10 ** 9), lambda: Barbarian(uses=10 ** 9),
-                                  lambda: Bard(level=5, uses=10 ** 9), lambda: Paladin(level=6, uses=10 ** 9),
-                                  lambda: Wizard()])
-@pytest.mark.parametrize("rules", ["classroom", "seed-readme"])
-@pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")
-def test_class_distribution_matches_seeded_turns(make, rules):
-    """Exact distribution while uses last vs 5000 turns of the class acting through the game master."""
-    exact = c4.class_distribution(make(), rules)
-    assert sum(exact.values()) == pytest.approx(1.0)
-    rolled = rolled_multipliers(make(), rules)
-    n = len(rolled)
-    counts = {}
-    for m in rolled:
-        key = min(exact, key=lambda v: abs(v - m))       # the exact value this float is
-        assert abs(key - m) < 1e-12, (m, key)
-        counts[key] = counts.get(key, 0) + 1
-    for m, p in exact.items():
-        assert abs(counts.get(m, 0) / n - p) < 4.5 * math.sqrt(p * (1 - p) / n) + 1e-12, (m, p, counts.get(m, 0) / n)
-
-
-def test_class_distribution_exact_values_and_errors():
-    rogue = c4.class_distribution(Rogue(), "classroom")        # faces 16-20 beat DC 11 by 5: x1.25
-    assert rogue == pytest.approx({-0.5: 0.05, 0.25: 0.45, 0.75: 0.25, 0.9375: 0.2, 1.25: 0.05})
-    barbarian = c4.class_distribution(Barbarian(), "classroom")       # no ascent: the crit fail's -0.5 becomes 0
-    assert barbarian == pytest.approx({0.0: 0.05, 0.25: 0.45, 0.75: 0.45, 1.0: 0.05})
-    assert c4.class_distribution(Fighter(), "classroom") == SavingThrow.preset("classroom").distribution()
-    with pytest.raises(TypeError, match="character_class="):
-        c4.class_distribution("Rogue", "classroom")
-
-
-def test_lesson_four_checks():
-    assert set(c4.TECHNIQUES) == {"Wizard", "Rogue", "Fighter", "Cleric", "Barbarian", "Bard", "Paladin"}
-    passes(c4.check_technique("Gradient  Clipping", "Fighter"))
-    fails(c4.check_technique("gradient clipping", "Cleric"), "Fighter's technique")
-    fails(c4.check_technique("dropout", "Cleric"), "not one of the names")
-    fails(c4.check_technique(3, "Cleric"), "in quotes")
-    passes(c4.check_sneak_factor(1.75, level=5))
-    fails(c4.check_sneak_factor(1.625, level=5), "rounds *up*")
-    fails(c4.check_sneak_factor(0.75, level=5), "1 plus")
-    passes(c4.check_sneak_factor(Rogue(level=20).sneak_factor, level=20))
-    passes(c4.check_armour_norm(0.5, level=9))
-    fails(c4.check_armour_norm(1.0, level=9), "level-1 bonus")
-    fails(c4.check_armour_norm(0.25, level=9), "*2*")
-    passes(c4.check_class_mean(0.5625, Bard(), "classroom"))
-    fails(c4.check_class_mean(0.475, Bard(), "classroom"), "without the Bard")
-    passes(c4.check_class_mean(0.5, Barbarian(), "classroom"))
-    with pytest.raises(RollToTrainError, match="character_class="):
-        c4.check_technique("cleric", "Druid")
+def test_check_dc15():
+    assert c4.check_dc15("slower") and not c4.check_dc15("faster") and not c4.check_dc15(None)

@@ -1,79 +1,85 @@
-"""Lesson 5's code (rtt_edu.course.lesson05): the arena's network and fight verdicts, and its self-checks,
-whose expected values agree with an independent computation (seeded Monte Carlo or a real run)."""
+"""Lesson 5's code (rtt_edu.course.lesson05): a class's exact distribution against seeded turns, the
+level table, and its self-checks: right answers pass, each known mistake gets its own hint."""
 import math
-from fractions import Fraction
-from types import SimpleNamespace
 
+import matplotlib
 import pytest
 import torch
 
-from rtt_edu import DiceRoller
-from rtt_edu.course import lesson05 as c5
-from rtt_edu.party.classes import Fighter
+from helpers import fails, passes
+
+matplotlib.use("Agg")
+
+from rtt_edu import Barbarian, Bard, Fighter, Paladin, Rogue, SavingThrow, Wizard, attach, proficiency_bonus  # noqa: E402
+from rtt_edu.course import lesson05 as c5  # noqa: E402
+from rtt_edu.errors import RollToTrainError  # noqa: E402
 
 
-def _history(losses):
-    return SimpleNamespace(losses=losses)
+def test_lesson5_level_rows_follow_the_classes():
+    rows = c5.level_rows((1, 9))
+    assert [bonus for _, bonus, _ in rows] == [proficiency_bonus(1), proficiency_bonus(9)]
+    assert rows[1][2]["Rogue factor / uses"] == f"{Rogue(level=9).sneak_factor:.2f} / {Rogue(level=9).max_uses}"
+    assert rows[0][2]["Bard die / uses"] == f"d{Bard(level=1).die} / {Bard(level=1).max_uses}"
+    assert "| 9 | +4 |" in c5.level_table((1, 9)).data
 
 
-AT, W = c5.AT, c5.WINDOW
-BASE = [0.5] * (AT + W + 10)
+def rolled_multipliers(character_class, rules, steps=5000, seed=4):
+    """Multipliers of real turns: attach the dice and the class to an SGD optimizer and step it."""
+    p = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    handle = attach(optimizer, rules, seed=seed, character_class=character_class)
+    for _ in range(steps):
+        p.grad = torch.ones(1)
+        optimizer.step()
+    handle.remove()
+    return [r.multiplier for r in handle.records]
 
 
-@pytest.mark.parametrize("after,expected", [
-    ([0.5] * (W + 10), "unharmed"),                               # the undisturbed run itself
-    ([0.6] * (W + 10), "slowed"),                                 # above the base, never 2 x before
-    ([5.0] + [0.5] * (W + 9), "repaired"),                        # a spike, back within 25% 20-40 steps on
-    ([5.0] + [2.0] * (W + 9), "hurt"),                            # a spike that stays
-])
-def test_lesson05_verdicts_follow_the_thresholds(after, expected):
-    assert c5.fight_verdict(_history(BASE[:AT] + after), _history(BASE)) == expected
+@pytest.mark.parametrize("make", [lambda: Rogue(level=5, uses=10 ** 9), lambda: Barbarian(uses=10 ** 9),
+                                  lambda: Bard(level=5, uses=10 ** 9), lambda: Paladin(level=6, uses=10 ** 9),
+                                  lambda: Wizard()])
+@pytest.mark.parametrize("rules", ["classroom", "seed-readme"])
+@pytest.mark.filterwarnings("ignore::rtt_edu.NegativeDriftWarning")
+def test_class_distribution_matches_seeded_turns(make, rules):
+    """Exact distribution while uses last vs 5000 turns of the class acting through the game master."""
+    exact = c5.class_distribution(make(), rules)
+    assert sum(exact.values()) == pytest.approx(1.0)
+    rolled = rolled_multipliers(make(), rules)
+    n = len(rolled)
+    counts = {}
+    for m in rolled:
+        key = min(exact, key=lambda v: abs(v - m))       # the exact value this float is
+        assert abs(key - m) < 1e-12, (m, key)
+        counts[key] = counts.get(key, 0) + 1
+    for m, p in exact.items():
+        assert abs(counts.get(m, 0) / n - p) < 4.5 * math.sqrt(p * (1 - p) / n) + 1e-12, (m, p, counts.get(m, 0) / n)
 
 
-def test_lesson05_strike_check_knows_the_ac_21_limit():
-    assert c5.check_strike_ac30(1)
-    assert c5.check_strike_ac30(Fraction(20, 20))
-    wrong = c5.check_strike_ac30(0.9)
-    assert not wrong and "AC ≤ 21" in wrong.message
-    assert not c5.check_strike_ac30(None)
+def test_class_distribution_exact_values_and_errors():
+    rogue = c5.class_distribution(Rogue(), "classroom")        # faces 16-20 beat DC 11 by 5: x1.25
+    assert rogue == pytest.approx({-0.5: 0.05, 0.25: 0.45, 0.75: 0.25, 0.9375: 0.2, 1.25: 0.05})
+    barbarian = c5.class_distribution(Barbarian(), "classroom")       # no ascent: the crit fail's -0.5 becomes 0
+    assert barbarian == pytest.approx({0.0: 0.05, 0.25: 0.45, 0.75: 0.45, 1.0: 0.05})
+    assert c5.class_distribution(Fighter(), "classroom") == SavingThrow.preset("classroom").distribution()
+    with pytest.raises(TypeError, match="character_class="):
+        c5.class_distribution("Rogue", "classroom")
 
 
-def test_lesson05_adam_pays_for_a_loss_spike_later():
-    plain, dragon = c5.adam_step_sizes()
-    ratio = [d / p for p, d in zip(plain, dragon)]
-    assert ratio[:AT] == pytest.approx([1.0] * AT)                 # identical before the dragon
-    assert all(3 < r < 5 for r in ratio[AT:AT + 3])               # struck steps: a few times, not 100 times
-    assert sum(ratio[AT + 40:AT + 121]) / 81 < 0.3                # long after: much smaller steps
-
-
-def test_lesson05_network_is_nn_linears_default_init_from_a_generator():
-    """make_model(seed) has the weights nn.Linear draws after torch.manual_seed(seed); the global RNG is untouched."""
-    torch.manual_seed(123)
-    state = torch.get_rng_state()
-    built = c5.make_model(seed=7)
-    assert torch.equal(torch.get_rng_state(), state)
-    torch.manual_seed(7)
-    nn = torch.nn
-    reference = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
-    assert [p.shape for p in built.parameters()] == [p.shape for p in reference.parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(built.parameters(), reference.parameters()))
-    assert not torch.equal(c5.make_model(seed=8)[0].weight, built[0].weight)
-
-
-def test_monster_strike_probability_against_seeded_saves():
-    roller = DiceRoller(seed=4)
-    n = 40_000
-    hits = sum(roller.roll("d20", modifier=2).total < 15 for _ in range(n))
-    p = c5.monster_strike_probability(15, 2)
-    assert p == Fraction(12, 20)
-    assert abs(hits / n - float(p)) < 4 * math.sqrt(float(p) * (1 - p) / n)
-    assert c5.check_monster_strike(0.6)
-    assert "saves" in c5.check_monster_strike(0.4).message                    # the chance of the save
-    assert "ignores the bonus" in c5.check_monster_strike(0.7).message
-
-
-def test_ooze_factor_and_fighter_clip():
-    assert c5.check_ooze_factor(0.55 + 0.45 * 0.1)
-    assert not c5.check_ooze_factor(0.1)
-    assert c5.check_fighter_clip(Fighter(level=5, max_norm=1.0).armour_norm, level=5, max_norm=1.0)
-    assert not c5.check_fighter_clip(1.0, level=5)
+def test_lesson_four_checks():
+    assert set(c5.TECHNIQUES) == {"Wizard", "Rogue", "Fighter", "Cleric", "Barbarian", "Bard", "Paladin"}
+    passes(c5.check_technique("Gradient  Clipping", "Fighter"))
+    fails(c5.check_technique("gradient clipping", "Cleric"), "Fighter's technique")
+    fails(c5.check_technique("dropout", "Cleric"), "not one of the names")
+    fails(c5.check_technique(3, "Cleric"), "in quotes")
+    passes(c5.check_sneak_factor(1.75, level=5))
+    fails(c5.check_sneak_factor(1.625, level=5), "rounds *up*")
+    fails(c5.check_sneak_factor(0.75, level=5), "1 plus")
+    passes(c5.check_sneak_factor(Rogue(level=20).sneak_factor, level=20))
+    passes(c5.check_armour_norm(0.5, level=9))
+    fails(c5.check_armour_norm(1.0, level=9), "level-1 bonus")
+    fails(c5.check_armour_norm(0.25, level=9), "*2*")
+    passes(c5.check_class_mean(0.5625, Bard(), "classroom"))
+    fails(c5.check_class_mean(0.475, Bard(), "classroom"), "without the Bard")
+    passes(c5.check_class_mean(0.5, Barbarian(), "classroom"))
+    with pytest.raises(RollToTrainError, match="character_class="):
+        c5.check_technique("cleric", "Druid")

@@ -1,42 +1,79 @@
-"""Lesson 6's code (rtt_edu.course.lesson06): its self-checks, whose expected values agree with an
-independent computation (a seeded run of the experience system)."""
+"""Lesson 6's code (rtt_edu.course.lesson06): the arena's network and fight verdicts, and its self-checks,
+whose expected values agree with an independent computation (seeded Monte Carlo or a real run)."""
 import math
+from fractions import Fraction
+from types import SimpleNamespace
 
+import pytest
 import torch
 
-from rtt_edu import ExperienceSystem, SavingThrow, attach
+from rtt_edu import DiceRoller
 from rtt_edu.course import lesson06 as c6
+from rtt_edu.party.classes import Fighter
 
 
-def test_lesson06_dropout_variance_check():
-    rule = SavingThrow.preset("lr-dropout").with_bonus(6)
-    assert c6.check_dropout_variance(rule.variance())
-    assert not c6.check_dropout_variance(0.8) and "E[m]" in c6.check_dropout_variance(0.8).message
+def _history(losses):
+    return SimpleNamespace(losses=losses)
 
 
-def test_level_checks():
-    assert c6.check_proficiency_bonus(4, level=11) and not c6.check_proficiency_bonus(3, level=11)
-    rule = SavingThrow.preset("classroom")
-    assert c6.check_level_mean(rule.with_bonus(4).expected_multiplier(), "classroom", level=9)
-    assert not c6.check_level_mean(rule.expected_multiplier(), "classroom", level=9)
-    assert c6.check_first_level_below(13, "lr-dropout", 0.2) and not c6.check_first_level_below(9, "lr-dropout", 0.2)
+AT, W = c6.AT, c6.WINDOW
+BASE = [0.5] * (AT + W + 10)
 
 
-def test_mean_xp_per_step_against_a_seeded_run():
-    """The exact E[XP per step] matches the XP an ExperienceSystem awards in 4000 steps."""
-    model = torch.nn.Linear(1, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    xp = ExperienceSystem(add_proficiency=False)
-    rule = SavingThrow.preset("lr-dropout").with_bonus(2)
-    handle = attach(opt, rule, seed=3, experience=xp)
-    steps = 4000
-    for _ in range(steps):
-        model(torch.ones(1, 1)).sum().backward()
-        opt.step()
-    handle.remove()
-    probs = rule.outcome_probabilities()
-    exact = 10 * probs["success"] + 50 * probs["critical_success"]
-    sd = math.sqrt(100 * probs["success"] + 2500 * probs["critical_success"] - exact ** 2)
-    assert abs(xp.xp / steps - exact) < 4 * sd / math.sqrt(steps)
-    assert c6.check_mean_xp_per_step(exact, "lr-dropout", bonus=2)
-    assert not c6.check_mean_xp_per_step(10 * probs["success"], "lr-dropout", bonus=2)
+@pytest.mark.parametrize("after,expected", [
+    ([0.5] * (W + 10), "unharmed"),                               # the undisturbed run itself
+    ([0.6] * (W + 10), "slowed"),                                 # above the base, never 2 x before
+    ([5.0] + [0.5] * (W + 9), "repaired"),                        # a spike, back within 25% 20-40 steps on
+    ([5.0] + [2.0] * (W + 9), "hurt"),                            # a spike that stays
+])
+def test_lesson06_verdicts_follow_the_thresholds(after, expected):
+    assert c6.fight_verdict(_history(BASE[:AT] + after), _history(BASE)) == expected
+
+
+def test_lesson06_strike_check_knows_the_ac_21_limit():
+    assert c6.check_strike_ac30(1)
+    assert c6.check_strike_ac30(Fraction(20, 20))
+    wrong = c6.check_strike_ac30(0.9)
+    assert not wrong and "AC ≤ 21" in wrong.message
+    assert not c6.check_strike_ac30(None)
+
+
+def test_lesson06_adam_pays_for_a_loss_spike_later():
+    plain, dragon = c6.adam_step_sizes()
+    ratio = [d / p for p, d in zip(plain, dragon)]
+    assert ratio[:AT] == pytest.approx([1.0] * AT)                 # identical before the dragon
+    assert all(3 < r < 5 for r in ratio[AT:AT + 3])               # struck steps: a few times, not 100 times
+    assert sum(ratio[AT + 40:AT + 121]) / 81 < 0.3                # long after: much smaller steps
+
+
+def test_lesson06_network_is_nn_linears_default_init_from_a_generator():
+    """make_model(seed) has the weights nn.Linear draws after torch.manual_seed(seed); the global RNG is untouched."""
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    built = c6.make_model(seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(7)
+    nn = torch.nn
+    reference = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
+    assert [p.shape for p in built.parameters()] == [p.shape for p in reference.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(built.parameters(), reference.parameters()))
+    assert not torch.equal(c6.make_model(seed=8)[0].weight, built[0].weight)
+
+
+def test_monster_strike_probability_against_seeded_saves():
+    roller = DiceRoller(seed=4)
+    n = 40_000
+    hits = sum(roller.roll("d20", modifier=2).total < 15 for _ in range(n))
+    p = c6.monster_strike_probability(15, 2)
+    assert p == Fraction(12, 20)
+    assert abs(hits / n - float(p)) < 4 * math.sqrt(float(p) * (1 - p) / n)
+    assert c6.check_monster_strike(0.6)
+    assert "saves" in c6.check_monster_strike(0.4).message                    # the chance of the save
+    assert "ignores the bonus" in c6.check_monster_strike(0.7).message
+
+
+def test_ooze_factor_and_fighter_clip():
+    assert c6.check_ooze_factor(0.55 + 0.45 * 0.1)
+    assert not c6.check_ooze_factor(0.1)
+    assert c6.check_fighter_clip(Fighter(level=5, max_norm=1.0).armour_norm, level=5, max_norm=1.0)
+    assert not c6.check_fighter_clip(1.0, level=5)

@@ -1,71 +1,42 @@
-"""Lesson 7's code (rtt_edu.course.lesson07): its task and its self-checks, whose expected values agree
-with an independent computation (simulated epochs, the trainer, a real optimizer step)."""
+"""Lesson 7's code (rtt_edu.course.lesson07): its self-checks, whose expected values agree with an
+independent computation (a seeded run of the experience system)."""
 import math
-import statistics
 
-import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
-from rtt_edu import DiceRoller, RollToTrain, SavingThrow, attach
-from rtt_edu.course import lesson05 as c5
+from rtt_edu import ExperienceSystem, SavingThrow, attach
 from rtt_edu.course import lesson07 as c7
 
 
-def test_lesson07_first_adam_step_check():
-    assert c7.check_first_adam_step(1.0)
-    assert "update" in c7.check_first_adam_step(0.5).message
+def test_lesson07_dropout_variance_check():
+    rule = SavingThrow.preset("lr-dropout").with_bonus(6)
+    assert c7.check_dropout_variance(rule.variance())
+    assert not c7.check_dropout_variance(0.8) and "E[m]" in c7.check_dropout_variance(0.8).message
 
 
-def test_lesson07_optimizers_are_the_librarys_at_the_lessons_learning_rates():
-    params = [torch.nn.Parameter(torch.zeros(2))]
-    built = {label: make(params) for label, make in c7.OPTIMIZERS.items()}
-    assert list(built) == ["SGD", "SGD + momentum 0.9", "Adam"]
-    assert [(type(o), o.defaults["lr"]) for o in built.values()] == [
-        (torch.optim.SGD, 0.1), (torch.optim.SGD, 0.1), (torch.optim.Adam, 0.01)]
-    assert [o.defaults.get("momentum") for o in built.values()][:2] == [0, 0.9]
-
-
-def test_lesson07_trains_lesson05s_network_on_lesson05s_points():
-    X, y = c5.quadrants(seed=0)
-    assert torch.equal(c7.X, X) and torch.equal(c7.y, y) and c7.make_model is c5.make_model
-
-
-def test_epoch_noise_against_simulated_epochs():
+def test_level_checks():
+    assert c7.check_proficiency_bonus(4, level=11) and not c7.check_proficiency_bonus(3, level=11)
     rule = SavingThrow.preset("classroom")
-    roller = DiceRoller(seed=9)
-    means = [statistics.fmean(rule.multiplier(roller.roll("d20").natural) for _ in range(8)) for _ in range(20_000)]
-    expected = math.sqrt(rule.variance() / 8)
-    assert statistics.pstdev(means) == pytest.approx(expected, rel=0.03)
-    assert c7.check_epoch_noise(expected) and not c7.check_epoch_noise(math.sqrt(rule.variance() / 64))
+    assert c7.check_level_mean(rule.with_bonus(4).expected_multiplier(), "classroom", level=9)
+    assert not c7.check_level_mean(rule.expected_multiplier(), "classroom", level=9)
+    assert c7.check_first_level_below(13, "lr-dropout", 0.2) and not c7.check_first_level_below(9, "lr-dropout", 0.2)
 
 
-def test_accumulation_rolls_against_the_trainer():
-    data = TensorDataset(torch.randn(100, 2, generator=torch.Generator().manual_seed(0)), torch.zeros(100))
-    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
-    trainer = RollToTrain(model, torch.optim.SGD(model.parameters(), lr=0.1), mode="per_accumulation_step",
-                          accumulation_steps=16, loss_fn=torch.nn.MSELoss(), seed=0, progress=False)
-    trainer.train(DataLoader(data, batch_size=1))
-    assert c7.check_accumulation_rolls(len(trainer.history), batches=100, window=16)
-    assert "full windows only" in c7.check_accumulation_rolls(6).message
-
-
-def test_sgd_and_adam_ratio_checks_agree_with_a_real_step():
-    def ratio(opt_class, m, **kw):
-        changes = []
-        for dice in (False, True):
-            p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
-            opt = opt_class([p], **kw)
-            handle = attach(opt, SavingThrow(dc=11, crit_fail=m, fail=m, success=m, crit_success=m),
-                            seed=0, target="gradient") if dice else None
-            (p * torch.tensor([0.3, 0.1, -0.7])).sum().backward()
-            before = p.detach().clone()
-            opt.step()
-            changes.append(p.detach() - before)
-            if handle:
-                handle.remove()
-        return float(changes[1] @ changes[0] / (changes[0] @ changes[0]))
-    assert c7.check_sgd_gradient_ratio(ratio(torch.optim.SGD, 0.25, lr=0.1))
-    with pytest.warns(Warning):
-        adam = ratio(torch.optim.Adam, -0.5, lr=0.01)
-    assert c7.check_adam_first_step(adam) and not c7.check_adam_first_step(-0.5)
+def test_mean_xp_per_step_against_a_seeded_run():
+    """The exact E[XP per step] matches the XP an ExperienceSystem awards in 4000 steps."""
+    model = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    xp = ExperienceSystem(add_proficiency=False)
+    rule = SavingThrow.preset("lr-dropout").with_bonus(2)
+    handle = attach(opt, rule, seed=3, experience=xp)
+    steps = 4000
+    for _ in range(steps):
+        model(torch.ones(1, 1)).sum().backward()
+        opt.step()
+    handle.remove()
+    probs = rule.outcome_probabilities()
+    exact = 10 * probs["success"] + 50 * probs["critical_success"]
+    sd = math.sqrt(100 * probs["success"] + 2500 * probs["critical_success"] - exact ** 2)
+    assert abs(xp.xp / steps - exact) < 4 * sd / math.sqrt(steps)
+    assert c7.check_mean_xp_per_step(exact, "lr-dropout", bonus=2)
+    assert not c7.check_mean_xp_per_step(10 * probs["success"], "lr-dropout", bonus=2)

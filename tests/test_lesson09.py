@@ -1,52 +1,36 @@
-"""Lesson 9's code (rtt_edu.course.lesson09): the 30-seed results it reads back, and its self-checks."""
-import csv
-import math
-import statistics
+"""Lesson 9's code (rtt_edu.course.lesson09): the exact posterior of a masked word read from the grammar,
+and its self-checks."""
+from fractions import Fraction
 
 import pytest
 
 from rtt_edu.course import lesson09 as c9
-from rtt_edu.science.stats import bootstrap_interval, t_interval, t_quantile
+from rtt_edu.data import FantasyGrammar
+from rtt_edu.data.grammar import FANTASY_RULES
+from rtt_edu.errors import RollToTrainError
 
 
-def test_lesson09_thirty_seeds_reproduce_the_recorded_summary():
-    comparisons = c9.thirty_seeds()
-    with open(c9.RUNS.parent / "summary.csv", newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("diff")]
-    assert rows
-    for r in rows:
-        c = comparisons[r["task"]].contrast(r["arm"], "plain", r["metric"])
-        assert c["mean_diff"] == pytest.approx(float(r["diff"]), abs=1e-9)
+def test_lesson09_rogue_check_matches_the_grammar():
+    words = "a brave rogue guards the [MASK]".split()
+    i = words.index("[MASK]")
+    weights = {}
+    for sentence, p in FantasyGrammar().sentences.items():
+        if len(sentence) == len(words) and all(a == b for j, (a, b) in enumerate(zip(sentence, words)) if j != i):
+            weights[sentence[i]] = weights.get(sentence[i], 0) + p
+    best = max(weights.values()) / sum(weights.values())
+    assert c9.check_rogue_best_accuracy(best)
+    assert not c9.check_rogue_best_accuracy(1)
 
 
-def test_lesson09_the_parts_add_up():
-    moons = c9.thirty_seeds()["moons"]
-    total = moons.contrast("classroom", "plain", "train_loss")["mean_diff"]
-    lr = moons.contrast("plain, lr x 0.475", "plain", "train_loss")["mean_diff"]
-    noise = moons.contrast(*c9.NOISE_ALONE, "train_loss")["mean_diff"]
-    assert total == pytest.approx(lr + noise, abs=1e-12)
-
-
-def test_lesson09_bootstrap_check_is_true_of_the_example():
-    example = [0.012, -0.004, 0.009, 0.015, 0.003]
-    t, b = t_interval(example), bootstrap_interval(example, seed=0)
-    assert b.hi - b.lo < t.hi - t.lo
-    assert c9.check_bootstrap_narrower("narrower")
-    assert not c9.check_bootstrap_narrower("wider")
-
-
-def test_the_packaged_30_seed_runs_are_the_experiments_own():
-    """Lesson 9 reads the shipped copy where there is no source checkout (an installed package, Binder)."""
-    assert c9.PACKAGED_RUNS.read_bytes() == c9.CHECKOUT_RUNS.read_bytes()
-    assert c9.thirty_seeds(c9.PACKAGED_RUNS).keys() == c9.thirty_seeds(c9.CHECKOUT_RUNS).keys()
-
-
-def test_statistics_checks():
-    diffs = (0.012, -0.004, 0.009, 0.015, 0.003)
-    iv = t_interval(diffs)
-    assert c9.check_t_half_width((iv.hi - iv.lo) / 2)
-    assert "1.96" in c9.check_t_half_width(1.959963984540054 * statistics.stdev(diffs) / math.sqrt(5)).message
-    n = next(k for k in range(2, 1000) if t_quantile(0.975, k - 1) * 0.01 / math.sqrt(k) <= 0.002)
-    assert c9.check_seeds_needed(n) and not c9.check_seeds_needed(n - 1) and not c9.check_seeds_needed(n + 1)
-    assert c9.check_verdict("no difference") and c9.check_verdict("worse", lo=0.001, hi=0.01)
-    assert c9.check_verdict("better", lo=0.001, hi=0.01, better="higher") and not c9.check_verdict("worse")
+def test_mask_posterior_reads_the_grammar_rules():
+    spell = {rhs[0]: Fraction(p) for rhs, p in FANTASY_RULES["SPELL"]}
+    assert c9.mask_posterior("the wizard casts a [MASK]") == spell
+    det = {rhs[0]: Fraction(p) for rhs, p in FANTASY_RULES["DET"]}
+    assert c9.mask_posterior("[MASK] wise knight slays a troll") == det
+    assert c9.check_mask_probability(spell["fireball"]) and not c9.check_mask_probability(spell["spell"])
+    assert c9.check_context_best_accuracy(float(max(det.values())))
+    assert c9.check_best_word("cleric") and not c9.check_best_word("knight")
+    with pytest.raises(RollToTrainError, match="no sentence"):
+        c9.mask_posterior("the dragon casts a [MASK]")
+    with pytest.raises(RollToTrainError, match="exactly one"):
+        c9.mask_posterior("the wizard casts a spell")

@@ -77,7 +77,7 @@ def shifted(text: str, units: int) -> str:
 
 # --- the comparison ---------------------------------------------------------------------------
 def test_the_issues_last_digit_differences_pass():
-    """Lesson 9's BERT lines as an Intel AVX-512 and an AMD AVX2 machine print them."""
+    """Lesson 10's BERT lines as an Intel AVX-512 and an AMD AVX2 machine print them."""
     intel = "  classroom, lr / 0.475    mean 0.708   vs plain -0.247 [-0.323, -0.172]  worse, better in 0/4\n"
     amd = "  classroom, lr / 0.475    mean 0.707   vs plain -0.248 [-0.324, -0.172]  worse, better in 0/4\n"
     assert checks.numbers_agree(intel, amd) and checks.numbers_agree(amd, intel)
@@ -124,9 +124,9 @@ def test_every_tolerant_cell_is_a_checked_cell():
 
 
 # --- a real change fails -----------------------------------------------------------------------
-def lesson9_moons_block() -> tuple:
-    """Lesson 9's ``show`` function (from the lesson) and the committed moons lines of its toy table."""
-    cells = code_cells(ROOT / "notebooks" / "09_experiments.ipynb")
+def lesson10_moons_block() -> tuple:
+    """Lesson 10's ``show`` function (from the lesson) and the committed moons lines of its toy table."""
+    cells = code_cells(ROOT / "notebooks" / "10_experiments.ipynb")
     show_cell = next(c for c in cells if c.source.startswith("def show("))
     table = next(c for c in cells if c.source.startswith("for comparison in toy.values():"))
     assert APPROX in table.metadata["tags"]
@@ -137,10 +137,10 @@ def lesson9_moons_block() -> tuple:
 
 
 @pytest.mark.slow
-def test_lesson9_with_another_learning_rate_fails_its_check(one_thread):
-    """Lesson 9's moons table rerun at lr 0.45 instead of the lesson's 0.5: the check reports it."""
+def test_lesson10_with_another_learning_rate_fails_its_check(one_thread):
+    """Lesson 10's moons table rerun at lr 0.45 instead of the lesson's 0.5: the check reports it."""
     from rtt_edu.science.experiments import run_comparison
-    show, committed = lesson9_moons_block()
+    show, committed = lesson10_moons_block()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         show(run_comparison("moons", seeds=10, lr=0.45))

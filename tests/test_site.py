@@ -268,7 +268,7 @@ def test_screenshots_of_the_home_page_a_lesson_with_a_panel_and_the_glossary(vis
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page()
     try:
-        for name in ("site/index.html", "notebooks/03_a_toy_network_on_moons.html", "notebooks/GLOSSARY.html"):
+        for name in ("site/index.html", "notebooks/04_a_toy_network_on_moons.html", "notebooks/GLOSSARY.html"):
             page.goto(server + name, wait_until="load")
             shot = ARTIFACTS / (Path(name).stem + ".png")
             page.screenshot(path=str(shot), full_page=True)

@@ -1,4 +1,4 @@
-"""The lessons' code, one module per lesson (``rtt_edu.course.lesson00`` ... ``lesson09``).
+"""The lessons' code, one module per lesson (``rtt_edu.course.lesson00`` ... ``lesson10``).
 
 A lesson's module holds what its notebook calls so that each cell shows only the idea it teaches:
 

@@ -1,166 +1,140 @@
-"""Lesson 4 (character classes): the side-by-side loss curves of the classes, their report, the level
-table, a class's exact multiplier distribution, and the lesson's self-checks.
+"""Lesson 4 (a toy network on the moons): why the plain run's loss spikes near step 65, and the self-checks.
 
-    from rtt_edu.course import lesson04 as c4
-    c4.compare(runs)          # one plot per class: its loss beside the reference run's, its actions marked
-    c4.report(runs)           # final loss, highest loss, test accuracy and actions of each run
-    c4.level_table()          # every class's numbers at levels 1, 5, 9, 13, 17 and 20, rendered
-    c4.class_distribution(Rogue(), "classroom")   # exact m → P(m) while the Rogue acts on every turn
-    c4.check_sneak_factor(1.75, level=5)          # ✔ right: 1 + ⌈5/2⌉/4 = 1 + 3/4 = 1.75.
+**The spike.** Lesson 0's bowl of curvature a overshoots when lr · a > 2: each step multiplies the
+error by 1 − lr·a, below −1. A network's loss has a curvature too, different in each direction; the
+largest one, the top eigenvalue of the Hessian (the matrix of second derivatives), is its
+*sharpness*. :func:`sharpness_along` follows it along the plain run: it grows while the network
+learns, and once it passes 2 / lr the plain steps overshoot along that direction and the loss jumps
+(a loss spike), which throws the weights to a flatter place, where the loss falls again. Cohen et
+al. 2021 call this training "at the edge of stability". The sharpness is found by power iteration
+on Hessian-vector products (``torch.autograd.grad`` twice), from a seeded start vector.
 
-The self-checks (the classes' techniques, the Rogue's factor, the Fighter's armour, a class's mean)
-compare an answer with the exact value computed by the library and name the mistake they see.
+**The self-checks**: the DC slider's effect, the effective learning rate, counts of skipped and uphill
+steps; each compares an answer with the exact value computed by the library and names the mistake it sees.
 """
 from __future__ import annotations
 
-import math
+import copy
 
 import matplotlib.pyplot as plt
-from IPython.display import Markdown
+import torch
+from torch.nn import functional as F
 
 from rtt_edu.course.checks import Feedback, judge
-from rtt_edu.errors import check_type, require
-from rtt_edu.game.rules import as_rules
-from rtt_edu.party.classes import Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue, Wizard
-from rtt_edu.party.xp import proficiency_bonus
-from rtt_edu.views.plots import PALETTE
+from rtt_edu.errors import require
+from rtt_edu.game.rules import SavingThrow, as_rules
+from rtt_edu.views.widgets import ToyRun, TrainingConfig
 
-__all__ = ["compare", "report", "level_rows", "level_table", "LEVELS", "class_distribution", "TECHNIQUES",
-           "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean"]
-
-LEVELS = (1, 5, 9, 13, 17, 20)
+__all__ = ["sharpness", "sharpness_along", "plot_sharpness", "check_dc15", "check_effective_lr",
+           "check_expected_count"]
 
 
-def compare(runs: dict, reference: str = "no class", log_scale: bool = True):
-    """One plot per class: its loss beside the reference run's, each of its actions a vertical line (shown)."""
-    names = [n for n in runs if n != reference]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 2.9), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], names):
-        history = runs[name][0]
-        ax.plot(runs[reference][0].losses, color=PALETTE["grey"], lw=1.2, ls="--", label=reference)
-        ax.plot(history.losses, color=PALETTE["blue"], lw=1.2, label=name)
-        for i, (step, _) in enumerate(history.events("ability")):
-            ax.axvline(step, color=PALETTE["vermillion"], lw=0.8, alpha=0.4, label="an action" if i == 0 else None)
-        ax.set_title(f"{name}: {len(history.events('ability'))} actions", fontsize=10)
-        ax.set_xlabel("step")
-        if log_scale:
-            ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("training loss")
-    fig.tight_layout()
-    plt.show()
+def sharpness(model, X, y, iterations: int = 30, seed: int = 0, start=None) -> tuple:
+    """(top eigenvalue of the Hessian of the cross-entropy loss at the model's weights, its vector).
 
-
-def report(runs: dict) -> None:
-    """One line per run: final loss, highest loss, test accuracy, number of class actions."""
-    for name, (history, accuracy) in runs.items():
-        losses = history.losses
-        print(f"{name:10s} final loss {losses[-1]:.3f}   highest loss {max(losses):7.3f}   "
-              f"test accuracy {accuracy:.3f}   actions {len(history.events('ability')):3d}")
-
-
-def level_rows(levels=LEVELS) -> list:
-    """[(level, proficiency bonus, {column: value})] of every class's level formulas."""
-    rows = []
-    for level in levels:
-        w, r, f, c = Wizard(level=level), Rogue(level=level), Fighter(level=level), Cleric(level=level)
-        b, d, p = Barbarian(level=level), Bard(level=level), Paladin(level=level)
-        rows.append((level, proficiency_bonus(level), {
-            "Wizard slots / turns": f"{w.max_uses} / {w.duration}",
-            "Rogue factor / uses": f"{r.sneak_factor:.2f} / {r.max_uses}",
-            "Fighter clip": f"{f.armour_norm:.3f}",
-            "Cleric revives": f"{c.max_uses}",
-            "Barbarian rages / turns": f"{b.max_uses} / {b.rage_turns}",
-            "Bard die / uses": f"d{d.die} / {d.max_uses}",
-            "Paladin aura / uses": f"{p.aura:+d} / {p.max_uses}",
-        }))
-    return rows
-
-
-def level_table(levels=LEVELS) -> Markdown:
-    """The level rows as a rendered table (a cell never wraps mid-number)."""
-    rows = level_rows(levels)
-    header = ["level", "proficiency bonus", *rows[0][2]]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join([str(level), f"{bonus:+d}", *values.values()]) + " |" for level, bonus, values in rows]
-    return Markdown("\n".join(lines))
-
-
-def class_distribution(character_class, rules="classroom", bonus: int = 0) -> dict:
-    """Exact m → P(m) of ``rules`` rolled with ``bonus`` while ``character_class`` acts on every turn.
-
-    The same as ``character_class.distribution(rules, bonus)``: each class overrides its own.
+    Power iteration from a seeded random vector, or from ``start`` (the vector of a nearby step,
+    so a few iterations suffice).
     """
-    check_type("character_class", character_class, CharacterClass, "an instance of a CharacterClass "
-               "(Wizard, Rogue, Fighter, Cleric, Barbarian, Bard or Paladin)")
-    return character_class.distribution(rules, bonus)
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss = F.cross_entropy(model(X), y)
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    generator = torch.Generator().manual_seed(seed)
+    v = start if start is not None else [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in params]
+    value = 0.0
+    for _ in range(iterations):
+        norm = torch.sqrt(sum((a * a).sum() for a in v))
+        v = [a / norm for a in v]
+        hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+        value = float(sum((a * b).sum() for a, b in zip(hv, v)))
+        v = [h.detach() for h in hv]
+    return value, v
+
+
+def sharpness_along(config: TrainingConfig, steps: int = 90, every: int = 4, iterations: int = 8) -> dict:
+    """The plain run of ``config``: its loss at every step and its sharpness every ``every`` steps.
+
+    The first sharpness takes 30 power iterations, each later one ``iterations`` from the last vector.
+    """
+    run = ToyRun(config)
+    model = copy.deepcopy(run.plain_model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    X, y = run.data.X_train, run.data.y_train
+    out = {"steps": [], "sharpness": [], "losses": []}
+    vector = None
+    for step in range(steps):
+        if step % every == 0:
+            value, vector = sharpness(model, X, y, iterations=30 if vector is None else iterations, start=vector)
+            out["steps"].append(step)
+            out["sharpness"].append(value)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(X), y)
+        out["losses"].append(loss.item())
+        loss.backward()
+        optimizer.step()
+    run.close()
+    return out
+
+
+def plot_sharpness(result: dict, lr: float):
+    """The plain run's loss (left axis) and sharpness (right axis), with the threshold 2 / lr."""
+    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
+    ax.plot(result["losses"], color="#0072B2", lw=1.5, label="plain run's loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss", color="#0072B2")
+    right = ax.twinx()
+    right.plot(result["steps"], result["sharpness"], "s-", color="#D55E00", ms=3, lw=1, label="sharpness")
+    right.axhline(2 / lr, color="#D55E00", ls=":", lw=1.5, label=f"2 / lr = {2 / lr:g}: steps overshoot above")
+    right.set_ylabel("sharpness (top curvature)", color="#D55E00")
+    lines = ax.get_lines() + right.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper center", ncol=3,
+              bbox_to_anchor=(0.5, -0.22))
+    return fig
+
+
+def check_dc15(answer) -> Feedback:
+    """What DC 15 instead of 11 does to the ``classroom`` curve: "slower", "faster" or "the same"."""
+    old, new = (SavingThrow.preset("classroom", dc=dc).expected_multiplier() for dc in (11, 15))
+    if answer is None:
+        return Feedback(False, 'replace `None` with "slower", "faster" or "the same", then run the cell again.')
+    if answer not in ("slower", "faster", "the same"):
+        return Feedback(False, f'answer={answer!r}: expected "slower", "faster" or "the same".')
+    why = (f"a DC of 15 turns the faces 11 to 14 from successes (m = 0.75) into fails (m = 0.25), so the drift "
+           f"falls from E[m] = {old:.3f} to {new:.3f}: the dice run trains like plain SGD at {new:.3f} × lr "
+           "instead of {:.3f} × lr, and its loss falls more slowly.".format(old))
+    if answer == "slower":
+        return Feedback(True, why)
+    return Feedback(False, "not yet: which band do the faces 11 to 14 move to at DC 15, and what does that do to "
+                           "E[m]?")
 
 
 # --- exercises ----------------------------------------------------------------------------------
 
-#: class → the training technique it stands for (the names lesson 4 lists).
-TECHNIQUES = {
-    "Wizard": "learning-rate bursts",
-    "Rogue": "a heavier upper tail",
-    "Fighter": "gradient clipping",
-    "Cleric": "rollback to the best weights",
-    "Barbarian": "no ascent steps",
-    "Bard": "re-rolling fails",
-    "Paladin": "a bonus to every save",
-}
+def check_effective_lr(answer, rule="classroom", lr: float = 0.1) -> Feedback:
+    """On average the dice train at lr·E[m]: the drift folded into the learning rate."""
+    rule = as_rules(rule)
+    expected = lr * rule.expected_multiplier()
+    return judge(answer, expected, "a learning rate",
+                 f"right: lr·E[m] = {lr:g}·{rule.expected_multiplier():.4f} = {expected:.4f}. The rest of each "
+                 "step is noise around it.",
+                 "Each step is m times the plain step, so on average it is E[m] times it.",
+                 [(lr, "that is the plain learning rate. The dice scale every step by m."),
+                  (rule.expected_multiplier(), f"that is E[m]. Multiply by the learning rate {lr:g}.")],
+                 tol=5e-4)
 
 
-def check_technique(answer, character_class: str = "Cleric") -> Feedback:
-    """Which technique of :data:`TECHNIQUES` does ``character_class`` stand for? (case-insensitive)"""
-    require(character_class in TECHNIQUES, "character_class", character_class, f"one of {sorted(TECHNIQUES)}")
-    expected = TECHNIQUES[character_class]
-    if answer is None:
-        return Feedback(False, "replace `None` with one of the technique names in quotes, then run the cell again.")
-    if not isinstance(answer, str):
-        return Feedback(False, f"answer={answer!r}: expected a technique name in quotes, such as {expected!r}.")
-    given = " ".join(answer.lower().split())
-    if given == expected:
-        return Feedback(True, f"right: the {character_class} stands for {expected}.")
-    owner = next((cls for cls, name in TECHNIQUES.items() if name == given), None)
-    if owner is not None:
-        return Feedback(False, f"{answer!r} is the {owner}'s technique. What does the {character_class} change: "
-                               "the multiplier, the learning rate, the gradients or the weights?")
-    return Feedback(False, f"{answer!r} is not one of the names: {', '.join(repr(n) for n in TECHNIQUES.values())}.")
+_COUNTED = {"skipped": ("p_skip", "steps with m = 0 (skipped)"),
+            "uphill": ("p_ascent", "steps with m < 0 (uphill)")}
 
 
-def check_sneak_factor(answer, level: int = 5) -> Feedback:
-    """The Rogue's sneak-attack factor at ``level``: 1 + ⌈level / 2⌉ / 4."""
-    expected = Rogue(level=level).sneak_factor
-    dice = math.ceil(level / 2)
-    mistakes = [(1 + level / 2 / 4, f"⌈{level}/2⌉ rounds *up* to {dice} sneak-attack dice."),
-                (dice / 4, "the factor is 1 plus the extra: the step keeps its own size too."),
-                (1 + level / 4, "a rogue has ⌈level/2⌉ sneak-attack dice, not one per level.")]
-    return judge(answer, expected, "a number (the factor)",
-                 f"right: 1 + ⌈{level}/2⌉/4 = 1 + {dice}/4 = {expected:g}.",
-                 "The factor is 1 + ⌈level / 2⌉ / 4.", mistakes, tol=1e-9)
-
-
-def check_armour_norm(answer, level: int = 9, max_norm: float = 1.0) -> Feedback:
-    """The Fighter's clipping norm: 2 · max_norm / proficiency_bonus(level)."""
-    bonus = proficiency_bonus(level)
-    expected = 2 * max_norm / bonus
-    mistakes = [(max_norm / bonus, "the armour is *2* × max_norm / proficiency bonus."),
-                (2 * max_norm / 2, f"that uses the level-1 bonus +2; at level {level} the bonus is +{bonus}."),
-                (2 * max_norm * bonus, "the armour tightens with level: divide by the bonus.")]
-    return judge(answer, expected, "a gradient norm",
-                 f"right: proficiency +{bonus} at level {level}, so ‖g‖ is clipped to 2 × {max_norm:g} / {bonus} "
-                 f"= {expected:g}.",
-                 "armour_norm = 2 × max_norm / proficiency_bonus(level); the bonus is 2 + (level − 1) // 4.",
-                 mistakes, tol=1e-9)
-
-
-def check_class_mean(answer, character_class, rules="classroom") -> Feedback:
-    """E[m] of ``rules`` while ``character_class`` acts on every turn (``character_class.distribution(rules)``)."""
-    rule = as_rules(rules)
-    dist = class_distribution(character_class, rule)
-    expected = math.fsum(m * p for m, p in dist.items())
-    name = type(character_class).__name__
-    return judge(answer, expected, "a number (the mean multiplier)",
-                 f"right: with the {name}, E[m] = {expected:.4f} (without it {rule.expected_multiplier():.4f}).",
-                 f"Go face by face: which faces does the {name} change, and to what? Then sum P(m)·m.",
-                 [(rule.expected_multiplier(), f"that is E[m] without the {name}.")], tol=5e-4)
+def check_expected_count(answer, rule="seed-code", steps: int = 300, kind: str = "skipped") -> Feedback:
+    """The expected number of skipped (m = 0) or uphill (m < 0) steps in ``steps`` steps: steps · P."""
+    require(kind in _COUNTED, "kind", kind, f"one of {sorted(_COUNTED)}")
+    rule = as_rules(rule)
+    method, label = _COUNTED[kind]
+    p = getattr(rule, method)()
+    expected = steps * p
+    return judge(answer, expected, "a number of steps",
+                 f"right: {steps} · {p:.4f} = {expected:.2f} {label} on average.",
+                 f"Each step is one roll: the count is steps · P, with P from rule.{method}().",
+                 [(p, f"that is the probability of one step. Multiply by {steps} steps."),
+                  (steps * (1 - p), "that counts the other steps.")], tol=0.05)

@@ -1,237 +1,166 @@
-"""Lesson 5 (monsters): the arena's set-up, the verdict of a fight, and the lesson's self-checks.
+"""Lesson 5 (character classes): the side-by-side loss curves of the classes, their report, the level
+table, a class's exact multiplier distribution, and the lesson's self-checks.
 
-The arena: 512 points in the plane, label 1 where x·y > 0 (four quadrants), a 2-16-1 tanh network,
-SGD at lr 0.5 (or Adam at 0.02) and the ``classroom`` dice, 240 steps of 64 points; a monster
-appears at step ``AT`` = 120. Every run starts from the same weights with the same dice seed.
-Lesson 7 trains the same network on the same points.
+    from rtt_edu.course import lesson05 as c5
+    c5.compare(runs)          # one plot per class: its loss beside the reference run's, its actions marked
+    c5.report(runs)           # final loss, highest loss, test accuracy and actions of each run
+    c5.level_table()          # every class's numbers at levels 1, 5, 9, 13, 17 and 20, rendered
+    c5.class_distribution(Rogue(), "classroom")   # exact m → P(m) while the Rogue acts on every turn
+    c5.check_sneak_factor(1.75, level=5)          # ✔ right: 1 + ⌈5/2⌉/4 = 1 + 3/4 = 1.75.
 
-The self-checks (the chance of a strike, the ooze's expected factor, the Fighter's clip) compare an
-answer with the exact value computed by the library and name the mistake they see.
+The self-checks (the classes' techniques, the Rogue's factor, the Fighter's armour, a class's mean)
+compare an answer with the exact value computed by the library and name the mistake they see.
 """
 from __future__ import annotations
 
 import math
-import statistics
-from fractions import Fraction
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+import matplotlib.pyplot as plt
+from IPython.display import Markdown
 
-from rtt_edu import RollToTrain
-from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.errors import check_type, require
+from rtt_edu.game.rules import as_rules
+from rtt_edu.party.classes import Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue, Wizard
 from rtt_edu.party.xp import proficiency_bonus
+from rtt_edu.views.plots import PALETTE
 
-__all__ = ["AT", "WINDOW", "quadrants", "make_model", "fight", "window", "excess", "fight_verdict", "adam_step_sizes",
-           "strikes", "later_ratio", "verdict_table", "verdict_summary", "dice_jitter", "dragon_turns", "encounters",
-           "check_strike_ac30", "check_same_monsters", "monster_strike_probability", "check_monster_strike",
-           "check_ooze_factor", "check_fighter_clip"]
+__all__ = ["compare", "report", "level_rows", "level_table", "LEVELS", "class_distribution", "TECHNIQUES",
+           "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean"]
 
-AT = 120                      # the step the monster appears
-WINDOW = 40                   # steps read after it
-UNHARMED_EXCESS = 0.02        # mean excess loss below this: unharmed
-SPIKE = 2.0                   # peak above SPIKE × the loss before: a spike
-REPAIRED = 1.25               # loss 20-40 steps on within 25% of the run without a monster: repaired
+LEVELS = (1, 5, 9, 13, 17, 20)
 
 
-def quadrants(seed: int = 0):
-    """512 points of N(0, 1)², label 1 where x·y > 0."""
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(512, 2, generator=g)
-    return X, (X[:, 0] * X[:, 1] > 0).float()
+def compare(runs: dict, reference: str = "no class", log_scale: bool = True):
+    """One plot per class: its loss beside the reference run's, each of its actions a vertical line (shown)."""
+    names = [n for n in runs if n != reference]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 2.9), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        history = runs[name][0]
+        ax.plot(runs[reference][0].losses, color=PALETTE["grey"], lw=1.2, ls="--", label=reference)
+        ax.plot(history.losses, color=PALETTE["blue"], lw=1.2, label=name)
+        for i, (step, _) in enumerate(history.events("ability")):
+            ax.axvline(step, color=PALETTE["vermillion"], lw=0.8, alpha=0.4, label="an action" if i == 0 else None)
+        ax.set_title(f"{name}: {len(history.events('ability'))} actions", fontsize=10)
+        ax.set_xlabel("step")
+        if log_scale:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("training loss")
+    fig.tight_layout()
+    plt.show()
 
 
-def _linear(fan_in: int, fan_out: int, generator: torch.Generator) -> nn.Linear:
-    """An ``nn.Linear`` with PyTorch's default init drawn from ``generator``: the weight Kaiming-uniform with
-    a = √5, that is U(±1/√fan_in), then the bias U(±1/√fan_in), the draws ``nn.Linear`` itself makes."""
-    layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out)          # no draw from the global RNG
-    bound = 1 / math.sqrt(fan_in)
-    with torch.no_grad():
-        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-    return layer
+def report(runs: dict) -> None:
+    """One line per run: final loss, highest loss, test accuracy, number of class actions."""
+    for name, (history, accuracy) in runs.items():
+        losses = history.losses
+        print(f"{name:10s} final loss {losses[-1]:.3f}   highest loss {max(losses):7.3f}   "
+              f"test accuracy {accuracy:.3f}   actions {len(history.events('ability')):3d}")
 
 
-def make_model(seed: int = 0) -> nn.Module:
-    """The arena's network, 2 → 16 → tanh → 1, the same weights every time for a given seed.
-
-    The weights are the ones ``nn.Linear`` draws from torch's global RNG once it is seeded with ``seed``,
-    drawn here from a ``torch.Generator`` seeded with ``seed``: the global RNG is neither read nor advanced.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    return nn.Sequential(_linear(2, 16, generator), nn.Tanh(), _linear(16, 1, generator), nn.Flatten(0))
-
-
-def fight(monster=None, character_class=None, epochs: int = 30, optimizer: str = "sgd", rules="classroom",
-          seed: int = 5):
-    """One run of the arena (``epochs`` × 8 steps); returns its history (losses, battle log)."""
-    X, y = quadrants()
-    loader = DataLoader(TensorDataset(X, y), batch_size=64)          # 8 mini-batches per epoch
-    model = make_model()
-    opt = (torch.optim.SGD(model.parameters(), lr=0.5) if optimizer == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=0.02))
-    trainer = RollToTrain(model, opt, rules=rules, character_class=character_class,
-                          encounter_schedule={AT: monster} if monster is not None else None,
-                          loss_fn=nn.BCEWithLogitsLoss(), seed=seed, progress=False)
-    return trainer.train(loader, epochs=epochs)
+def level_rows(levels=LEVELS) -> list:
+    """[(level, proficiency bonus, {column: value})] of every class's level formulas."""
+    rows = []
+    for level in levels:
+        w, r, f, c = Wizard(level=level), Rogue(level=level), Fighter(level=level), Cleric(level=level)
+        b, d, p = Barbarian(level=level), Bard(level=level), Paladin(level=level)
+        rows.append((level, proficiency_bonus(level), {
+            "Wizard slots / turns": f"{w.max_uses} / {w.duration}",
+            "Rogue factor / uses": f"{r.sneak_factor:.2f} / {r.max_uses}",
+            "Fighter clip": f"{f.armour_norm:.3f}",
+            "Cleric revives": f"{c.max_uses}",
+            "Barbarian rages / turns": f"{b.max_uses} / {b.rage_turns}",
+            "Bard die / uses": f"d{d.die} / {d.max_uses}",
+            "Paladin aura / uses": f"{p.aura:+d} / {p.max_uses}",
+        }))
+    return rows
 
 
-def window(history):
-    """The losses of the WINDOW steps from the monster's arrival."""
-    return history.losses[AT:AT + WINDOW]
-
-
-def excess(history, base) -> float:
-    """Mean loss of the window minus the same class's mean with no monster."""
-    return statistics.fmean(window(history)) - statistics.fmean(window(base))
-
-
-def fight_verdict(history, base) -> str:
-    """unharmed / slowed / repaired / hurt, by the thresholds above."""
-    before = statistics.fmean(history.losses[AT - 10:AT])
-    peak = max(window(history))
-    later = (statistics.fmean(history.losses[AT + 20:AT + WINDOW])
-             / statistics.fmean(base.losses[AT + 20:AT + WINDOW]))
-    if excess(history, base) < UNHARMED_EXCESS:
-        return "unharmed"
-    if peak < SPIKE * before:
-        return "slowed"
-    return "repaired" if later < REPAIRED else "hurt"
-
-
-def adam_step_sizes(factor: float = 100.0, turns: int = 3, steps: int = AT + 121):
-    """|Δw| of every step of plain Adam (lr 0.02) on the arena, with the loss × ``factor`` on the
-    ``turns`` steps from ``AT`` (a Loss Dragon no save resists) and without: two lists of floats."""
-    X, y = quadrants()
-    loss_fn = nn.BCEWithLogitsLoss()
-    sizes = []
-    for dragon in (False, True):
-        model = make_model()
-        opt = torch.optim.Adam(model.parameters(), lr=0.02)
-        out = []
-        for step in range(steps):
-            i = (step % 8) * 64
-            before = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-            opt.zero_grad()
-            loss = loss_fn(model(X[i:i + 64]), y[i:i + 64])
-            (loss * (factor if dragon and AT <= step < AT + turns else 1.0)).backward()
-            opt.step()
-            out.append(float((torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before).norm()))
-        sizes.append(out)
-    return sizes[0], sizes[1]
-
-
-def strikes(history) -> int:
-    """How many of the monsters' turns struck (a failed save)."""
-    return sum(1 for _, e in history.events("monster") if not e["saved"])
-
-
-def later_ratio(history, base) -> float:
-    """Mean loss 20 to 40 steps after the arrival, over the same class's run without a monster."""
-    return (statistics.fmean(history.losses[AT + 20:AT + WINDOW])
-            / statistics.fmean(base.losses[AT + 20:AT + WINDOW]))
-
-
-def verdict_table(runs: dict, baseline: dict):
-    """The fights as a rendered Markdown table: peak, excess, strikes, the later ratio, the verdict."""
-    from IPython.display import Markdown
-    lines = ["| monster | class | peak loss | excess | strikes | loss 20-40 steps on ÷ no monster | verdict |",
-             "|---|---|---:|---:|---:|---:|---|"]
-    for (m, c), h in runs.items():
-        lines.append(f"| {m} | {c} | {max(window(h)):.3f} | {excess(h, baseline[c]):+.3f} | {strikes(h)} | "
-                     f"{later_ratio(h, baseline[c]):.2f} | **{fight_verdict(h, baseline[c])}** |")
+def level_table(levels=LEVELS) -> Markdown:
+    """The level rows as a rendered table (a cell never wraps mid-number)."""
+    rows = level_rows(levels)
+    header = ["level", "proficiency bonus", *rows[0][2]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([str(level), f"{bonus:+d}", *values.values()]) + " |" for level, bonus, values in rows]
     return Markdown("\n".join(lines))
 
 
-def verdict_summary(runs: dict, baseline: dict) -> str:
-    """One plain-text line per monster: each class's verdict."""
-    out = []
-    for m in dict.fromkeys(m for m, _ in runs):
-        verdicts = (f"{c} {fight_verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m)
-        out.append(f"{m}: " + ", ".join(verdicts))
-    return "\n".join(out)
+def class_distribution(character_class, rules="classroom", bonus: int = 0) -> dict:
+    """Exact m → P(m) of ``rules`` rolled with ``bonus`` while ``character_class`` acts on every turn.
 
-
-def dice_jitter(seeds=range(6)) -> float:
-    """The standard deviation, over dice seeds, of the undisturbed run's mean loss in the window."""
-    return statistics.stdev(statistics.fmean(window(fight(None, None, seed=s))) for s in seeds)
-
-
-def dragon_turns(history) -> list:
-    """(step, natural face, multiplier) of the steps a monster was present."""
-    present = {step for step, _ in history.events("monster")}
-    return [(r.step, r.natural, r.multiplier) for r in history.steps if r.step in present]
-
-
-# --- predict, then check ------------------------------------------------------------------------
-
-def check_strike_ac30(answer) -> Feedback:
-    """P(strike) of an AC 30 monster against a bonus of +2: every face strikes, so 1."""
-    return judge(answer, 1.0, "a probability (a Fraction or a float)",
-                 "right: 1. Even d20 = 20 with +2 is 22 < 30, so every face strikes; a bonus removes faces only "
-                 "once AC − bonus ≤ 21.",
-                 "Count the faces k = 1..20 with k + 2 < 30.",
-                 mistakes=((Fraction(18, 20), "'+b removes b faces' holds only while AC ≤ 21: here all 20 faces "
-                                              "strike before and after the bonus."),
-                           (Fraction(27, 20), "a probability cannot exceed 1: the d20 has only 20 faces.")))
-
-
-def check_same_monsters(answer) -> Feedback:
-    """After a DC change, do the same monsters come and strike on the same steps? Yes: True."""
-    if answer is None:
-        return Feedback(False, "replace `None` with True or False, then run the cell again.")
-    if not isinstance(answer, bool):
-        return Feedback(False, f"answer={answer!r}: expected True or False.")
-    if answer:
-        return Feedback(True, "right: True. The save's die has its own seeded stream; the monsters roll on "
-                              "another one, so the DC changes the multipliers, not the monsters.")
-    return Feedback(False, "the DC is read by the dice rule only; the monsters come and roll their saves on a "
-                           "stream of their own.")
-
-
-def encounters(history) -> list:
-    """(step, monster, saved) of every monster turn of ``history``."""
-    return [(step, e["monster"], e["saved"]) for step, e in history.events("monster")]
+    The same as ``character_class.distribution(rules, bonus)``: each class overrides its own.
+    """
+    check_type("character_class", character_class, CharacterClass, "an instance of a CharacterClass "
+               "(Wizard, Rogue, Fighter, Cleric, Barbarian, Bard or Paladin)")
+    return character_class.distribution(rules, bonus)
 
 
 # --- exercises ----------------------------------------------------------------------------------
 
-def monster_strike_probability(armor_class: int, bonus: int = 0) -> Fraction:
-    """Exact P(d20 + bonus < AC): the chance a monster strikes on one turn."""
-    return Fraction(sum(1 for k in range(1, 21) if k + bonus < armor_class), 20)
+#: class → the training technique it stands for (the names lesson 5 lists).
+TECHNIQUES = {
+    "Wizard": "learning-rate bursts",
+    "Rogue": "a heavier upper tail",
+    "Fighter": "gradient clipping",
+    "Cleric": "rollback to the best weights",
+    "Barbarian": "no ascent steps",
+    "Bard": "re-rolling fails",
+    "Paladin": "a bonus to every save",
+}
 
 
-def check_monster_strike(answer, armor_class: int = 15, bonus: int = 2) -> Feedback:
-    """P(strike) = #{k in 1..20 : k + bonus < AC} / 20."""
-    expected = monster_strike_probability(armor_class, bonus)
-    value = read_number(answer, "a probability (a Fraction or a float)")
-    if isinstance(value, Feedback):
-        return value
-    if abs(value - float(expected)) <= 1e-3:
-        return Feedback(True, f"right: faces 1..{armor_class - 1 - bonus} fail to reach AC {armor_class} with "
-                              f"{bonus:+d}: P(strike) = {expected}.")
-    if abs(value - float(1 - expected)) <= 1e-3:
-        return Feedback(False, f"{value:g} is the chance the model *saves*. The monster strikes on a failed save.")
-    if abs(value - float(monster_strike_probability(armor_class))) <= 1e-3:
-        return Feedback(False, f"{value:g} ignores the bonus {bonus:+d}: a face k saves when "
-                               f"k {bonus:+d} >= {armor_class}.")
-    return Feedback(False, f"{value:g} is not it. Count the faces k of a d20 with k {bonus:+d} < {armor_class}.")
+def check_technique(answer, character_class: str = "Cleric") -> Feedback:
+    """Which technique of :data:`TECHNIQUES` does ``character_class`` stand for? (case-insensitive)"""
+    require(character_class in TECHNIQUES, "character_class", character_class, f"one of {sorted(TECHNIQUES)}")
+    expected = TECHNIQUES[character_class]
+    if answer is None:
+        return Feedback(False, "replace `None` with one of the technique names in quotes, then run the cell again.")
+    if not isinstance(answer, str):
+        return Feedback(False, f"answer={answer!r}: expected a technique name in quotes, such as {expected!r}.")
+    given = " ".join(answer.lower().split())
+    if given == expected:
+        return Feedback(True, f"right: the {character_class} stands for {expected}.")
+    owner = next((cls for cls, name in TECHNIQUES.items() if name == given), None)
+    if owner is not None:
+        return Feedback(False, f"{answer!r} is the {owner}'s technique. What does the {character_class} change: "
+                               "the multiplier, the learning rate, the gradients or the weights?")
+    return Feedback(False, f"{answer!r} is not one of the names: {', '.join(repr(n) for n in TECHNIQUES.values())}.")
 
 
-def check_ooze_factor(answer, slow: float = 0.1, armor_class: int = 10, bonus: int = 0) -> Feedback:
-    """E[factor] = P(save) · 1 + P(strike) · slow."""
-    p = float(monster_strike_probability(armor_class, bonus))
-    expected = (1 - p) + p * slow
-    return judge(answer, expected, "a number (the expected factor on the update)",
-                 f"right: {1 - p:.2f} × 1 + {p:.2f} × {slow:g} = {expected:.4f}.",
-                 f"First P(strike) = P(d20 {bonus:+d} < {armor_class}); a struck turn scales the update by "
-                 f"{slow:g}, a saved one leaves it alone.", tol=1e-3)
+def check_sneak_factor(answer, level: int = 5) -> Feedback:
+    """The Rogue's sneak-attack factor at ``level``: 1 + ⌈level / 2⌉ / 4."""
+    expected = Rogue(level=level).sneak_factor
+    dice = math.ceil(level / 2)
+    mistakes = [(1 + level / 2 / 4, f"⌈{level}/2⌉ rounds *up* to {dice} sneak-attack dice."),
+                (dice / 4, "the factor is 1 plus the extra: the step keeps its own size too."),
+                (1 + level / 4, "a rogue has ⌈level/2⌉ sneak-attack dice, not one per level.")]
+    return judge(answer, expected, "a number (the factor)",
+                 f"right: 1 + ⌈{level}/2⌉/4 = 1 + {dice}/4 = {expected:g}.",
+                 "The factor is 1 + ⌈level / 2⌉ / 4.", mistakes, tol=1e-9)
 
 
-def check_fighter_clip(answer, level: int = 5, max_norm: float = 1.0) -> Feedback:
-    """The Fighter's armour: gradients clipped to norm 2 · max_norm / proficiency_bonus(level)."""
-    expected = 2 * max_norm / proficiency_bonus(level)
-    return judge(answer, expected, "a number (a gradient norm)",
-                 f"right: 2 × {max_norm:g} / {proficiency_bonus(level)} = {expected:.4f}: the armour tightens as the "
-                 "proficiency bonus grows.",
-                 "The armour norm is 2 × max_norm / proficiency_bonus(level); the bonus at level 5 is +3.", tol=1e-3)
+def check_armour_norm(answer, level: int = 9, max_norm: float = 1.0) -> Feedback:
+    """The Fighter's clipping norm: 2 · max_norm / proficiency_bonus(level)."""
+    bonus = proficiency_bonus(level)
+    expected = 2 * max_norm / bonus
+    mistakes = [(max_norm / bonus, "the armour is *2* × max_norm / proficiency bonus."),
+                (2 * max_norm / 2, f"that uses the level-1 bonus +2; at level {level} the bonus is +{bonus}."),
+                (2 * max_norm * bonus, "the armour tightens with level: divide by the bonus.")]
+    return judge(answer, expected, "a gradient norm",
+                 f"right: proficiency +{bonus} at level {level}, so ‖g‖ is clipped to 2 × {max_norm:g} / {bonus} "
+                 f"= {expected:g}.",
+                 "armour_norm = 2 × max_norm / proficiency_bonus(level); the bonus is 2 + (level − 1) // 4.",
+                 mistakes, tol=1e-9)
+
+
+def check_class_mean(answer, character_class, rules="classroom") -> Feedback:
+    """E[m] of ``rules`` while ``character_class`` acts on every turn (``character_class.distribution(rules)``)."""
+    rule = as_rules(rules)
+    dist = class_distribution(character_class, rule)
+    expected = math.fsum(m * p for m, p in dist.items())
+    name = type(character_class).__name__
+    return judge(answer, expected, "a number (the mean multiplier)",
+                 f"right: with the {name}, E[m] = {expected:.4f} (without it {rule.expected_multiplier():.4f}).",
+                 f"Go face by face: which faces does the {name} change, and to what? Then sum P(m)·m.",
+                 [(rule.expected_multiplier(), f"that is E[m] without the {name}.")], tol=5e-4)

@@ -1,102 +1,237 @@
-"""Lesson 6 (experience and levels): the lesson's self-checks.
+"""Lesson 6 (monsters): the arena's set-up, the verdict of a fight, and the lesson's self-checks.
 
-The variance of ``lr-dropout`` at a bonus, the bonus a raised DC leaves, the proficiency bonus, a
-level's mean and variance, XP per step: each compares an answer with the exact value computed by the
-library (or a seeded panel run) and names the mistake it sees.
+The arena: 512 points in the plane, label 1 where x·y > 0 (four quadrants), a 2-16-1 tanh network,
+SGD at lr 0.5 (or Adam at 0.02) and the ``classroom`` dice, 240 steps of 64 points; a monster
+appears at step ``AT`` = 120. Every run starts from the same weights with the same dice seed.
+Lesson 8 trains the same network on the same points.
+
+The self-checks (the chance of a strike, the ooze's expected factor, the Fighter's clip) compare an
+answer with the exact value computed by the library and name the mistake they see.
 """
 from __future__ import annotations
 
+import math
+import statistics
+from fractions import Fraction
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from rtt_edu import RollToTrain
 from rtt_edu.course.checks import Feedback, judge, read_number
-from rtt_edu.errors import require
-from rtt_edu.game.rules import SavingThrow, as_rules
-from rtt_edu.party.xp import MAX_LEVEL, proficiency_bonus
+from rtt_edu.party.xp import proficiency_bonus
 
-__all__ = ["check_dropout_variance", "check_bonus_after_dc", "check_proficiency_bonus", "check_level_mean",
-           "check_first_level_below", "check_mean_xp_per_step"]
+__all__ = ["AT", "WINDOW", "quadrants", "make_model", "fight", "window", "excess", "fight_verdict", "adam_step_sizes",
+           "strikes", "later_ratio", "verdict_table", "verdict_summary", "dice_jitter", "dragon_turns", "encounters",
+           "check_strike_ac30", "check_same_monsters", "monster_strike_probability", "check_monster_strike",
+           "check_ooze_factor", "check_fighter_clip"]
 
-
-def check_dropout_variance(answer) -> Feedback:
-    """Var[m] of ``lr-dropout`` at bonus +6: p(1 − p) with p = P(success) = 0.8, so 0.16."""
-    rule = SavingThrow.preset("lr-dropout").with_bonus(6)
-    p = rule.expected_multiplier()          # m is 1 or 0, so E[m] = P(m = 1)
-    return judge(answer, rule.variance(), "a number (the variance of m)",
-                 f"right: {rule.variance():.2f} = p(1 − p) with p = {p:.1f}; the plot below shows it level by level.",
-                 "m is 1 with probability p and 0 otherwise: Var[m] = E[m²] − E[m]².",
-                 mistakes=((p, "that is E[m] (= P(m = 1)), not its variance."),
-                           (p * p, "that is E[m]²; the variance is E[m²] − E[m]², and m² = m here."),
-                           (0.25, "that is Var[m] with no bonus (p = 0.5); at +6, p = 0.8.")))
+AT = 120                      # the step the monster appears
+WINDOW = 40                   # steps read after it
+UNHARMED_EXCESS = 0.02        # mean excess loss below this: unharmed
+SPIKE = 2.0                   # peak above SPIKE × the loss before: a spike
+REPAIRED = 1.25               # loss 20-40 steps on within 25% of the run without a monster: repaired
 
 
-def _bonus_after_dc(dc: int, steps: int = 300) -> int:
-    from rtt_edu.views.widgets import TrainingPanel
-    panel = TrainingPanel(dataset="xor", lr=0.5, rules="lr-dropout", experience=True, xp_scale=20, seed=0)
-    panel.step(steps)
-    panel.controls["dc"].value = dc
-    bonus = panel.history.steps[-1].modifier      # intelligence 10 adds 0: the modifier is the bonus
-    panel.close()
-    return bonus
+def quadrants(seed: int = 0):
+    """512 points of N(0, 1)², label 1 where x·y > 0."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(512, 2, generator=g)
+    return X, (X[:, 0] * X[:, 1] > 0).float()
 
 
-def check_bonus_after_dc(answer, dc: int = 15) -> Feedback:
-    """The proficiency bonus at step 300 of the lesson's panel after the DC is raised to ``dc``."""
+def _linear(fan_in: int, fan_out: int, generator: torch.Generator) -> nn.Linear:
+    """An ``nn.Linear`` with PyTorch's default init drawn from ``generator``: the weight Kaiming-uniform with
+    a = √5, that is U(±1/√fan_in), then the bias U(±1/√fan_in), the draws ``nn.Linear`` itself makes."""
+    layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out)          # no draw from the global RNG
+    bound = 1 / math.sqrt(fan_in)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    """The arena's network, 2 → 16 → tanh → 1, the same weights every time for a given seed.
+
+    The weights are the ones ``nn.Linear`` draws from torch's global RNG once it is seeded with ``seed``,
+    drawn here from a ``torch.Generator`` seeded with ``seed``: the global RNG is neither read nor advanced.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return nn.Sequential(_linear(2, 16, generator), nn.Tanh(), _linear(16, 1, generator), nn.Flatten(0))
+
+
+def fight(monster=None, character_class=None, epochs: int = 30, optimizer: str = "sgd", rules="classroom",
+          seed: int = 5):
+    """One run of the arena (``epochs`` × 8 steps); returns its history (losses, battle log)."""
+    X, y = quadrants()
+    loader = DataLoader(TensorDataset(X, y), batch_size=64)          # 8 mini-batches per epoch
+    model = make_model()
+    opt = (torch.optim.SGD(model.parameters(), lr=0.5) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=0.02))
+    trainer = RollToTrain(model, opt, rules=rules, character_class=character_class,
+                          encounter_schedule={AT: monster} if monster is not None else None,
+                          loss_fn=nn.BCEWithLogitsLoss(), seed=seed, progress=False)
+    return trainer.train(loader, epochs=epochs)
+
+
+def window(history):
+    """The losses of the WINDOW steps from the monster's arrival."""
+    return history.losses[AT:AT + WINDOW]
+
+
+def excess(history, base) -> float:
+    """Mean loss of the window minus the same class's mean with no monster."""
+    return statistics.fmean(window(history)) - statistics.fmean(window(base))
+
+
+def fight_verdict(history, base) -> str:
+    """unharmed / slowed / repaired / hurt, by the thresholds above."""
+    before = statistics.fmean(history.losses[AT - 10:AT])
+    peak = max(window(history))
+    later = (statistics.fmean(history.losses[AT + 20:AT + WINDOW])
+             / statistics.fmean(base.losses[AT + 20:AT + WINDOW]))
+    if excess(history, base) < UNHARMED_EXCESS:
+        return "unharmed"
+    if peak < SPIKE * before:
+        return "slowed"
+    return "repaired" if later < REPAIRED else "hurt"
+
+
+def adam_step_sizes(factor: float = 100.0, turns: int = 3, steps: int = AT + 121):
+    """|Δw| of every step of plain Adam (lr 0.02) on the arena, with the loss × ``factor`` on the
+    ``turns`` steps from ``AT`` (a Loss Dragon no save resists) and without: two lists of floats."""
+    X, y = quadrants()
+    loss_fn = nn.BCEWithLogitsLoss()
+    sizes = []
+    for dragon in (False, True):
+        model = make_model()
+        opt = torch.optim.Adam(model.parameters(), lr=0.02)
+        out = []
+        for step in range(steps):
+            i = (step % 8) * 64
+            before = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+            opt.zero_grad()
+            loss = loss_fn(model(X[i:i + 64]), y[i:i + 64])
+            (loss * (factor if dragon and AT <= step < AT + turns else 1.0)).backward()
+            opt.step()
+            out.append(float((torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before).norm()))
+        sizes.append(out)
+    return sizes[0], sizes[1]
+
+
+def strikes(history) -> int:
+    """How many of the monsters' turns struck (a failed save)."""
+    return sum(1 for _, e in history.events("monster") if not e["saved"])
+
+
+def later_ratio(history, base) -> float:
+    """Mean loss 20 to 40 steps after the arrival, over the same class's run without a monster."""
+    return (statistics.fmean(history.losses[AT + 20:AT + WINDOW])
+            / statistics.fmean(base.losses[AT + 20:AT + WINDOW]))
+
+
+def verdict_table(runs: dict, baseline: dict):
+    """The fights as a rendered Markdown table: peak, excess, strikes, the later ratio, the verdict."""
+    from IPython.display import Markdown
+    lines = ["| monster | class | peak loss | excess | strikes | loss 20-40 steps on ÷ no monster | verdict |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for (m, c), h in runs.items():
+        lines.append(f"| {m} | {c} | {max(window(h)):.3f} | {excess(h, baseline[c]):+.3f} | {strikes(h)} | "
+                     f"{later_ratio(h, baseline[c]):.2f} | **{fight_verdict(h, baseline[c])}** |")
+    return Markdown("\n".join(lines))
+
+
+def verdict_summary(runs: dict, baseline: dict) -> str:
+    """One plain-text line per monster: each class's verdict."""
+    out = []
+    for m in dict.fromkeys(m for m, _ in runs):
+        verdicts = (f"{c} {fight_verdict(h, baseline[c])}" for (mm, c), h in runs.items() if mm == m)
+        out.append(f"{m}: " + ", ".join(verdicts))
+    return "\n".join(out)
+
+
+def dice_jitter(seeds=range(6)) -> float:
+    """The standard deviation, over dice seeds, of the undisturbed run's mean loss in the window."""
+    return statistics.stdev(statistics.fmean(window(fight(None, None, seed=s))) for s in seeds)
+
+
+def dragon_turns(history) -> list:
+    """(step, natural face, multiplier) of the steps a monster was present."""
+    present = {step for step, _ in history.events("monster")}
+    return [(r.step, r.natural, r.multiplier) for r in history.steps if r.step in present]
+
+
+# --- predict, then check ------------------------------------------------------------------------
+
+def check_strike_ac30(answer) -> Feedback:
+    """P(strike) of an AC 30 monster against a bonus of +2: every face strikes, so 1."""
+    return judge(answer, 1.0, "a probability (a Fraction or a float)",
+                 "right: 1. Even d20 = 20 with +2 is 22 < 30, so every face strikes; a bonus removes faces only "
+                 "once AC − bonus ≤ 21.",
+                 "Count the faces k = 1..20 with k + 2 < 30.",
+                 mistakes=((Fraction(18, 20), "'+b removes b faces' holds only while AC ≤ 21: here all 20 faces "
+                                              "strike before and after the bonus."),
+                           (Fraction(27, 20), "a probability cannot exceed 1: the d20 has only 20 faces.")))
+
+
+def check_same_monsters(answer) -> Feedback:
+    """After a DC change, do the same monsters come and strike on the same steps? Yes: True."""
     if answer is None:
-        return Feedback(False, "replace `None` with a whole number (the bonus), then run the cell again.")
-    expected = _bonus_after_dc(dc)
-    return judge(answer, expected, "a whole number (the bonus)",
-                 f"right: +{expected}. Fewer successful saves earn fewer XP, so the model climbs more slowly.",
-                 "A higher DC means fewer successes, and only successes (and crits) earn XP.",
-                 mistakes=((4, "that is the bonus at DC 11; at DC 15 fewer saves succeed."),), tol=0.5)
+        return Feedback(False, "replace `None` with True or False, then run the cell again.")
+    if not isinstance(answer, bool):
+        return Feedback(False, f"answer={answer!r}: expected True or False.")
+    if answer:
+        return Feedback(True, "right: True. The save's die has its own seeded stream; the monsters roll on "
+                              "another one, so the DC changes the multipliers, not the monsters.")
+    return Feedback(False, "the DC is read by the dice rule only; the monsters come and roll their saves on a "
+                           "stream of their own.")
+
+
+def encounters(history) -> list:
+    """(step, monster, saved) of every monster turn of ``history``."""
+    return [(step, e["monster"], e["saved"]) for step, e in history.events("monster")]
 
 
 # --- exercises ----------------------------------------------------------------------------------
 
-def check_proficiency_bonus(answer, level: int = 11) -> Feedback:
-    """The 5e proficiency bonus at ``level``: 2 + (level - 1) // 4."""
-    expected = proficiency_bonus(level)
-    value = read_number(answer, "a whole number (the bonus)")
+def monster_strike_probability(armor_class: int, bonus: int = 0) -> Fraction:
+    """Exact P(d20 + bonus < AC): the chance a monster strikes on one turn."""
+    return Fraction(sum(1 for k in range(1, 21) if k + bonus < armor_class), 20)
+
+
+def check_monster_strike(answer, armor_class: int = 15, bonus: int = 2) -> Feedback:
+    """P(strike) = #{k in 1..20 : k + bonus < AC} / 20."""
+    expected = monster_strike_probability(armor_class, bonus)
+    value = read_number(answer, "a probability (a Fraction or a float)")
     if isinstance(value, Feedback):
         return value
-    if value == expected:
-        return Feedback(True, f"right: 2 + ({level} - 1) // 4 = +{expected}.")
-    return Feedback(False, f"{value:g} is not it. The bonus is +2 at levels 1-4 and grows by 1 every 4 levels.")
+    if abs(value - float(expected)) <= 1e-3:
+        return Feedback(True, f"right: faces 1..{armor_class - 1 - bonus} fail to reach AC {armor_class} with "
+                              f"{bonus:+d}: P(strike) = {expected}.")
+    if abs(value - float(1 - expected)) <= 1e-3:
+        return Feedback(False, f"{value:g} is the chance the model *saves*. The monster strikes on a failed save.")
+    if abs(value - float(monster_strike_probability(armor_class))) <= 1e-3:
+        return Feedback(False, f"{value:g} ignores the bonus {bonus:+d}: a face k saves when "
+                               f"k {bonus:+d} >= {armor_class}.")
+    return Feedback(False, f"{value:g} is not it. Count the faces k of a d20 with k {bonus:+d} < {armor_class}.")
 
 
-def check_level_mean(answer, rule="classroom", level: int = 9) -> Feedback:
-    """E[m] of ``rule`` at ``level``: ``rule.with_bonus(proficiency_bonus(level)).expected_multiplier()``."""
-    rule = as_rules(rule)
-    bonus = proficiency_bonus(level)
-    expected = rule.with_bonus(bonus).expected_multiplier()
-    return judge(answer, expected, "a number (the mean multiplier)",
-                 f"right: with bonus +{bonus}, E[m] = {expected:.4f} (it is {rule.expected_multiplier():.4f} "
-                 "with no bonus).",
-                 f"At level {level} the bonus is +{bonus}. Try rule.with_bonus({bonus}).expected_multiplier(), "
-                 "or count the faces k with k + bonus >= DC (crits still come from the natural 1 and 20).", tol=5e-4)
+def check_ooze_factor(answer, slow: float = 0.1, armor_class: int = 10, bonus: int = 0) -> Feedback:
+    """E[factor] = P(save) · 1 + P(strike) · slow."""
+    p = float(monster_strike_probability(armor_class, bonus))
+    expected = (1 - p) + p * slow
+    return judge(answer, expected, "a number (the expected factor on the update)",
+                 f"right: {1 - p:.2f} × 1 + {p:.2f} × {slow:g} = {expected:.4f}.",
+                 f"First P(strike) = P(d20 {bonus:+d} < {armor_class}); a struck turn scales the update by "
+                 f"{slow:g}, a saved one leaves it alone.", tol=1e-3)
 
 
-def check_first_level_below(answer, rule="lr-dropout", variance: float = 0.2) -> Feedback:
-    """The first level whose exact Var[m] is below ``variance``."""
-    rule = as_rules(rule)
-    levels = [L for L in range(1, MAX_LEVEL + 1) if rule.with_bonus(proficiency_bonus(L)).variance() < variance]
-    require(levels, "variance", variance, f"a variance that some level of {rule!r} gets below")
-    expected = levels[0]
-    value = read_number(answer, "a level from 1 to 20")
-    if isinstance(value, Feedback):
-        return value
-    if value == expected:
-        bonus = proficiency_bonus(expected)
-        return Feedback(True, f"right: level {expected} brings bonus +{bonus} and Var[m] = "
-                              f"{rule.with_bonus(bonus).variance():.4f}.")
-    return Feedback(False, f"{value:g} is not it. The bonus only changes at levels 1, 5, 9, 13, 17: compute "
-                           "rule.with_bonus(b).variance() for b = 2..6 and find the first below the target.")
-
-
-def check_mean_xp_per_step(answer, rule="lr-dropout", bonus: int = 2, success_xp: int = 10,
-                           crit_xp: int = 50) -> Feedback:
-    """E[XP per step] = success_xp · P(success) + crit_xp · P(critical success)."""
-    probs = as_rules(rule).with_bonus(bonus).outcome_probabilities()
-    expected = success_xp * probs["success"] + crit_xp * probs["critical_success"]
-    return judge(answer, expected, "a number of XP",
-                 f"right: {success_xp} × {probs['success']:.2f} + {crit_xp} × {probs['critical_success']:.2f} "
-                 f"= {expected:.2f} XP per step.",
-                 "A success earns success_xp, a critical success earns crit_xp instead (not both); "
-                 "weight each by its exact probability.", tol=1e-3)
+def check_fighter_clip(answer, level: int = 5, max_norm: float = 1.0) -> Feedback:
+    """The Fighter's armour: gradients clipped to norm 2 · max_norm / proficiency_bonus(level)."""
+    expected = 2 * max_norm / proficiency_bonus(level)
+    return judge(answer, expected, "a number (a gradient norm)",
+                 f"right: 2 × {max_norm:g} / {proficiency_bonus(level)} = {expected:.4f}: the armour tightens as the "
+                 "proficiency bonus grows.",
+                 "The armour norm is 2 × max_norm / proficiency_bonus(level); the bonus at level 5 is +3.", tol=1e-3)

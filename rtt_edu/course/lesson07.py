@@ -1,102 +1,102 @@
-"""Lesson 7 (where the dice act): the lesson's task, its small network, and its self-checks.
+"""Lesson 7 (experience and levels): the lesson's self-checks.
 
-The task is lesson 5's arena: 512 points in the plane, label 1 where x·y > 0 (a checkerboard of
-four quadrants), the same 2-16-1 tanh network (:func:`rtt_edu.course.lesson05.make_model`) with a
-binary cross-entropy loss.
-
-The self-checks (SGD and Adam under a scaled gradient, an epoch's noise, accumulation) compare an
-answer with the exact value computed by the library and name the mistake they see.
+The variance of ``lr-dropout`` at a bonus, the bonus a raised DC leaves, the proficiency bonus, a
+level's mean and variance, XP per step: each compares an answer with the exact value computed by the
+library (or a seeded panel run) and names the mistake it sees.
 """
 from __future__ import annotations
 
-import functools
-import math
-
-import torch
-from torch import nn
-
 from rtt_edu.course.checks import Feedback, judge, read_number
-from rtt_edu.course.lesson05 import make_model, quadrants
+from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
-from rtt_edu.training.optimizers import OPTIMIZERS as CHOICES
+from rtt_edu.party.xp import MAX_LEVEL, proficiency_bonus
 
-__all__ = ["X", "y", "loss_fn", "make_model", "always", "flat", "LESSON_LR", "OPTIMIZERS", "check_first_adam_step",
-           "check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise", "check_accumulation_rolls"]
-
-X, y = quadrants(seed=0)          # (512, 2) points; (512,) labels: 1 in the first and third quadrants
-loss_fn = nn.BCEWithLogitsLoss()
+__all__ = ["check_dropout_variance", "check_bonus_after_dc", "check_proficiency_bonus", "check_level_mean",
+           "check_first_level_below", "check_mean_xp_per_step"]
 
 
-def always(m: float) -> SavingThrow:
-    """A rule whose every band is m: the dice always say 'scale this step by m'."""
-    return SavingThrow(dc=11, crit_fail=m, fail=m, success=m, crit_success=m, name=f"always {m:+g}")
+def check_dropout_variance(answer) -> Feedback:
+    """Var[m] of ``lr-dropout`` at bonus +6: p(1 − p) with p = P(success) = 0.8, so 0.16."""
+    rule = SavingThrow.preset("lr-dropout").with_bonus(6)
+    p = rule.expected_multiplier()          # m is 1 or 0, so E[m] = P(m = 1)
+    return judge(answer, rule.variance(), "a number (the variance of m)",
+                 f"right: {rule.variance():.2f} = p(1 − p) with p = {p:.1f}; the plot below shows it level by level.",
+                 "m is 1 with probability p and 0 otherwise: Var[m] = E[m²] − E[m]².",
+                 mistakes=((p, "that is E[m] (= P(m = 1)), not its variance."),
+                           (p * p, "that is E[m]²; the variance is E[m²] − E[m]², and m² = m here."),
+                           (0.25, "that is Var[m] with no bonus (p = 0.5); at +6, p = 0.8.")))
 
 
-def flat(model) -> torch.Tensor:
-    """All parameters of ``model`` as one vector."""
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+def _bonus_after_dc(dc: int, steps: int = 300) -> int:
+    from rtt_edu.views.widgets import TrainingPanel
+    panel = TrainingPanel(dataset="xor", lr=0.5, rules="lr-dropout", experience=True, xp_scale=20, seed=0)
+    panel.step(steps)
+    panel.controls["dc"].value = dc
+    bonus = panel.history.steps[-1].modifier      # intelligence 10 adds 0: the modifier is the bonus
+    panel.close()
+    return bonus
 
 
-#: name in the library's one optimizer table → the learning rate this lesson trains it at.
-LESSON_LR = {"sgd": 0.1, "momentum": 0.1, "adam": 0.01}
-
-#: the optimizer's label ("SGD", "SGD + momentum 0.9", "Adam") → ``f(params)``: that optimizer at the lesson's
-#: learning rate, built from :data:`rtt_edu.training.optimizers.OPTIMIZERS`.
-OPTIMIZERS = {CHOICES[name].label: functools.partial(CHOICES[name].make, lr=lr) for name, lr in LESSON_LR.items()}
-
-
-# --- predict, then check ------------------------------------------------------------------------
-
-def check_first_adam_step(answer) -> Feedback:
-    """Adam's first step with the gradient scaled by 0.5: the ratio to the plain step is 1 (to 1e-4)."""
-    return judge(answer, 1.0, "a number (the ratio of the actual change to the plain change)",
-                 "right: about 1. On its first step Adam moves every coordinate by about lr · sign(g): "
-                 "halving g changes nothing.",
-                 "On the first step m̂ = g and v̂ = g²: what is g / √(g²)?",
-                 mistakes=((0.5, "0.5 is what target='update' gives; with target='gradient' Adam divides "
-                                 "the scale away."),
-                           (0.25, "g is halved in m̂ but g² is quartered in v̂, and Adam divides by √v̂.")),
-                 tol=0.01)
+def check_bonus_after_dc(answer, dc: int = 15) -> Feedback:
+    """The proficiency bonus at step 300 of the lesson's panel after the DC is raised to ``dc``."""
+    if answer is None:
+        return Feedback(False, "replace `None` with a whole number (the bonus), then run the cell again.")
+    expected = _bonus_after_dc(dc)
+    return judge(answer, expected, "a whole number (the bonus)",
+                 f"right: +{expected}. Fewer successful saves earn fewer XP, so the model climbs more slowly.",
+                 "A higher DC means fewer successes, and only successes (and crits) earn XP.",
+                 mistakes=((4, "that is the bonus at DC 11; at DC 15 fewer saves succeed."),), tol=0.5)
 
 
 # --- exercises ----------------------------------------------------------------------------------
 
-def check_sgd_gradient_ratio(answer) -> Feedback:
-    """Plain SGD, target="gradient", m = 0.25: the step is exactly 0.25 of the plain step."""
-    return judge(answer, 0.25, "a number (the ratio of the actual change to the plain change)",
-                 "right: for plain SGD, Δ = -lr·g, so scaling g by m scales Δ by exactly m.",
-                 "For plain SGD the change is -lr·g. What happens to it when g is multiplied by m?", tol=1e-4)
-
-
-def check_adam_first_step(answer) -> Feedback:
-    """Adam's first step with a gradient scaled by -0.5 is the plain step with its sign flipped: ratio -1."""
-    return judge(answer, -1.0, "a number (the ratio, to two decimals)",
-                 "right: on its first step Adam moves by -lr·g/(|g| + ε) ≈ -lr·sign(g). "
-                 "The scale 0.5 cancels; only the sign survives.",
-                 "On the first step m̂ = g and v̂ = g², so Δ = -lr·g/(|g| + ε). Put -0.5·g in place of g.", tol=0.01)
-
-
-def check_epoch_noise(answer, rule=None, batches: int = 64, window: int = 8) -> Feedback:
-    """sd of the epoch's mean multiplier = sqrt(Var[m] / R), R = ceil(batches / window) rolls."""
-    rule = as_rules("classroom" if rule is None else rule)
-    rolls = math.ceil(batches / window)
-    expected = math.sqrt(rule.variance() / rolls)
-    return judge(answer, expected, "a number (a standard deviation)",
-                 f"right: {rolls} rolls per epoch, sd = sqrt({rule.variance():.6f} / {rolls}) = {expected:.4f}.",
-                 f"How many rolls does the epoch make ({batches} batches, one roll per {window})? "
-                 "The mean of R independent rolls has variance Var[m] / R.", tol=5e-4)
-
-
-def check_accumulation_rolls(answer, batches: int = 100, window: int = 16) -> Feedback:
-    """Rolls per epoch: one per full window plus one for a shorter last window = ceil(batches / window)."""
-    expected = math.ceil(batches / window)
-    value = read_number(answer, "a whole number of rolls")
+def check_proficiency_bonus(answer, level: int = 11) -> Feedback:
+    """The 5e proficiency bonus at ``level``: 2 + (level - 1) // 4."""
+    expected = proficiency_bonus(level)
+    value = read_number(answer, "a whole number (the bonus)")
     if isinstance(value, Feedback):
         return value
     if value == expected:
-        return Feedback(True, f"right: {batches // window} full windows of {window} and a last window of "
-                              f"{batches % window} batches, which is stepped too: {expected} rolls.")
-    if value == batches // window:
-        return Feedback(False, f"{value:g} counts the full windows only. The last {batches % window} batches "
-                               "are a shorter window: are they stepped?")
-    return Feedback(False, f"{value:g} is not it. One roll per optimizer step: how many steps does the epoch make?")
+        return Feedback(True, f"right: 2 + ({level} - 1) // 4 = +{expected}.")
+    return Feedback(False, f"{value:g} is not it. The bonus is +2 at levels 1-4 and grows by 1 every 4 levels.")
+
+
+def check_level_mean(answer, rule="classroom", level: int = 9) -> Feedback:
+    """E[m] of ``rule`` at ``level``: ``rule.with_bonus(proficiency_bonus(level)).expected_multiplier()``."""
+    rule = as_rules(rule)
+    bonus = proficiency_bonus(level)
+    expected = rule.with_bonus(bonus).expected_multiplier()
+    return judge(answer, expected, "a number (the mean multiplier)",
+                 f"right: with bonus +{bonus}, E[m] = {expected:.4f} (it is {rule.expected_multiplier():.4f} "
+                 "with no bonus).",
+                 f"At level {level} the bonus is +{bonus}. Try rule.with_bonus({bonus}).expected_multiplier(), "
+                 "or count the faces k with k + bonus >= DC (crits still come from the natural 1 and 20).", tol=5e-4)
+
+
+def check_first_level_below(answer, rule="lr-dropout", variance: float = 0.2) -> Feedback:
+    """The first level whose exact Var[m] is below ``variance``."""
+    rule = as_rules(rule)
+    levels = [L for L in range(1, MAX_LEVEL + 1) if rule.with_bonus(proficiency_bonus(L)).variance() < variance]
+    require(levels, "variance", variance, f"a variance that some level of {rule!r} gets below")
+    expected = levels[0]
+    value = read_number(answer, "a level from 1 to 20")
+    if isinstance(value, Feedback):
+        return value
+    if value == expected:
+        bonus = proficiency_bonus(expected)
+        return Feedback(True, f"right: level {expected} brings bonus +{bonus} and Var[m] = "
+                              f"{rule.with_bonus(bonus).variance():.4f}.")
+    return Feedback(False, f"{value:g} is not it. The bonus only changes at levels 1, 5, 9, 13, 17: compute "
+                           "rule.with_bonus(b).variance() for b = 2..6 and find the first below the target.")
+
+
+def check_mean_xp_per_step(answer, rule="lr-dropout", bonus: int = 2, success_xp: int = 10,
+                           crit_xp: int = 50) -> Feedback:
+    """E[XP per step] = success_xp · P(success) + crit_xp · P(critical success)."""
+    probs = as_rules(rule).with_bonus(bonus).outcome_probabilities()
+    expected = success_xp * probs["success"] + crit_xp * probs["critical_success"]
+    return judge(answer, expected, "a number of XP",
+                 f"right: {success_xp} × {probs['success']:.2f} + {crit_xp} × {probs['critical_success']:.2f} "
+                 f"= {expected:.2f} XP per step.",
+                 "A success earns success_xp, a critical success earns crit_xp instead (not both); "
+                 "weight each by its exact probability.", tol=1e-3)

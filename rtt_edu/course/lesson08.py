@@ -1,87 +1,102 @@
-"""Lesson 8 (a small BERT): the exact posterior of a masked word, and the lesson's self-checks.
+"""Lesson 8 (where the dice act): the lesson's task, its small network, and its self-checks.
 
-The best accuracy on a context, the exact posterior of a masked word, the Bayes guess: each check
-compares an answer with the exact value computed from the grammar and names the mistake it sees.
+The task is lesson 6's arena: 512 points in the plane, label 1 where x·y > 0 (a checkerboard of
+four quadrants), the same 2-16-1 tanh network (:func:`rtt_edu.course.lesson06.make_model`) with a
+binary cross-entropy loss.
+
+The self-checks (SGD and Adam under a scaled gradient, an epoch's noise, accumulation) compare an
+answer with the exact value computed by the library and name the mistake they see.
 """
 from __future__ import annotations
 
 import functools
-from fractions import Fraction
+import math
 
-from rtt_edu.course.checks import Feedback, judge
-from rtt_edu.data.grammar import FantasyGrammar
-from rtt_edu.errors import require
+import torch
+from torch import nn
 
-__all__ = ["check_rogue_best_accuracy", "mask_posterior", "check_mask_probability", "check_context_best_accuracy",
-           "check_best_word"]
+from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.lesson06 import make_model, quadrants
+from rtt_edu.game.rules import SavingThrow, as_rules
+from rtt_edu.training.optimizers import OPTIMIZERS as CHOICES
+
+__all__ = ["X", "y", "loss_fn", "make_model", "always", "flat", "LESSON_LR", "OPTIMIZERS", "check_first_adam_step",
+           "check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise", "check_accumulation_rolls"]
+
+X, y = quadrants(seed=0)          # (512, 2) points; (512,) labels: 1 in the first and third quadrants
+loss_fn = nn.BCEWithLogitsLoss()
 
 
-def check_rogue_best_accuracy(answer) -> Feedback:
-    """The best accuracy on 'a brave rogue guards the [MASK]' (key 1/2, gem 1/4, crown 1/4): 1/2."""
-    return judge(answer, Fraction(1, 2), "a probability (a Fraction or a float)",
-                 "right: 1/2. The best guess is always the likeliest word, 'key', and it is right half the time.",
-                 "A perfect model knows P(word | context) and always says the likeliest word. How often is it right?",
-                 mistakes=((1, "a perfect model still cannot know which of the rogue's things this sentence hides."),
-                           (Fraction(1, 3), "not a uniform guess: the grammar makes 'key' twice as likely as each "
-                                            "of the others."),
-                           (Fraction(1, 4), "that is how often 'gem' or 'crown' is right; pick the likeliest word.")))
+def always(m: float) -> SavingThrow:
+    """A rule whose every band is m: the dice always say 'scale this step by m'."""
+    return SavingThrow(dc=11, crit_fail=m, fail=m, success=m, crit_success=m, name=f"always {m:+g}")
+
+
+def flat(model) -> torch.Tensor:
+    """All parameters of ``model`` as one vector."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+#: name in the library's one optimizer table → the learning rate this lesson trains it at.
+LESSON_LR = {"sgd": 0.1, "momentum": 0.1, "adam": 0.01}
+
+#: the optimizer's label ("SGD", "SGD + momentum 0.9", "Adam") → ``f(params)``: that optimizer at the lesson's
+#: learning rate, built from :data:`rtt_edu.training.optimizers.OPTIMIZERS`.
+OPTIMIZERS = {CHOICES[name].label: functools.partial(CHOICES[name].make, lr=lr) for name, lr in LESSON_LR.items()}
+
+
+# --- predict, then check ------------------------------------------------------------------------
+
+def check_first_adam_step(answer) -> Feedback:
+    """Adam's first step with the gradient scaled by 0.5: the ratio to the plain step is 1 (to 1e-4)."""
+    return judge(answer, 1.0, "a number (the ratio of the actual change to the plain change)",
+                 "right: about 1. On its first step Adam moves every coordinate by about lr · sign(g): "
+                 "halving g changes nothing.",
+                 "On the first step m̂ = g and v̂ = g²: what is g / √(g²)?",
+                 mistakes=((0.5, "0.5 is what target='update' gives; with target='gradient' Adam divides "
+                                 "the scale away."),
+                           (0.25, "g is halved in m̂ but g² is quartered in v̂, and Adam divides by √v̂.")),
+                 tol=0.01)
 
 
 # --- exercises ----------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
-def _grammar() -> FantasyGrammar:
-    return FantasyGrammar()
+def check_sgd_gradient_ratio(answer) -> Feedback:
+    """Plain SGD, target="gradient", m = 0.25: the step is exactly 0.25 of the plain step."""
+    return judge(answer, 0.25, "a number (the ratio of the actual change to the plain change)",
+                 "right: for plain SGD, Δ = -lr·g, so scaling g by m scales Δ by exactly m.",
+                 "For plain SGD the change is -lr·g. What happens to it when g is multiplied by m?", tol=1e-4)
 
 
-def mask_posterior(context: str) -> dict:
-    """Exact P(w | c) for a context such as ``"the wizard casts a [MASK]"`` (one ``[MASK]``; its length counts).
-
-    P(w | c) = P(c with w) / Σ_w' P(c with w'), summed over the grammar's sentences that fit.
-    """
-    words = context.split()
-    require(words.count("[MASK]") == 1, "context", context, "a sentence with exactly one [MASK]")
-    i = words.index("[MASK]")
-    weights: dict = {}
-    for sentence, p in _grammar().sentences.items():
-        if len(sentence) == len(words) and all(a == b for j, (a, b) in enumerate(zip(sentence, words)) if j != i):
-            weights[sentence[i]] = weights.get(sentence[i], Fraction(0)) + p
-    require(weights, "context", context, "a context that a sentence of the grammar fits; no sentence fits this one")
-    total = sum(weights.values())
-    return {w: p / total for w, p in sorted(weights.items(), key=lambda kv: -kv[1])}
+def check_adam_first_step(answer) -> Feedback:
+    """Adam's first step with a gradient scaled by -0.5 is the plain step with its sign flipped: ratio -1."""
+    return judge(answer, -1.0, "a number (the ratio, to two decimals)",
+                 "right: on its first step Adam moves by -lr·g/(|g| + ε) ≈ -lr·sign(g). "
+                 "The scale 0.5 cancels; only the sign survives.",
+                 "On the first step m̂ = g and v̂ = g², so Δ = -lr·g/(|g| + ε). Put -0.5·g in place of g.", tol=0.01)
 
 
-def check_mask_probability(answer, context: str = "the wizard casts a [MASK]", word: str = "fireball") -> Feedback:
-    """The exact P(word | context) from the grammar."""
-    expected = mask_posterior(context).get(word, Fraction(0))
-    return judge(answer, float(expected), "a probability (a Fraction or a float)",
-                 f"right: P({word} | {context!r}) = {expected}.",
-                 "Only sentences of the same length with the same words around the mask count. Which rule "
-                 "of the grammar chooses the hidden word, and with what probabilities?", tol=1e-3)
+def check_epoch_noise(answer, rule=None, batches: int = 64, window: int = 8) -> Feedback:
+    """sd of the epoch's mean multiplier = sqrt(Var[m] / R), R = ceil(batches / window) rolls."""
+    rule = as_rules("classroom" if rule is None else rule)
+    rolls = math.ceil(batches / window)
+    expected = math.sqrt(rule.variance() / rolls)
+    return judge(answer, expected, "a number (a standard deviation)",
+                 f"right: {rolls} rolls per epoch, sd = sqrt({rule.variance():.6f} / {rolls}) = {expected:.4f}.",
+                 f"How many rolls does the epoch make ({batches} batches, one roll per {window})? "
+                 "The mean of R independent rolls has variance Var[m] / R.", tol=5e-4)
 
 
-def check_context_best_accuracy(answer, context: str = "[MASK] wise knight slays a troll") -> Feedback:
-    """The best accuracy on one context: max_w P(w | c)."""
-    post = mask_posterior(context)
-    word, expected = next(iter(post.items()))
-    return judge(answer, float(expected), "a probability (a Fraction or a float)",
-                 f"right: the best guess is {word!r}, right with probability {expected}; no model does better.",
-                 "A perfect model always guesses the most likely word. How often is that word the right one?",
-                 tol=1e-3)
-
-
-def check_best_word(answer, context: str = "the brave [MASK] heals a wounded knight") -> Feedback:
-    """The Bayes-optimal guess: argmax_w P(w | c)."""
-    post = mask_posterior(context)
-    word, p = next(iter(post.items()))
-    if answer is None:
-        return Feedback(False, "replace `None` with a word in quotes, then run the cell again.")
-    if not isinstance(answer, str):
-        return Feedback(False, f"answer={answer!r}: expected a word in quotes, such as 'wizard'.")
-    if answer.strip().lower() == word:
-        return Feedback(True, f"right: {word!r}, with probability {p}. The verb decides the hero, several words "
-                              "away: that is the long-range dependency attention has to find.")
-    if answer.strip().lower() in post:
-        return Feedback(False, f"{answer!r} can appear there, but it is not the most likely word. "
-                               "Which hero does this verb belong to?")
-    return Feedback(False, f"{answer!r} never appears in this context. Look at the verb: whose verb is it?")
+def check_accumulation_rolls(answer, batches: int = 100, window: int = 16) -> Feedback:
+    """Rolls per epoch: one per full window plus one for a shorter last window = ceil(batches / window)."""
+    expected = math.ceil(batches / window)
+    value = read_number(answer, "a whole number of rolls")
+    if isinstance(value, Feedback):
+        return value
+    if value == expected:
+        return Feedback(True, f"right: {batches // window} full windows of {window} and a last window of "
+                              f"{batches % window} batches, which is stepped too: {expected} rolls.")
+    if value == batches // window:
+        return Feedback(False, f"{value:g} counts the full windows only. The last {batches % window} batches "
+                               "are a shorter window: are they stepped?")
+    return Feedback(False, f"{value:g} is not it. One roll per optimizer step: how many steps does the epoch make?")

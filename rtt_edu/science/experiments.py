@@ -28,13 +28,13 @@ effects, so the default arms (``default_arms``) separate them:
 Dice against an arm with the same mean step (``Arm.mean_lr_scale``) isolates the noise; the
 conclusion reports those pairs as "the noise alone".
 
-**Tasks** (``TASKS``; ``register_task`` adds one): ``moons`` (lesson 3's run: an MLP on the two
+**Tasks** (``TASKS``; ``register_task`` adds one): ``moons`` (lesson 4's run: an MLP on the two
 moons, full-batch SGD), ``xor`` (the four quadrants, full-batch Adam) and ``bert`` (the tiny BERT
 on the fantasy grammar, AdamW, scored by its exact expected accuracy over the Bayes optimum).
 Their learning rates were chosen for plain training, by the mean test metric over seeds 0-5 (4 for
 bert) at the default steps, so plain is not handicapped:
 
-    moons  SGD    lr 0.1, 0.3, 0.5, 1, 2          test loss 0.251, 0.122, 0.126, 0.134, 0.145   (0.5: lesson 3's)
+    moons  SGD    lr 0.1, 0.3, 0.5, 1, 2          test loss 0.251, 0.122, 0.126, 0.134, 0.145   (0.5: lesson 4's)
     xor    Adam   lr 1e-3, 2e-3, 3e-3, 5e-3, 1e-2  test loss 0.258, 0.219, 0.228, 0.242, 0.270
     bert   AdamW  lr 2e-3, 4e-3, 6e-3, 1e-2, 1.5e-2  ratio 0.89, 0.95, 0.95, 0.90, 0.74
 """
@@ -63,7 +63,7 @@ class Arm:
     name: str                 # the label in tables and plots
     rules: object = "plain"   # a SavingThrow or a preset name; "plain" applies every update in full
     lr_scale: float = 1.0     # multiplies the task's learning rate (E[m] for plain at the dice's drift)
-    target: str = "update"    # what the dice scale (lesson 7): "update", "gradient" or "delta"
+    target: str = "update"    # what the dice scale (lesson 8): "update", "gradient" or "delta"
 
     @classmethod
     def dice(cls, rules, target: str = "update") -> Arm:
@@ -181,7 +181,7 @@ register_task(Task("bert", bert_run, {"ratio": "higher", "accuracy": "higher", "
 
 def toy_run(arm: Arm, seed: int, steps: int, dataset: str = "moons", optimizer: str = "sgd", lr: float = 0.5,
             noise: float = 0.2, points: int = 400, hidden=(16, 16), activation: str = "relu") -> dict:
-    """A seeded MLP on a seeded toy dataset, trained by the toy loop as a ``TrainingPanel`` trains it (lesson 3).
+    """A seeded MLP on a seeded toy dataset, trained by the toy loop as a ``TrainingPanel`` trains it (lesson 4).
 
     Seed s: the data ``make_dataset(dataset, points, noise, seed=s)`` (a quarter held out), the
     weights ``mlp(..., seed=s)`` and the dice ``attach(..., seed=s)``; every step is one full-batch
@@ -213,7 +213,7 @@ def toy_run(arm: Arm, seed: int, steps: int, dataset: str = "moons", optimizer: 
 
 
 def moons_run(arm: Arm, seed: int, steps: int, **kwargs) -> dict:
-    """Lesson 3's run: two moons (noise 0.2, 400 points), MLP 2-16-16-2 ReLU, full-batch SGD at lr 0.5."""
+    """Lesson 4's run: two moons (noise 0.2, 400 points), MLP 2-16-16-2 ReLU, full-batch SGD at lr 0.5."""
     return toy_run(arm, seed, steps, **{"dataset": "moons", "optimizer": "sgd", "lr": 0.5, "noise": 0.2, **kwargs})
 
 
@@ -224,7 +224,7 @@ def xor_run(arm: Arm, seed: int, steps: int, **kwargs) -> dict:
 
 _TOY_METRICS = {"loss": "lower", "accuracy": "higher", "train_loss": "lower"}
 register_task(Task("moons", moons_run, _TOY_METRICS, "loss", 300,
-                   "lesson 3's moons: MLP 2-16-16-2, full-batch SGD lr 0.5, 300 training and 100 test points"))
+                   "lesson 4's moons: MLP 2-16-16-2, full-batch SGD lr 0.5, 300 training and 100 test points"))
 register_task(Task("xor", xor_run, _TOY_METRICS, "loss", 300,
                    "xor quadrants: MLP 2-16-16-2, full-batch Adam lr 0.002, 300 training and 100 test points"))
 
