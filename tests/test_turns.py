@@ -1,5 +1,6 @@
-"""The engine's contracts: one game master per optimizer, every exit path undone, one factory,
-a turn with declared fields only, and two seeded dice streams (the save's and the participants')."""
+"""The game master and its turns (rtt_edu.engine.turns): one game master per optimizer, every exit path
+undone, one factory, a turn with declared fields only, and two seeded dice streams (the save's and the
+participants')."""
 import warnings
 
 import pytest

@@ -1,4 +1,5 @@
-"""A bounded history under resume: every pair of saved and loaded bounds reads back consistently.
+"""A history's bound (rtt_edu.engine.history) under resume: every pair of saved and loaded bounds reads back
+consistently.
 
 A run is saved with one bound (``keep="all"``, ``last:N``, ``"summary"``, or ``history=None``) at
 the last step of an epoch, before the Wizard's long rest, and resumed into a trainer with another
