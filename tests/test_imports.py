@@ -103,6 +103,36 @@ def test_no_module_imports_from_a_layer_above_its_own():
     assert upward(modules()) == []
 
 
+def missing(mods: dict) -> list:
+    """'module:line imports target' for every import of an rtt_edu module that is not in ``mods``."""
+    found = []
+    for name, path in mods.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[:len(package) - node.level + 1] if node.level else []
+                targets = [".".join(base + ([node.module] if node.module else []))]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            found += [f"{name}:{node.lineno} imports {t}" for t in targets
+                      if t.split(".")[0] == "rtt_edu" and t not in mods]
+    return found
+
+
+def test_every_import_of_rtt_edu_names_a_module_that_exists():
+    """A lazy import of a module that is gone fails only when it runs; read from the source, every module
+    an rtt_edu module imports from the package is there."""
+    assert missing(modules()) == []
+
+
+def test_the_import_check_sees_a_lazy_import_of_a_removed_module(tmp_path):
+    fake = tmp_path / "lesson04.py"
+    fake.write_text("def check():\n    from rtt_edu.exercises import judge\n")
+    assert missing({"rtt_edu.course.lesson04": fake}) == ["rtt_edu.course.lesson04:2 imports rtt_edu.exercises"]
+
+
 def test_the_game_layer_knows_no_torch():
     game = {n: p for n, p in modules().items() if n.startswith("rtt_edu.game")}
     assert game, "rtt_edu.game holds the dice and the rules"
