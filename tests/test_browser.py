@@ -77,7 +77,9 @@ def children_of(pid: int) -> list:
 class JupyterLab:
     """A JupyterLab server on 127.0.0.1 with its own config, data and runtime folders and a token."""
 
-    def __init__(self, root: Path, home: Path, log: Path):
+    def __init__(self, root: Path, home: Path, log: Path, cpus: set | None = None):
+        """``cpus``: the CPUs the server and its kernels may run on (``os.sched_setaffinity``, as ``taskset``
+        does; every kernel inherits it), or None for all of them."""
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         config = home / "config"
@@ -95,7 +97,9 @@ class JupyterLab:
             cmd.append("--allow-root")
         self.log = log
         self._log_file = open(log, "wb")
-        self.process = subprocess.Popen(cmd, cwd=root, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+        self.process = subprocess.Popen(cmd, cwd=root, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                        preexec_fn=pin)
         self.kernel_pids: set = set()
 
     def api(self, method: str, path: str):
@@ -148,12 +152,11 @@ class JupyterLab:
                     os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def serve(tmp_path_factory, name: str, cpus: set | None = None):
     require_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    root = tmp_path_factory.mktemp("lab-root")
-    server = JupyterLab(root, tmp_path_factory.mktemp("lab-home"), ARTIFACTS / "jupyterlab.log")
+    root = tmp_path_factory.mktemp(f"{name}-root")
+    server = JupyterLab(root, tmp_path_factory.mktemp(f"{name}-home"), ARTIFACTS / f"{name}.log", cpus=cpus)
     try:
         server.ready_after = server.wait_ready()
         yield server
@@ -161,6 +164,17 @@ def lab(tmp_path_factory):
         with contextlib.suppress(Exception):
             server.shut_down_kernels()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    yield from serve(tmp_path_factory, "jupyterlab")
+
+
+@pytest.fixture(scope="module")
+def lab_one_core(tmp_path_factory):
+    """A JupyterLab whose kernels run on one core, as on mybinder.org (the first CPU this test may use)."""
+    yield from serve(tmp_path_factory, "jupyterlab-one-core", cpus={min(os.sched_getaffinity(0))})
 
 
 @pytest.fixture(scope="module")
@@ -451,25 +465,33 @@ def lesson_panel_cell() -> str:
             "\npanel")
 
 
+# The lesson's panel, trained to its horizon; a watcher that reports, once each dc move's re-training has
+# finished on the kernel's event loop (the panel draws its first steps at once and fills in the rest), what
+# the kernel drew: the plain curve's data (unchanged?) and the "before" curve (the old dice curve?). It
+# waits without blocking (await panel.wait()), so the fill-in runs as it does for a learner; the panel's
+# observe runs it on the panel's thread, after the panel's own handler.
+WATCHER_CELL = (
+    "import asyncio\n"
+    "_panel = [v for v in list(globals().values()) if isinstance(v, TrainingPanel)][-1]\n"
+    "if _panel.steps == 0:\n    _panel.step(_panel.horizon)\n"
+    "_seen = {'plain': _panel.curves()['plain'], 'dice': _panel.curves()['dice']}\n"
+    "_check = w.HTML('no move yet')\n"
+    "async def _report(dc):\n"
+    "    await _panel.wait()\n"
+    "    now = _panel.curves()\n"
+    "    _check.value = (f\"dc {dc}: plain unchanged {now['plain'] == _seen['plain']}, \"\n"
+    "                    f\"before is the old dice curve {now['before'] == _seen['dice']}, \"\n"
+    "                    f\"dice changed {now['dice'] != _seen['dice']}\")\n"
+    "    _seen['dice'] = now['dice']\n"
+    "_panel.observe(_panel.controls['dc'], lambda change: asyncio.ensure_future(_report(change['new'])))\n"
+    "_check")
+
 LAYOUT_CELLS = [       # the lessons' figures: matplotlib inline, so each panel shows its figure as a PNG
     "%matplotlib inline\nfrom rtt_edu.views.widgets import ComparePanel, DicePanel, TrainingPanel\n"
     "import ipywidgets as w",
     "DicePanel()",
     lesson_panel_cell(),
-    # the lesson's panel, trained to its horizon; a watcher that reports, after each dc move, what the
-    # kernel drew: the plain curve's data (unchanged?) and the "before" curve (the old dice curve?)
-    "_panel = [v for v in list(globals().values()) if isinstance(v, TrainingPanel)][-1]\n"
-    "if _panel.steps == 0:\n    _panel.step(_panel.horizon)\n"
-    "_seen = {'plain': _panel.curves()['plain'], 'dice': _panel.curves()['dice']}\n"
-    "_check = w.HTML('no move yet')\n"
-    "def _report(change):\n"
-    "    now = _panel.curves()\n"
-    "    _check.value = (f\"dc {change['new']}: plain unchanged {now['plain'] == _seen['plain']}, \"\n"
-    "                    f\"before is the old dice curve {now['before'] == _seen['dice']}, \"\n"
-    "                    f\"dice changed {now['dice'] != _seen['dice']}\")\n"
-    "    _seen['dice'] = now['dice']\n"
-    "_panel.controls['dc'].observe(_report, 'value')\n"
-    "_check",
+    WATCHER_CELL,
     "ComparePanel(seeds=8, steps=100)",
 ]
 
@@ -484,6 +506,33 @@ def assert_layout(output, what: str) -> None:
     result = output.evaluate(LAYOUT_JS)
     assert result["leaves"] > 0, f"{what}: no controls found"
     assert not result["problems"], f"{what}: " + "; ".join(result["problems"][:12])
+
+
+def assert_dc_move_bends_the_curve(page, outputs, training) -> None:
+    """One press on the dc slider of the lesson's panel: the dice curve's image changes within 1 s, and once
+    the re-training is whole the watcher (WATCHER_CELL) reports the plain curve unchanged and the old dice
+    curve kept as "before"."""
+    figure = training.locator(".widget-image").first
+    before = figure.evaluate("img => img.src")
+    dc = training.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="DC")).first
+    handle = dc.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    start = time.monotonic()
+    handle.press("ArrowRight")
+    page.wait_for_function("([img, old]) => img.src !== old", arg=[figure.element_handle(), before],
+                           timeout=5_000, polling=20)
+    elapsed = time.monotonic() - start
+    print(f"the dice curve's image changed {elapsed * 1000:.0f} ms after the dc key press")
+    assert elapsed < 1.0, f"the dice curve changed {elapsed:.2f} s after the dc slider moved"
+    check = outputs.filter(has_text="plain unchanged").first
+    check.wait_for(timeout=10_000)
+    report = check.text_content()
+    assert "plain unchanged True" in report and "before is the old dice curve True" in report, report
+    assert "dice changed True" in report, report
+    status = training.locator(".widget-html-content").filter(has_text="test accuracy").first
+    page.wait_for_function("el => !el.textContent.includes('re-training')", arg=status.element_handle(),
+                           timeout=10_000)                     # the status line says the curve is whole
 
 
 def test_every_panel_fits_jupyterlab_at_1280_by_900_and_the_dc_slider_bends_the_curve(lab, browser):
@@ -503,26 +552,7 @@ def test_every_panel_fits_jupyterlab_at_1280_by_900_and_the_dc_slider_bends_the_
             assert_layout(output, f"{name} panel as first shown")
             shoot(output, f"layout-{name}-panel.png")
 
-        # the dc slider of the lesson's panel: the dice curve's image changes within 1 s ...
-        figure = training.locator(".widget-image").first
-        before = figure.evaluate("img => img.src")
-        dc = training.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="DC")).first
-        handle = dc.locator(".noUi-handle").first
-        handle.scroll_into_view_if_needed()
-        handle.focus()
-        start = time.monotonic()
-        handle.press("ArrowRight")
-        page.wait_for_function("([img, old]) => img.src !== old", arg=[figure.element_handle(), before],
-                               timeout=5_000, polling=20)
-        elapsed = time.monotonic() - start
-        print(f"the dice curve's image changed {elapsed * 1000:.0f} ms after the dc key press")
-        assert elapsed < 1.0, f"the dice curve changed {elapsed:.2f} s after the dc slider moved"
-        # ... while the plain curve's data did not, and the old dice curve stays as "before"
-        check = outputs.filter(has_text="plain unchanged").first
-        check.wait_for(timeout=5_000)
-        report = check.text_content()
-        assert "plain unchanged True" in report and "before is the old dice curve True" in report, report
-        assert "dice changed True" in report, report
+        assert_dc_move_bends_the_curve(page, outputs, training)
         assert_layout(training, "training panel after a dc move")
         shoot(training, "layout-training-panel-after-dc.png")
 
@@ -547,3 +577,32 @@ def test_every_panel_fits_jupyterlab_at_1280_by_900_and_the_dc_slider_bends_the_
     finally:
         page.close()
         lab.shut_down_kernels()
+
+
+ONE_CORE_CELLS = [
+    "%matplotlib inline\nimport os\nfrom rtt_edu.views.widgets import TrainingPanel\nimport ipywidgets as w\n"
+    "print(f'the kernel may run on {len(os.sched_getaffinity(0))} core(s)')",
+    lesson_panel_cell(),
+    WATCHER_CELL,
+]
+
+
+def test_on_one_core_the_dc_slider_still_bends_the_curve_within_a_second(lab_one_core, browser):
+    """As on mybinder.org, which gives a kernel about one core: the kernel is pinned to one CPU."""
+    write_notebook(lab_one_core.root / "one_core.ipynb", ONE_CORE_CELLS)
+    page = browser.new_page()
+    page.set_viewport_size(LAYOUT_VIEWPORT)
+    try:
+        open_and_run_all(page, lab_one_core, "one_core.ipynb")
+        assert_widgets_rendered(page)
+        assert "the kernel may run on 1 core(s)" in outputs_text(page)
+        outputs = page.locator(f"{CURRENT} .jp-OutputArea-output")
+        training = outputs.filter(has=page.locator("button", has_text="Play")).first
+        assert_dc_move_bends_the_curve(page, outputs, training)
+        shoot(training, "one-core-training-panel-after-dc.png")
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "one-core-failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+        lab_one_core.shut_down_kernels()

@@ -58,15 +58,15 @@ def test_each_seed_matches_its_sequential_run(optimizer):
 def test_a_dice_update_is_exactly_m_times_the_plain_update(optimizer):
     batch = SeedBatch("xor", seeds=[0, 1, 2, 3, 4, 5], rules=SavingThrow(dc=11, crit_fail=-0.5, fail=0.0,
                                                                           success=0.5, crit_success=1.0),
-                      optimizer=optimizer, lr=LR[optimizer], group_size=5)    # groups split dice from plain twins
-    before = torch.cat([g["flat"].detach().clone() for g in batch.groups])
+                      optimizer=optimizer, lr=LR[optimizer], group_size=5)    # three groups of two seeds
+    before = [rows.clone() for rows in batch.parameters()]
     batch.step(1)
-    after = torch.cat([g["flat"].detach() for g in batch.groups])
-    n = len(batch.seeds)
+    after = batch.parameters()
     m = batch.multipliers[:, 0]
-    dice_change, plain_change = (after - before)[:n], (after - before)[n:]
+    dice_change, plain_change = after[0] - before[0], after[1] - before[1]
     assert torch.allclose(dice_change.double(), m[:, None] * plain_change.double(), atol=1e-7)
-    assert torch.equal(before[:n], before[n:])                                 # twins start from the same weights
+    assert torch.equal(before[0], before[1])                                   # twins start from the same weights
+    assert len(batch.groups) == 3 and not torch.equal(before[0][0], before[0][1])   # seeds differ
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATION_GRADS))
@@ -90,7 +90,40 @@ def test_group_size_does_not_change_the_result():
     a.step(15)
     b.step(15)
     assert torch.allclose(a.dice_losses, b.dice_losses, atol=1e-6) and torch.equal(a.multipliers, b.multipliers)
-    assert len(a.groups) == 10 and len(b.groups) == 1
+    assert len(a.groups) == 5 and len(b.groups) == 1         # a group holds at least one seed's dice and plain runs
+
+
+def test_group_by_group_on_threads_gives_the_same_numbers_as_all_at_once():
+    whole = SeedBatch("moons", seeds=7, optimizer="momentum", lr=0.05)
+    whole.step(20, workers=1)
+    parts = SeedBatch("moons", seeds=7, optimizer="momentum", lr=0.05, group_size=4, first_group=2)
+    assert parts.spans == [(0, 1), (1, 3), (3, 5), (5, 7)] and parts.steps == 0
+    parts.step(20, groups=[0])                              # the first seed alone, to the end
+    assert parts.seeds_at(20) == 1 and parts.steps == 0 and parts.losses(1)[0].shape == (1, 20)
+    assert parts._groups[3] is None                         # the last seeds' data are not even built yet
+    parts.step(12, groups=[1, 2, 3], workers=2)             # the others on two threads, in two calls
+    assert parts.seeds_at(12) == 7 and parts.seeds_at(20) == 1
+    parts.step(8, groups=[1, 2, 3], workers=2)
+    assert parts.steps == 20 and parts.seeds_at(20) == 7
+    for mine, theirs in ((parts.dice_losses, whole.dice_losses), (parts.plain_losses, whole.plain_losses),
+                         (parts.multipliers, whole.multipliers), *zip(parts.test_accuracy().values(),
+                                                                      whole.test_accuracy().values())):
+        assert torch.equal(mine, theirs)
+    dice, plain = parts.losses(seeds=3)
+    assert torch.equal(dice, whole.dice_losses[:3]) and torch.equal(plain, whole.plain_losses[:3])
+    assert torch.equal(parts.test_accuracy(seeds=3)["plain"], whole.test_accuracy()["plain"][:3])
+
+
+def test_usable_cores_follow_the_affinity_and_free_cores_the_load(monkeypatch):
+    from rtt_edu.training import batched
+    monkeypatch.setattr(batched.os, "sched_getaffinity", lambda pid: {0})
+    assert batched.usable_cores() == 1 and batched.free_cores() == 1
+    monkeypatch.setattr(batched.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert 1 <= batched.usable_cores() <= 64
+    monkeypatch.setattr(batched, "usable_cores", lambda: 2)
+    for load, free in ((0.2, 2), (0.9, 1), (1.4, 1), (6.0, 1)):   # another job on one of two cores: one thread
+        monkeypatch.setattr(batched.os, "getloadavg", lambda load=load: (load, load, load))
+        assert batched.free_cores() == free
 
 
 def test_same_settings_same_numbers_and_test_accuracy():
@@ -123,6 +156,7 @@ def test_roll_multiplier_reads_the_rule_as_the_game_master_does():
     (dict(optimizer="rmsprop"), "optimizer='rmsprop'"), (dict(lr=0.0), "lr=0.0"),
     (dict(dataset="iris"), "dataset='iris'"),
     (dict(layers=-1), "layers=-1"), (dict(group_size=0), "group_size=0"), (dict(rules="nope"), "rules='nope'"),
+    (dict(first_group=0), "first_group=0"),
 ])
 def test_bad_settings_are_named(kwargs, needle):
     with pytest.raises((RollToTrainError, TypeError)) as err:

@@ -189,9 +189,12 @@ def test_play_trains_on_the_event_loop_and_pause_stops_it():
         assert panel.steps > 0 and panel.steps % 3 == 0
         panel.controls["lr"].value = 0.3                    # a slider answers while playing: both re-train
         assert panel.steps == panel.horizon and panel.config()["lr"] == 0.3
+        assert panel.retraining and "re-training" in panel.status.value
+        await panel.wait()                                  # Play's task trained the owed steps first ...
+        assert len(line(panel.figure.axes[0], "plain").get_ydata()) == panel.horizon
         for _ in range(3):
             await asyncio.sleep(0)
-        assert panel.steps > 0 and panel.running
+        assert panel.steps > panel.horizon and panel.running    # ... then went on playing
         panel.controls["pause"].click()
         stopped = panel.steps
         for _ in range(4):
@@ -433,16 +436,15 @@ def test_a_seed_in_the_compare_panel_is_that_seed_in_the_training_panel():
 
 def test_compare_panel_runs_in_slices_on_the_event_loop():
     panel = ComparePanel(figures="static", seeds=2, steps=40)
-    panel.steps_per_slice = 10
+    panel.slice_seconds = 0.0                           # a step a slice
 
     async def scenario():
         panel.controls["run"].click()
-        assert panel.running and panel.controls["run"].disabled
+        assert panel.running and panel.controls["run"].disabled and panel.seeds_shown == 0
         await asyncio.sleep(0)
-        assert panel.batch.steps == 10                  # one slice, then the loop was free again
-        while panel.running:
-            await asyncio.sleep(0)
-        assert panel.batch.steps == 40 and panel.summary["steps"] == 40 and not panel.controls["run"].disabled
+        assert panel.running and panel.steps_shown == 1  # one slice, drawn, then the loop was free again
+        await panel.wait()
+        assert panel.seeds_shown == 2 and panel.summary["steps"] == 40 and not panel.controls["run"].disabled
 
     asyncio.run(scenario())
     cfg = json.loads(json.dumps(panel.config()))
@@ -467,7 +469,7 @@ def test_compare_panel_is_live():
     assert "re-train" not in panel.state.value and "press Run" not in panel.summary_html.value
 
 
-def test_a_slow_compare_change_is_marked_out_of_date_then_retrained_after_a_pause():
+def test_a_slow_compare_change_is_marked_out_of_date_then_retrained_on_the_event_loop():
     panel = ComparePanel(figures="static", seeds=2, steps=20)
     panel.run()
     panel.live_seconds = 0.0                          # every change now counts as slow
@@ -477,14 +479,12 @@ def test_a_slow_compare_change_is_marked_out_of_date_then_retrained_after_a_paus
     assert "out of date" in panel.figure.axes[0].get_title()
     panel.controls["run"].click()
     assert not panel.stale and panel.batch is not first and panel.batch.groups[0]["optimizer"].lr == 0.3
-    panel.debounce = 0.01
 
     async def scenario():
-        panel.controls["seeds"].value = 4
+        panel.controls["seeds"].value = 4             # an event loop: re-trained at once, group by group
         assert panel.stale and "re-training" in panel.state.value and panel.running
-        panel.controls["seeds"].value = 5             # a second change restarts the wait
-        while panel.running:
-            await asyncio.sleep(0.005)
+        panel.controls["seeds"].value = 5             # a second change starts again
+        await panel.wait()
 
     asyncio.run(scenario())
     assert not panel.stale and len(panel.batch.seeds) == 5 and panel.summary["steps"] == 20

@@ -10,9 +10,10 @@ the initial weights ``mlp(..., seed=s)`` and the dice ``DiceRoller(s)``: exactly
 ``TrainingPanel`` (or ``attach(optimizer, rules, seed=s)``) with that seed uses, so seed s here
 is that panel's run. Its dice run and its plain run start from the same weights on the same data.
 
-**Batching.** The B = 2·seeds models are stacked (in groups of G, see :class:`SeedBatch`): layer
-l holds W (G, out, in) and b (G, out), points are stored feature-major, and every model's
-full-batch forward pass is one batched matmul per layer::
+**Batching.** The B = 2·seeds models are stacked in groups of G, each group the dice runs of a
+range of seeds and their plain twins (see :class:`SeedBatch`): layer l holds W (G, out, in) and
+b (G, out), points are stored feature-major, and every model's full-batch forward pass is one
+batched matmul per layer::
 
     h_l = f(W_l h_{l-1} + b_l)               h_l: (G, width, n), one ``baddbmm``
     L_b = mean_i CE(z_b,i, y_b,i)            each model's own loss, so ∂(Σ_b L_b)/∂θ_b = ∂L_b/∂θ_b
@@ -35,11 +36,26 @@ The optimizers are the batched twins of :data:`~rtt_edu.training.optimizers.OPTI
 (PyTorch's formulas, for stacked parameters).
 Classes, monsters and experience act per step on one optimizer and are not batched here: a
 ``TrainingPanel`` shows those.
+
+**Group by group, on every core.** The groups share nothing (each has its seeds' data, dice and
+optimizer), so :meth:`SeedBatch.step` trains them one after another, or several at once on
+threads, one group per idle core (:func:`free_cores`): PyTorch runs each group's small operations on
+its own thread without the GIL, and a model's numbers do not depend on which thread trained it or
+when. A group is built when it first trains, so a panel can train the first seeds to the end and
+draw their band (``batch.losses(seeds=k)``) before the other seeds' data exist.
+
+    batch.step(300, groups=[0])             # the first group's seeds, to step 300
+    batch.seeds_at(300)                     # how many leading seeds have 300 steps
+    batch.step(300, groups=[1, 2, 3, 4])    # the others, two at a time on two cores
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -51,7 +67,7 @@ from rtt_edu.game.rules import as_rules
 from rtt_edu.models.mlp import mlp
 from rtt_edu.training.optimizers import OPTIMIZERS
 
-__all__ = ["SeedBatch", "roll_multiplier", "one_thread", "ACTIVATION_GRADS"]
+__all__ = ["SeedBatch", "roll_multiplier", "one_thread", "usable_cores", "free_cores", "ACTIVATION_GRADS"]
 
 
 @contextlib.contextmanager
@@ -71,6 +87,45 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may keep busy: the cores it may run on (``taskset -c 0`` leaves one), at most
+    the container's CPU quota (cgroup ``cpu.max``; mybinder.org grants about one core), and at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                      # not Linux
+        cores = os.cpu_count() or 1
+    for quota_file, period_file in (("cpu.max", None), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            text = Path("/sys/fs/cgroup", quota_file).read_text().split()
+            quota, period = text[0], (text[1] if period_file is None
+                                      else Path("/sys/fs/cgroup", period_file).read_text().strip())
+        except (OSError, IndexError):
+            continue
+        if quota not in ("max", "-1"):
+            with contextlib.suppress(ValueError, ZeroDivisionError):
+                cores = min(cores, int(quota) // int(period))
+        break
+    return max(1, cores)
+
+
+def free_cores() -> int:
+    """The usable cores (:func:`usable_cores`) that other work leaves idle: their number less the 1-minute load
+    average, rounded, at least 1.
+
+    A second thread helps only on an idle core. Measured on a shared 2-core machine (64 seeds × 300
+    steps): 0.75 s on two threads against 0.95 s on one while the other core was mostly idle, but
+    1.15 s against 0.9 s while another job kept it busy. PyTorch's own intra-op threads are worse
+    still on a busy core (3 to 20 s: they spin-wait), so the batches run PyTorch on one thread
+    (:func:`one_thread`) and add threads of their own (:meth:`SeedBatch.step`).
+    """
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):          # not a Unix
+        return cores
+    return max(1, min(cores, int(cores - load + 0.5)))
 
 
 _aten = torch.ops.aten
@@ -111,17 +166,21 @@ def _seed_list(seeds) -> list:
 
 
 class SeedBatch:
-    """Dice and plain runs of the toy MLP for every seed, stepped together (see the module docstring).
+    """Dice and plain runs of the toy MLP for every seed, trained group by group (see the module docstring).
 
-    The B models are kept in groups of ``group_size`` (by default as many as keep one layer's
-    activations, group × points × width floats, near 128K: about half a megabyte), each group one
-    stack of parameters with its own batched optimizer: the same arithmetic as one big stack, but
-    every tensor of a group stays in the CPU's cache, which roughly halves the time of a step.
+    The seeds are cut into groups of ``group_size`` models: the dice runs of ``group_size // 2``
+    seeds and their plain twins (at least one seed a group). By default a group holds as many as
+    keep one layer's activations, group × points × width floats, near 128K (about half a megabyte),
+    so every tensor of a group stays in the CPU's cache, which roughly halves the time of a step.
+    ``first_group`` (models) makes the first group smaller than the others: the first seeds'
+    band comes sooner. Each group is one stack of parameters with its own batched optimizer; it is
+    built when it first trains.
     """
 
     def __init__(self, dataset: str = "moons", seeds=16, rules="classroom", optimizer: str = "sgd",
                  lr: float = 0.1, hidden: int = 16, layers: int = 2, activation: str = "relu",
-                 points: int = 400, noise: float = 0.1, intelligence: int = 10, group_size: int | None = None):
+                 points: int = 400, noise: float = 0.1, intelligence: int = 10, group_size: int | None = None,
+                 first_group: int | None = None):
         self.seeds = _seed_list(seeds)
         check_type("dataset", dataset, str, f"one of {sorted(DATASETS)}")
         require(dataset in DATASETS, "dataset", dataset, f"one of {sorted(DATASETS)}")
@@ -134,55 +193,83 @@ class SeedBatch:
         self.rules = as_rules(rules)
         self.bonus = ability_modifier(intelligence)     # added to every seed's save
         self.intelligence = intelligence
-        datasets = [make_dataset(dataset, n=points, noise=noise, seed=s) for s in self.seeds]
-        models = [mlp(2, (hidden,) * layers, datasets[0].classes, activation, seed=s) for s in self.seeds]
+        self.optimizer, self.lr = optimizer, float(lr)
+        self._data = lambda s: make_dataset(dataset, n=points, noise=noise, seed=s)
+        self._model = lambda s, classes: mlp(2, (hidden,) * layers, classes, activation, seed=s)
+        first = self._data(self.seeds[0])               # the settings are checked here, on the first seed
+        model = self._model(self.seeds[0], first.classes)
+        self.classes = first.classes
         require(activation in ACTIVATION_GRADS, "activation", activation, f"one of {sorted(ACTIVATION_GRADS)}")
         self.activation, self.activation_grad = ACTIVATION_GRADS[activation]
         self.activation_inplace = INPLACE_ACTIVATIONS.get(activation)
-        # Model b of B = 2n: b < n rolls seed b's dice, b >= n is seed b - n's plain twin.
-        # Points are stored feature-major, X: (B, 2, points), so a layer is W (B, out, in) @ h (B, in, points).
-        X = torch.stack([d.X_train.T for d in datasets])
+        # A model's parameters are one row: W₁ (out, in), b₁ (out), W₂, b₂, ... flattened in that order.
+        self.layout, offset = [], 0
+        for layer in _linears(model):
+            for tensor in (layer.weight, layer.bias):
+                self.layout.append((offset, tuple(tensor.shape)))
+                offset += tensor.numel()
+        if group_size is None:
+            group_size = max(1, 131072 // (len(first.y_train) * max(hidden, 2)))
+        for name, size in (("group_size", group_size), ("first_group", first_group)):
+            if size is not None:
+                check_type(name, size, int, "a number of models per group >= 1")
+                require(size >= 1, name, size, "a number of models per group >= 1")
+        per = max(1, group_size // 2)
+        head = per if first_group is None else max(1, first_group // 2)
+        starts = [0, *range(head, len(self.seeds), per)]
+        #: the seeds of each group, as (start, stop) indices into ``seeds``, in training order.
+        self.spans = [(a, min(b, len(self.seeds))) for a, b in zip(starts, [*starts[1:], len(self.seeds)]) if a < b]
+        self._groups: list = [None] * len(self.spans)
+        self._groups[0] = self._build(0, {self.seeds[0]: (first, model)})
+
+    # --- the groups ---------------------------------------------------------------------------------
+    def _build(self, index: int, made: dict | None = None) -> dict:
+        """Group ``index``: its seeds' data and initial weights stacked, dice runs first, then their plain twins."""
+        a, b = self.spans[index]
+        seeds = self.seeds[a:b]
+        made = made or {}
+        members = []                                    # (data, model) of each seed
+        for s in seeds:
+            if s not in made:
+                data = self._data(s)
+                made[s] = (data, self._model(s, data.classes))
+            members.append(made[s])
+        datasets = [d for d, _ in members]
+        rows = torch.stack([torch.cat([t.detach().reshape(-1) for layer in _linears(model)
+                                       for t in (layer.weight, layer.bias)]) for _, model in members])
+        leaf = torch.cat([rows, rows])                  # (2k, P): row i < k rolls seed i's dice, row k + i is its twin
+        X = torch.stack([d.X_train.T for d in datasets])            # (k, 2, points): feature-major
         y = torch.stack([d.y_train for d in datasets])
         X_test = torch.stack([d.X_test.T for d in datasets])
         y_test = torch.stack([d.y_test for d in datasets])
-        linears = [mod for mod in models[0] if isinstance(mod, torch.nn.Linear)]
-        index = [list(models[0]).index(layer) for layer in linears]
-        weights = []
-        for i in index:
-            W = torch.stack([m[i].weight.detach() for m in models])
-            b = torch.stack([m[i].bias.detach() for m in models])
-            weights += [torch.cat([W, W]), torch.cat([b, b])]
-        B = 2 * len(self.seeds)
-        if group_size is None:
-            group_size = max(1, 131072 // (X.shape[2] * max(hidden, 2)))
-        check_type("group_size", group_size, int, "a number of models per group >= 1")
-        require(group_size >= 1, "group_size", group_size, "a number of models per group >= 1")
-        # One flat leaf tensor per group, a row per model; each layer's W and b are views of it, so a
-        # backward pass leaves every gradient in one (G, P) tensor and the optimizer steps it at once.
-        self.layout, offset = [], 0
-        for w in weights:
-            shape = tuple(w.shape[1:])
-            self.layout.append((offset, shape))
-            offset += math.prod(shape)
-        flat = torch.cat([w.reshape(B, -1) for w in weights], 1)
-        X2, y2 = torch.cat([X, X]), torch.cat([y, y])
-        Xt2, yt2 = torch.cat([X_test, X_test]), torch.cat([y_test, y_test])
-        self.groups = []
-        for start in range(0, B, group_size):
-            part = slice(start, min(B, start + group_size))
-            leaf = flat[part].clone()
-            self.groups.append({"models": part, "flat": leaf, "params": self.params(leaf),     # views, made once
-                                "X": X2[part].contiguous(), "y": y2[part].contiguous(),
-                                "minus_one": torch.full((part.stop - part.start, 1, X.shape[2]), -1.0),
-                                "X_test": Xt2[part], "y_test": yt2[part],
-                                "optimizer": OPTIMIZERS[optimizer].batched([leaf], float(lr))})
-        self.rollers = [DiceRoller(s) for s in self.seeds]
-        self._losses: list = []         # one (B,) tensor per step: each model's loss before its update
-        self._multipliers: list = []    # one list of n multipliers per step
+        return {"seeds": slice(a, b), "flat": leaf, "params": self.params(leaf),     # views, made once
+                "X": torch.cat([X, X]), "y": torch.cat([y, y]),
+                "minus_one": torch.full((2 * len(seeds), 1, X.shape[2]), -1.0),
+                "X_test": torch.cat([X_test, X_test]), "y_test": torch.cat([y_test, y_test]),
+                "optimizer": OPTIMIZERS[self.optimizer].batched([leaf], self.lr),
+                "rollers": [DiceRoller(s) for s in seeds],
+                "losses": [],          # one (2k,) tensor per step: each model's loss before its update
+                "multipliers": []}     # one list of k multipliers per step
+
+    def _group(self, index: int) -> dict:
+        if self._groups[index] is None:
+            self._groups[index] = self._build(index)
+        return self._groups[index]
+
+    @property
+    def groups(self) -> list:
+        """Every group (built now if it was not yet): dicts with ``flat`` (the (G, P) parameter rows), ``X``,
+        ``y``, ``optimizer``, ``losses``, ... of the dice runs of ``seeds[group["seeds"]]`` and their twins."""
+        return [self._group(i) for i in range(len(self.spans))]
 
     def params(self, flat: torch.Tensor) -> list:
         """A group's (G, P) parameter rows as the layers' tensors [W₁ (G, out, in), b₁ (G, out), ...]."""
         return [flat[:, o:o + math.prod(shape)].view(-1, *shape) for o, shape in self.layout]
+
+    def parameters(self) -> tuple:
+        """(dice, plain): every model's parameters as a row, (seeds, P) each, in the order of ``seeds``."""
+        rows = [(g["flat"][: len(g["rollers"])], g["flat"][len(g["rollers"]):]) for g in self.groups]
+        return torch.cat([d for d, _ in rows]), torch.cat([p for _, p in rows])
 
     def forward(self, flat, X: torch.Tensor, keep: list | None = None, params: list | None = None) -> torch.Tensor:
         """Logits (G, classes, points) of a group's G stacked models on their points X (G, 2, points).
@@ -236,57 +323,125 @@ class SeedBatch:
         G = flat.shape[0]
         return loss, torch.cat([g.reshape(G, -1) for g in grads], 1)
 
-    def step(self, n: int = 1) -> None:
-        """``n`` optimizer steps of every model at once."""
+    def step(self, n: int = 1, groups=None, workers: int | None = None, seconds: float | None = None) -> None:
+        """``n`` optimizer steps of every model in ``groups`` (indices into :attr:`spans`; all by default).
+
+        The groups train one after another, or ``workers`` at a time on threads (by default one per
+        idle core, :func:`free_cores`); every thread runs PyTorch on one CPU thread. The numbers are
+        the same either way. With ``seconds``, a group stops early once that much time has
+        passed (a slice of a panel's training; the steps it did not take are left for a later call).
+        """
         check_type("n", n, int, "a number of steps >= 0")
         require(n >= 0, "n", n, "a number of steps >= 0")
-        plain = [1.0] * len(self.seeds)
+        chosen = range(len(self.spans)) if groups is None else groups
+        self._train_groups([(i, n) for i in chosen], workers, seconds)
+
+    def train_to(self, steps: int, groups=None, workers: int | None = None, seconds: float | None = None) -> None:
+        """Every group in ``groups`` (all by default) trained to ``steps`` steps (see :meth:`step`)."""
+        check_type("steps", steps, int, "a number of steps >= 0")
+        chosen = range(len(self.spans)) if groups is None else groups
+        self._train_groups([(i, steps - self.group_steps(i)) for i in chosen], workers, seconds)
+
+    def _train_groups(self, plan: list, workers, seconds) -> None:
+        """``plan``: (group index, steps); the groups built here, then trained one by one or on threads."""
+        deadline = None if seconds is None else time.perf_counter() + seconds      # building a group counts too
+        plan = [(self._group(i), n) for i, n in plan if n > 0]
+        workers = min(len(plan), free_cores() if workers is None else workers)
         with one_thread():
-            self._step(n, plain)
+            if workers <= 1:
+                for group, n in plan:
+                    self._train(group, n, deadline)
+                return
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda job: self._train(*job, deadline), plan))
 
     @torch.no_grad()
-    def _step(self, n: int, plain: list) -> None:
+    def _train(self, group: dict, n: int, deadline: float | None = None) -> None:
+        """``n`` steps of one group (fewer if ``deadline`` passes): each seed rolls its own save, and its dice
+        model steps m times the plain update."""
+        plain = [1.0] * len(group["rollers"])
         for _ in range(n):
-            m = self.rules.roll_batch(self.rollers, self.bonus)[1]      # one roll per seed, as roll_multiplier
-            scales = m + plain
-            losses = []
-            for group in self.groups:
-                loss, group["flat"].grad = self._loss_and_grad(group)
-                group["optimizer"].update(scales[group["models"]])
-                losses.append(loss)
-            self._losses.append(torch.cat(losses))
-            self._multipliers.append(m)
+            m = self.rules.roll_batch(group["rollers"], self.bonus)[1]     # one roll per seed, as roll_multiplier
+            loss, group["flat"].grad = self._loss_and_grad(group)
+            group["optimizer"].update(m + plain)
+            group["losses"].append(loss)
+            group["multipliers"].append(m)
+            if deadline is not None and time.perf_counter() >= deadline:
+                return
+
+    def group_steps(self, index: int) -> int:
+        """The steps group ``index`` has taken (0 before it is built)."""
+        group = self._groups[index]
+        return 0 if group is None else len(group["losses"])
 
     @property
     def steps(self) -> int:
-        return len(self._losses)
+        """The steps every model has taken."""
+        return min(self.group_steps(i) for i in range(len(self.spans)))
+
+    def seeds_at(self, steps: int) -> int:
+        """How many of the first seeds (in the order of ``seeds``) have taken at least ``steps`` steps."""
+        done = 0
+        for i, (_, b) in enumerate(self.spans):
+            if self.group_steps(i) < steps:
+                break
+            done = b
+        return done
+
+    def losses(self, seeds: int | None = None) -> tuple:
+        """(dice, plain): (k, s) losses of the first k = ``seeds`` seeds (all by default) at each of the s steps
+        all of them have taken, before that step's update."""
+        k = len(self.seeds) if seeds is None else seeds
+        chosen = [(i, a, min(b, k)) for i, (a, b) in enumerate(self.spans) if a < k]
+        s = min((self.group_steps(i) for i, _, _ in chosen), default=0)
+        dice, plain = [torch.empty(0, s)], [torch.empty(0, s)]
+        for i, a, b in chosen:
+            if not s:
+                dice.append(torch.empty(b - a, 0))
+                plain.append(torch.empty(b - a, 0))
+                continue
+            group = self._groups[i]
+            stacked = torch.stack(group["losses"][:s]).T        # (2k_group, s)
+            half = len(group["rollers"])
+            dice.append(stacked[: b - a])
+            plain.append(stacked[half: half + b - a])
+        return torch.cat(dice), torch.cat(plain)
 
     @property
     def dice_losses(self) -> torch.Tensor:
         """(seeds, steps): the loss of each seed's dice run at each step, before that step's update."""
-        return self._stacked()[:, : len(self.seeds)].T
+        return self.losses()[0]
 
     @property
     def plain_losses(self) -> torch.Tensor:
         """(seeds, steps): the same for each seed's plain run."""
-        return self._stacked()[:, len(self.seeds):].T
+        return self.losses()[1]
 
     @property
     def multipliers(self) -> torch.Tensor:
         """(seeds, steps): the multiplier each seed's dice run applied at each step."""
-        if not self._multipliers:
+        s = self.steps
+        if not s:
             return torch.empty(len(self.seeds), 0, dtype=torch.float64)
-        return torch.tensor(self._multipliers, dtype=torch.float64).T
-
-    def _stacked(self) -> torch.Tensor:
-        if not self._losses:
-            return torch.empty(0, 2 * len(self.seeds))
-        return torch.stack(self._losses)
+        return torch.cat([torch.tensor(g["multipliers"][:s], dtype=torch.float64).T for g in self.groups])
 
     @torch.no_grad()
-    def test_accuracy(self) -> dict:
-        """``{"dice": (seeds,), "plain": (seeds,)}``: accuracy of each model on its seed's test points."""
-        hits = torch.cat([(self.forward(g["flat"], g["X_test"]).argmax(1) == g["y_test"]).double().mean(1)
-                          for g in self.groups])
-        n = len(self.seeds)
-        return {"dice": hits[:n], "plain": hits[n:]}
+    def test_accuracy(self, seeds: int | None = None) -> dict:
+        """``{"dice": (k,), "plain": (k,)}``: accuracy of each model of the first k = ``seeds`` seeds (all by
+        default) on its seed's test points."""
+        k = len(self.seeds) if seeds is None else seeds
+        dice, plain = [torch.empty(0, dtype=torch.float64)], [torch.empty(0, dtype=torch.float64)]
+        for i, (a, b) in enumerate(self.spans):
+            if a >= k:
+                break
+            g = self._group(i)
+            hits = (self.forward(g["flat"], g["X_test"]).argmax(1) == g["y_test"]).double().mean(1)
+            half = len(g["rollers"])
+            dice.append(hits[: min(b, k) - a])
+            plain.append(hits[half: half + min(b, k) - a])
+        return {"dice": torch.cat(dice), "plain": torch.cat(plain)}
+
+
+def _linears(model) -> list:
+    """The Linear layers of an :func:`~rtt_edu.models.mlp.mlp`, in order."""
+    return [module for module in model if isinstance(module, torch.nn.Linear)]

@@ -280,6 +280,9 @@ class Panel:
         except Exception as exc:
             self.show_error(exc)
 
+    def finish(self) -> None:
+        """Finish work under way on the event loop (a re-training) now: nothing here; a panel with such work says."""
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -325,6 +328,7 @@ class Panel:
         """
         if self._display_id is None or self.closed:
             return False
+        self.finish()
         token = self.picture_token()
         if token == self._shown_token:
             return False
@@ -377,10 +381,13 @@ class Panel:
         :meth:`picture_notes` are written under them, wrapped to the picture's width. The caption
         (:attr:`caption_text`) is the PNG's ``Description`` text, the notes its ``Comment``, the
         panel's repr its ``Title``. The PNG has a palette of 256 colours, each pixel within a few
-        levels of the rendered one.
+        levels of the rendered one. Work under way is finished first (:meth:`finish`): the picture is of
+        the whole run.
         """
         if not self.figures:
             return None
+        if not self.closed:
+            self.finish()
         from PIL import Image, PngImagePlugin
         by_widget = {id(fig.widget): fig for fig in self.figures}
         shown = set()

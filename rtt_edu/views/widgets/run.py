@@ -6,6 +6,8 @@
     run.plain_losses       # the plain run's loss at each step
     run.accuracy()         # test accuracy of both
     run.replace_dice(config.replace(rules=...))   # a new dice run from step 0, the plain run kept
+    run.replace_dice(new_config, 300, now=False)  # ... owed, not trained: run.behind == 300
+    run.catch_up(seconds=0.02)                    # some of the owed steps; run.trained: the steps both have
 
 Both runs start from the same weights (``mlp(..., seed=config.seed)``) on the same full-batch data
 (``make_dataset(..., seed=config.seed)``). The dice act through :func:`rtt_edu.attach` on the dice
@@ -16,6 +18,13 @@ plain run is the same loop without the hooks.
 **Only the dice run depends on the dice.** :meth:`ToyRun.replace_dice` rebuilds the dice run from
 the stored initial weights with the same seed, so its dice are the same stream read by the new
 rule; the plain run is left as it is.
+
+**Steps owed.** ``run.steps`` is the step both runs are at once the steps they owe are trained.
+:meth:`ToyRun.replace_dice` and :meth:`ToyRun.extend_to` with ``now=False`` only record what is
+owed (``run.behind`` steps); :meth:`ToyRun.catch_up` trains them, all at once or a few at a time
+(a panel draws the first steps of a new curve, then the rest between the kernel's other work).
+The runs' arithmetic does not depend on how the owed steps are cut: a run caught up in slices is,
+number for number, the run trained in one call. :meth:`ToyRun.step` catches up first.
 
 **A run that diverges stops.** Before each update the step's loss is read (a CPU float, no device
 sync): when it is not finite, or larger than :data:`DIVERGE_FACTOR` × the run's first loss, that
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
 
 import torch
@@ -57,6 +67,8 @@ MAX_REPLAY_WORK = 200_000_000_000
 #: the work of one step besides the matrix products: losses, the dice's hooks, the optimizers.
 STEP_OVERHEAD = 5_000_000
 _MAX_CLASSES = 3      # the most classes a toy dataset has (blobs)
+#: steps of each run between two looks at the clock while catching up within a time budget.
+CATCH_UP_CHUNK = 4
 
 
 def step_work(config: TrainingConfig) -> int:
@@ -87,7 +99,8 @@ class ToyRun:
         self.plain_model = copy.deepcopy(self._initial)
         self.plain_optimizer = OPTIMIZERS[config.optimizer].make(self.plain_model.parameters(), config.lr)
         self._plain_losses: list = []
-        self.steps = 0                     # steps the panel has taken (a run that diverged stopped earlier)
+        self.steps = 0                     # the step both runs are at once caught up (a run that diverged stopped)
+        self._done = {"dice": 0, "plain": 0}    # steps of each run trained so far (or passed over after diverging)
         self.diverged: dict = {"dice": None, "plain": None}    # run → (step, "non-finite" | "too large")
         self._first = {"dice": None, "plain": None}
         self.handle = None
@@ -113,19 +126,57 @@ class ToyRun:
         self.warnings = [str(w.message) for w in caught]
         self.diverged["dice"], self._first["dice"] = None, None
 
-    def replace_dice(self, config: TrainingConfig, steps: int | None = None) -> None:
-        """A new dice run under ``config`` (same seed: the same dice, re-read) trained to ``steps``.
+    def replace_dice(self, config: TrainingConfig, steps: int | None = None, now: bool = True) -> None:
+        """A new dice run under ``config`` (same seed: the same dice, re-read) trained to ``steps`` (at least
+        the steps taken so far).
 
         ``steps`` defaults to the steps taken so far; the plain run is extended to it if it is behind.
+        With ``now=False`` the steps are owed (:attr:`behind`), for :meth:`catch_up` to train.
         """
         self._check_open()
         steps = self.steps if steps is None else steps
         self.handle.remove()
         self._build_dice(config)
+        self._done["dice"] = 0
+        self.extend_to(steps, now)
+
+    def extend_to(self, steps: int, now: bool = True) -> None:
+        """Both runs to ``steps`` (no change when they are there already); owed with ``now=False``."""
+        self._check_open()
+        self.steps = max(self.steps, steps, self._done["plain"])
+        if now:
+            self.catch_up()
+
+    @property
+    def behind(self) -> int:
+        """The most steps either run owes (0: both runs are at :attr:`steps`)."""
+        return self.steps - min(self._done.values())
+
+    @property
+    def trained(self) -> int:
+        """The steps both runs have trained (:attr:`steps` once caught up)."""
+        return min(self._done.values())
+
+    def catch_up(self, steps: int | None = None, seconds: float | None = None) -> int:
+        """Train the steps the runs owe: all of them, at most ``steps`` of each, or until ``seconds`` have passed.
+
+        Within a time budget the runs take :data:`CATCH_UP_CHUNK` steps each between two looks at the
+        clock, so the budget is overrun by at most one chunk. Returns :attr:`behind` (0: caught up).
+        """
+        self._check_open()
+        deadline = None if seconds is None else time.perf_counter() + seconds
+        left = self.behind if steps is None else min(steps, self.behind)
         with one_thread():
-            self._step_dice(steps)
-            self._step_plain(steps - len(self._plain_losses))
-        self.steps = steps
+            while left > 0:
+                chunk = left if deadline is None else min(left, CATCH_UP_CHUNK)
+                for run, train in (("dice", self._step_dice), ("plain", self._step_plain)):
+                    owed = min(chunk, self.steps - self._done[run])
+                    train(owed)
+                    self._done[run] += owed
+                left -= chunk
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+        return self.behind
 
     @property
     def history(self):
@@ -138,12 +189,10 @@ class ToyRun:
         return self._plain_losses
 
     def step(self, n: int = 1) -> None:
-        """``n`` full-batch steps of both runs: the dice run through the hooks, the plain run without."""
+        """``n`` full-batch steps of both runs (after the steps they owe): the dice run through the hooks,
+        the plain run without."""
         self._check_open()
-        with one_thread():
-            self._step_dice(n)
-            self._step_plain(n)
-        self.steps += n
+        self.extend_to(self.steps + n)
 
     def _diverges(self, run: str, step: int, value: float) -> bool:
         """Record and say whether the loss ``value`` at ``step`` ends ``run`` (non-finite or too large)."""

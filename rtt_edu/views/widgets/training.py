@@ -4,7 +4,8 @@
     panel                                   # controls, Play / Pause / Step / Reset, live plots
     panel.step(300)                         # train both runs from code (synchronous)
     panel.controls["dc"].value = 15         # the dice run re-trains from step 0; the curve is redrawn
-    panel.curves()                          # {"dice": [...], "plain": [...], "before": [...]}: what is drawn
+    panel.curves()                          # {"dice": [...], "plain": [...], "before": [...]}: the whole run
+    await panel.wait()                      # (in a coroutine) until a re-training under way has finished
     cfg = panel.config()                    # JSON: hand it to a class ...
     TrainingPanel.from_config(cfg)          # ... and it rebuilds and replays exactly this run
 
@@ -13,16 +14,33 @@
 :class:`~rtt_edu.views.widgets.dice_controls.DiceControls`) or a game setting that only the dice run
 has (class, monsters, experience), the dice run is trained again from step 0 with the same seed,
 up to the step the panel had reached, or to ``horizon`` steps if it had not got that far. The
-curve is redrawn before the callback returns. The plain run does not depend on the dice, so it is
-kept (or extended to that step). The dice curve from before the change stays as a faded line.
+plain run does not depend on the dice, so it is kept (or extended to that step). The dice curve
+from before the change stays as a faded line.
+
+**Progressively, when the kernel's event loop runs** (a notebook; Play's loop). The callback
+trains the first steps of the new curve (``first_frame_seconds`` of training) and draws them
+before it returns: within one 50 ms frame. The rest is trained on the event loop as Play is, in
+slices of ``slice_seconds`` separated by ``await asyncio.sleep(0)``, redrawn every
+``frame_interval``; the status line says "re-training… step k of n" until the curve is whole. A
+newer change replaces the unfinished re-training: the run is rebuilt under the new setting and
+the faded curve stays the last whole one. While Play runs, its task trains the owed steps first
+and then goes on playing, so the two never interleave; Pause during a re-training lets it finish
+(the curve becomes whole) and stops there. Without an event loop (a script) the re-training is
+done before the callback returns.
+
+**Whatever reads the run sees the whole run.** ``curves()``, ``history``, ``plain_losses``, ``run``,
+``step()`` and the static picture first finish a re-training under way, synchronously
+(:meth:`TrainingPanel.finish`). So a cell that sets ``panel.controls["dc"].value = 15`` and then
+prints ``panel.curves()`` prints the finished run, the same numbers as a one-shot re-training;
+``await panel.wait()`` waits without blocking, for the event loop's slices to finish it.
 
 **Same faces, new reading.** The save's die comes from its own seeded stream, so with no class
 and no monsters, moving ``dc``, ``intelligence`` or a band leaves the natural face of every step
 as it was: the same dice, read by the new rule. Only what the student changed changes on screen.
 
 **Other settings re-train both runs.** Changing the dataset, the network, the optimizer, the
-learning rate or the seed trains both runs to ``horizon`` at once; the plot is never emptied
-(Reset does that). Play continues past the horizon.
+learning rate or the seed trains both runs to ``horizon``, progressively as above; the plot is
+never emptied (Reset does that). Play continues past the horizon.
 
 **A divergence is a lesson.** A run whose loss turns non-finite or grows past 1000 × its first
 value stops (see :mod:`rtt_edu.views.widgets.run`); the status line says which run, at which step and
@@ -108,6 +126,8 @@ class TrainingPanel(Panel):
     frame_work = 1_000_000_000  # ... fewer on a large network: at most this much step_work (about 0.1 s) a slice
     max_steps = 5000           # Play stops here (a forgotten tab should not train forever)
     replay_now_work = 5_000_000_000   # from_config replays this much step_work (about 0.5 s) before returning
+    first_frame_seconds = 0.01   # a change trains this long before its first frame (a redraw takes ~25 ms more)
+    slice_seconds = 0.02       # a re-training trains this long between two looks at the event loop
 
     def __init__(self, config=None, figures: str = "auto", **settings):
         super().__init__()
@@ -133,6 +153,8 @@ class TrainingPanel(Panel):
         self._target = None        # the step a replay runs to (None: Play runs to max_steps)
         self._holding = False      # True while the controls are set back to the config: no re-training
         self._run = None
+        self._frame_at = 0.0       # perf_counter() of the last redraw
+        self._waiters: list = []   # futures of wait() calls, resolved once the curve is whole
         self._layout()
         self._new_run()
 
@@ -229,29 +251,70 @@ class TrainingPanel(Panel):
     # --- the run ---------------------------------------------------------------------------------
     @property
     def history(self):
-        """The dice run's :class:`~rtt_edu.engine.history.History`."""
+        """The dice run's :class:`~rtt_edu.engine.history.History` (of the whole run: see :meth:`finish`)."""
+        self.finish()
         return self._run.history
 
     @property
     def plain_losses(self) -> list:
-        """The plain run's loss at each step."""
+        """The plain run's loss at each step (of the whole run: see :meth:`finish`)."""
+        self.finish()
         return self._run.plain_losses
 
     @property
     def run(self) -> ToyRun:
-        """The two runs (models, optimizers, the attach handle)."""
+        """The two runs (models, optimizers, the attach handle), caught up (see :meth:`finish`)."""
+        self.finish()
         return self._run
 
     @property
     def steps(self) -> int:
+        """The step both runs are at (once a re-training under way has finished)."""
         return self._run.steps
+
+    @property
+    def retraining(self) -> bool:
+        """True while a change's re-training is under way: the curve drawn is not whole yet."""
+        return self._run.behind > 0
+
+    def finish(self) -> None:
+        """Finish a re-training under way now, synchronously, and redraw (nothing to do when there is none)."""
+        if self._run.behind and not self._run.closed:
+            self._run.catch_up()
+            self.refresh()
+
+    async def wait(self) -> None:
+        """Return once the curve is whole: a re-training under way finished on the event loop (at once if none).
+
+        When nothing trains it any more (the task was cancelled), it returns too; :meth:`curves` then
+        finishes the run itself.
+        """
+        if not self._run.behind:
+            return
+        if not self.running:
+            self.finish()
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        await future
+
+    def _wake(self, force: bool = False) -> None:
+        """Resolve the wait() futures once the curve is whole (``force``: nothing trains it any more)."""
+        if self._run.behind and not force:
+            return
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
 
     @property
     def horizon(self) -> int:
         return self._config.horizon
 
     def curves(self) -> dict:
-        """The y-values drawn now: ``{"dice": [...], "plain": [...], "before": [...]}`` (``[]`` when none)."""
+        """The y-values of the whole run, as drawn: ``{"dice": [...], "plain": [...], "before": [...]}`` (``[]``
+        when none). A re-training under way is finished first (:meth:`finish`)."""
+        self.finish()
         lines = self.loss_view.lines
         return {name: [float(v) for v in lines[name].get_ydata()] for name in ("dice", "plain", "before")}
 
@@ -292,18 +355,35 @@ class TrainingPanel(Panel):
         self.refresh()
         return True
 
-    def _new_run(self, steps: int = 0) -> None:
-        """Both runs rebuilt from the config and trained ``steps`` steps; then one redraw."""
+    def _new_run(self, steps: int = 0, progressive: bool = False) -> None:
+        """Both runs rebuilt from the config and trained ``steps`` steps, then redrawn (``progressive``: see
+        :meth:`_catch_up`)."""
         if self._run is not None:
             self._run.close()
         self._run = ToyRun(self._config)
-        if steps:
-            self._run.step(steps)
+        self._run.extend_to(steps, now=False)
         data = self._run.data
         self.boundary_view.set_points(data.X_train, data.y_train, data.X_test, data.y_test)
         self._legend()
         self._notes()
+        if progressive:
+            self._catch_up()
+        else:
+            self.finish()
+            self.refresh()
+
+    def _catch_up(self) -> None:
+        """Train the steps the runs owe and redraw: all now without an event loop; else the first
+        ``first_frame_seconds`` of them and a frame now, the rest on the event loop (module docstring)."""
+        run = self._run
+        if not _loop_running():
+            run.catch_up()
+            self.refresh()
+            return
+        run.catch_up(seconds=self.first_frame_seconds)
         self.refresh()
+        if run.behind and not self.running:
+            self.start_task(self._play_loop)
 
     def _legend(self) -> None:
         """The legend figure: the runs and outcomes of the loss plot, then the classes of the data."""
@@ -327,7 +407,7 @@ class TrainingPanel(Panel):
             self.output.append_stdout(f"note: {message}\n")
 
     def step(self, n: int = 1) -> None:
-        """Train ``n`` steps of both runs now (synchronously), then redraw."""
+        """Train ``n`` steps of both runs now (synchronously, after a re-training under way), then redraw."""
         refuse_if_closed(self, "step")
         require(isinstance(n, int) and not isinstance(n, bool) and n >= 0, "n", n, "a number of steps >= 0")
         self._run.step(n)
@@ -345,12 +425,16 @@ class TrainingPanel(Panel):
         """Stop playing, remove the dice hooks and every callback, close the widgets."""
         super().close()
         self._run.close()
+        self._wake(force=True)
 
     # --- play and pause ---------------------------------------------------------------------------
     def play(self) -> None:
         """Train step by step on the kernel's event loop until Pause (or ``max_steps``)."""
         refuse_if_closed(self, "play")
         if self.running:
+            if self._target is None and not self.playing:     # a re-training under way: Play goes on after it
+                self.playing = True
+                self._buttons()
             return
         self.playing = True
         if not self.start_task(self._play_loop):
@@ -360,25 +444,37 @@ class TrainingPanel(Panel):
         self._buttons()
 
     def pause(self) -> None:
-        """Stop playing (or replaying) after the current slice of steps; the run stays where it is."""
+        """Stop playing (or replaying) after the current slice of steps; the run stays where it is.
+
+        A re-training under way is not stopped: it finishes (the curve becomes whole), then nothing more runs.
+        """
         self.playing, self._target = False, None
-        self.cancel_task()
+        if not self._run.behind:
+            self.cancel_task()
         self._buttons()
         self.refresh()
 
     async def _play_loop(self) -> None:
-        me, last = asyncio.current_task(), 0.0
+        """Play's task, and a re-training's: first the steps the runs owe, then Play's steps while playing."""
+        me = asyncio.current_task()
         try:
             while True:
+                run = self._run
+                if run.behind:                  # a change's re-training: the curve made whole before Play goes on
+                    run.catch_up(seconds=self.slice_seconds)
+                    if not run.behind or time.perf_counter() - self._frame_at >= self.frame_interval:
+                        self.refresh()
+                    else:
+                        self._show_status()
+                    await asyncio.sleep(0)      # the kernel handles widget messages here
+                    continue
                 end = self.max_steps if self._target is None else self._target
-                if not (self.playing and self.steps < end and not all(self._run.diverged.values())):
+                if not (self.playing and self.steps < end and not all(run.diverged.values())):
                     break
                 per_frame = max(1, min(self.steps_per_frame, self.frame_work // step_work(self._config)))
-                self._run.step(min(per_frame, end - self.steps))
-                now = time.perf_counter()
-                if now - last >= self.frame_interval:
+                run.step(min(per_frame, end - self.steps))
+                if time.perf_counter() - self._frame_at >= self.frame_interval:
                     self.refresh()
-                    last = now
                 await asyncio.sleep(0)          # the kernel handles widget messages here
         finally:
             if self._task is me:                # not when Pause (or Play again) already took over
@@ -386,6 +482,7 @@ class TrainingPanel(Panel):
                 self._buttons()
                 if not self.closed:
                     self.refresh()
+            self._wake(force=self._task is None)
 
     def _buttons(self) -> None:
         self.controls["play"].disabled = self.playing
@@ -431,8 +528,8 @@ class TrainingPanel(Panel):
             config = self._config.replace(**self._values(_BOTH))    # raises, naming a bad value
         self.clear_error()
         self._config = config
-        self._before = list(self._run.history.losses)
-        self._new_run(config.horizon)
+        self._keep_before()
+        self._new_run(config.horizon, progressive=True)
 
     def _game_changed(self, change) -> None:
         self._retrain_dice()
@@ -446,10 +543,15 @@ class TrainingPanel(Panel):
                                           **self._values(_GAME))
         self.clear_error()
         self._config = config
-        self._before = list(self._run.history.losses)
-        self._run.replace_dice(config, max(self.steps, config.horizon))
+        self._keep_before()
+        self._run.replace_dice(config, max(self.steps, config.horizon), now=False)
         self._notes()
-        self.refresh()
+        self._catch_up()
+
+    def _keep_before(self) -> None:
+        """The dice curve shown faded: the one on screen, or the last whole one when a re-training is replaced."""
+        if not self._run.behind:
+            self._before = list(self._run.history.losses)
 
     def _horizon_changed(self, change) -> None:
         if self._holding:
@@ -457,9 +559,8 @@ class TrainingPanel(Panel):
         with self._or_put_back():
             config = self._config.replace(horizon=change["new"])
         self._config = config
-        if self.steps < config.horizon:
-            self._run.step(config.horizon - self.steps)
-        self.refresh()
+        self._run.extend_to(config.horizon, now=False)
+        self._catch_up()
 
     def _log_scale_changed(self, change) -> None:
         self.loss_view.set_log_scale(change["new"])
@@ -477,11 +578,8 @@ class TrainingPanel(Panel):
         self.loss_view.update(history, run.plain_losses, self._before)
         self.boundary_view.update(run.dice_model)
         self.figure.draw()
-        replaying = ""
-        if self._target is not None and self.running:
-            replaying = (f"<br><b>replaying the shared run: step {run.steps} of {self._target}</b> "
-                         "(Pause stops it here)")
-        self.status.value = f"<div style='line-height:1.35'>{_status(run)}{replaying}</div>"
+        self._frame_at = time.perf_counter()
+        self._show_status()
         rule = run.rules
         s = rule.summary()
         roll_mode = " with advantage" if rule.advantage else " with disadvantage" if rule.disadvantage else ""
@@ -495,6 +593,18 @@ class TrainingPanel(Panel):
         lines = history.battle_log()[-_LOG_LINES:]
         self.battle_log.value = ("<pre style='margin:0;font-size:85%;white-space:pre-wrap'>"
                                  + html.escape("\n".join(lines) if lines else "(the battle log is empty)") + "</pre>")
+        self._wake()
+
+    def _show_status(self) -> None:
+        """The status line alone (cheap: a re-training's slices update it between two frames)."""
+        run = self._run
+        progress = ""
+        if run.behind:
+            progress = f"<br><b>re-training… step {run.trained} of {run.steps}</b>"
+        elif self._target is not None and self.running:
+            progress = (f"<br><b>replaying the shared run: step {run.steps} of {self._target}</b> "
+                        "(Pause stops it here)")
+        self.status.value = f"<div style='line-height:1.35'>{_status(run)}{progress}</div>"
 
     def _xp(self, experience) -> None:
         if experience is None:
@@ -511,6 +621,15 @@ class TrainingPanel(Panel):
         self.xp_bar.description = f"Lv {level}"
         self.xp_label.value = (f"<small>{xp} XP" + (f", {need} to level {level + 1}" if need is not None else "")
                                + f"; proficiency +{experience.proficiency} on every save</small>")
+
+
+def _loop_running() -> bool:
+    """True inside a running asyncio event loop (a Jupyter kernel's, while a cell or callback runs)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _bands_text(rule) -> str:
