@@ -121,7 +121,7 @@ def test_usable_cores_follow_the_affinity_and_free_cores_the_load(monkeypatch):
     monkeypatch.setattr(batched.os, "sched_getaffinity", lambda pid: set(range(64)))
     assert 1 <= batched.usable_cores() <= 64
     monkeypatch.setattr(batched, "usable_cores", lambda: 2)
-    for load, free in ((0.2, 2), (0.9, 1), (1.4, 1), (6.0, 1)):   # another job on one of two cores: one thread
+    for load, free in ((0.2, 2), (1.4, 2), (1.6, 1), (6.0, 1)):   # another job on one of two cores: one thread
         monkeypatch.setattr(batched.os, "getloadavg", lambda load=load: (load, load, load))
         assert batched.free_cores() == free
 

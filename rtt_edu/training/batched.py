@@ -111,12 +111,13 @@ def usable_cores() -> int:
 
 
 def free_cores() -> int:
-    """The usable cores (:func:`usable_cores`) that other work leaves idle: their number less the 1-minute load
-    average, rounded, at least 1.
+    """The usable cores (:func:`usable_cores`) this process can have to itself: its own, and the others less the
+    1-minute load average of other work, a core at least half idle counted as idle. So on two cores a
+    second thread starts while the load average is below 1.5, and never on one core.
 
     A second thread helps only on an idle core. Measured on a shared 2-core machine (64 seeds × 300
-    steps): 0.75 s on two threads against 0.95 s on one while the other core was mostly idle, but
-    1.15 s against 0.9 s while another job kept it busy. PyTorch's own intra-op threads are worse
+    steps): 0.75 s on two threads against 0.95 s on one at a load average of 1.2 to 1.6, but 1.15 s
+    against 0.9 s at 2.5, the other core busy with other jobs. PyTorch's own intra-op threads are worse
     still on a busy core (3 to 20 s: they spin-wait), so the batches run PyTorch on one thread
     (:func:`one_thread`) and add threads of their own (:meth:`SeedBatch.step`).
     """
@@ -125,7 +126,7 @@ def free_cores() -> int:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):          # not a Unix
         return cores
-    return max(1, min(cores, int(cores - load + 0.5)))
+    return max(1, min(cores, int(cores + 1.5 - load)))      # load 0.3 of 2 cores: 2; load 1.7: 1
 
 
 _aten = torch.ops.aten
