@@ -1,4 +1,5 @@
-"""The batched many-seeds trainer against PyTorch: each seed is exactly its own sequential run."""
+"""The batched many-seeds trainer (rtt_edu.training.batched) against PyTorch: each seed is exactly its own
+sequential run."""
 import copy
 
 import pytest
