@@ -133,7 +133,11 @@ def visited(site, server, browser):
     _, pages = site
     page = browser.new_page()
     failed = []
-    page.on("requestfailed", lambda request: failed.append(request.url))
+    # a request the next navigation cut short (a page's lazy searchindex.js, say) is not a missing file; a file
+    # the server could not give is: it answers 404, which the response listener records
+    page.on("requestfailed",
+            lambda request: None if request.failure == "net::ERR_ABORTED" else failed.append(request.url))
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
     seen = {}
     for name in pages:
         response = page.goto(server + name, wait_until="load")
