@@ -1,15 +1,6 @@
-"""Roll-to-Train in anyone's training loop: ``attach`` the dice to an optimizer.
+"""The dice on an optimizer: an :class:`AttachHandle` holds the step hooks of one game master.
 
-    handle = attach(optimizer, "classroom", seed=0)
-    for x, y in data:
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        handle.observe_loss(loss)     # optional: puts the loss in the records
-        optimizer.step()              # the hooks roll, scale this step, restore, record
-    handle.records[-1].multiplier
-    handle.remove()
-
+``rtt_edu.training.game.attach`` builds the game and returns a handle (its docstring shows the loop).
 The hooks are torch's ``register_step_pre_hook`` / ``register_step_post_hook``, so they wrap
 every optimizer implementation (for-loop, foreach, fused) with no change to the loop.
 """

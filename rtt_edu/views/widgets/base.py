@@ -53,7 +53,7 @@ import weakref
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from rtt_edu.errors import RollToTrainError, bad_value
+from rtt_edu.errors import RollToTrainError, RollToTrainTypeError, bad_value, require
 from rtt_edu.views.widgets.home_thread import HomeThread
 
 __all__ = ["Panel", "LiveFigure", "figure_mode", "FIGURE_MODES"]
@@ -209,6 +209,17 @@ class LiveFigure:
 
 class Panel:
     """Base class of the panels (see the module docstring)."""
+
+    @staticmethod
+    def config_from(config_type, config, settings: dict):
+        """A panel's settings: ``config`` (a ``config_type``, its dict, or None) with ``settings`` on top, checked."""
+        if config is None:
+            config = {}
+        elif isinstance(config, config_type):
+            config = config.to_dict()
+        require(isinstance(config, dict), "config", config, f"a {config_type.__name__}, a dict or None",
+                RollToTrainTypeError)
+        return config_type.from_dict({**config, **settings})
 
     def __init__(self):
         self.controls: dict = {}

@@ -41,7 +41,7 @@ import time
 import ipywidgets as widgets
 import torch
 
-from rtt_edu.errors import RollToTrainTypeError, require
+from rtt_edu.errors import require
 from rtt_edu.training.batched import SeedBatch, free_cores
 from rtt_edu.views.plots import BandView
 from rtt_edu.views.widgets.base import LiveFigure, Panel
@@ -78,12 +78,7 @@ class ComparePanel(Panel):
 
     def __init__(self, config=None, figures: str = "auto", **settings):
         super().__init__()
-        if config is None:
-            config = {}
-        elif isinstance(config, CompareConfig):
-            config = config.to_dict()
-        require(isinstance(config, dict), "config", config, "a CompareConfig, a dict or None", RollToTrainTypeError)
-        self._config = CompareConfig.from_dict({**config, **settings})
+        self._config = self.config_from(CompareConfig, config, settings)
         cfg, wide = self._config, {"description_width": "92px"}
         slider = dict(style=wide, continuous_update=False)
         self.dice = DiceControls(cfg.rules, cfg.intelligence, observe=self.observe)

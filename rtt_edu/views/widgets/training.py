@@ -76,7 +76,7 @@ import time
 
 import ipywidgets as widgets
 
-from rtt_edu.errors import PanelClosedError, RollToTrainError, RollToTrainTypeError, require
+from rtt_edu.errors import PanelClosedError, RollToTrainError, require
 from rtt_edu.game.rules import Margin
 from rtt_edu.party.xp import MAX_LEVEL, XP_THRESHOLDS
 from rtt_edu.training.batched import one_thread
@@ -131,12 +131,7 @@ class TrainingPanel(Panel):
 
     def __init__(self, config=None, figures: str = "auto", **settings):
         super().__init__()
-        if config is None:
-            config = {}
-        elif isinstance(config, TrainingConfig):
-            config = config.to_dict()
-        require(isinstance(config, dict), "config", config, "a TrainingConfig, a dict or None", RollToTrainTypeError)
-        self._config = TrainingConfig.from_dict({**config, **settings})
+        self._config = self.config_from(TrainingConfig, config, settings)
         self.figure = LiveFigure(figsize=(6.9, 3.0), ncols=2, mode=figures, width_ratios=(1.7, 1.0))
         # the legend is a figure of its own beside the plots, drawn when its entries change (not every frame)
         self.legend_figure = LiveFigure(figsize=(1.75, 3.0), ncols=0, mode="static", pixel_ratio=2)
