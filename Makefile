@@ -7,6 +7,8 @@
 #   make setup  everything `make test` needs, without running it (CI runs this first)
 #   make site   the course as a static website in _build/site/html, offline, from the lessons' committed
 #               outputs (adds the `docs` extra: Jupyter Book 1); JUPYTERHUB_URL=... adds a hub's buttons
+#   make editions  the student edition (notebooks/) and the teachers' guide's misconceptions, generated from
+#               the authored lessons (lessons/source/) and the checks' hints (adds `teacher`: nbgrader)
 #   make links  rewrite the README's Binder links from pyproject.toml's [project.urls] Repository
 #
 # PyTorch comes first, the CPU build from PyTorch's CPU index (a bare `torch` from PyPI is, on
@@ -25,7 +27,7 @@ PIP         := $(BIN)/python -m pip --quiet
 # Exits 0 when the index in argv[1] answers within 5 s (a HEAD request for its torch page).
 PROBE       := import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1].rstrip("/") + "/torch/", method="HEAD"), timeout=5)
 
-.PHONY: setup demo lab test bench clean site links
+.PHONY: setup demo lab test bench clean site links editions
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,9 +54,9 @@ $(VENV)/.lab: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e ".[lab]"
 	touch $@
 
-# The tests' set-up: the lab's, plus pytest, nbval, hypothesis, transformers and accelerate.
+# The tests' set-up: the lab's, plus pytest, nbval, hypothesis, transformers, accelerate and nbgrader.
 $(VENV)/.dev: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[lab,dev,hf]"
+	$(PIP) install -e ".[lab,dev,hf,teacher]"
 	touch $@ $(VENV)/.lab
 
 # The website's set-up: the package with its `docs` extra (Jupyter Book 1: Sphinx, myst-nb, the book theme).
@@ -71,11 +73,15 @@ demo: $(VENV)/.lab
 	$(BIN)/rtt-edu demo --out demo.png
 
 # The code the linter reads; its settings are pyproject.toml's [tool.ruff].
-LINTED      := rtt_edu tests benchmarks experiments site conftest.py
+LINTED      := rtt_edu tests benchmarks experiments site lessons conftest.py
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check $(LINTED)
-	$(BIN)/python -m pytest tests notebooks teachers --nbval-lax -q
+	$(BIN)/python -m pytest tests notebooks lessons/source teachers --nbval-lax -q
+
+editions: $(VENV)/.dev
+	$(BIN)/python lessons/editions.py
+	$(BIN)/python lessons/guides.py
 
 site: $(VENV)/.docs
 	$(BIN)/python site/build.py $(if $(JUPYTERHUB_URL),--jupyterhub-url "$(JUPYTERHUB_URL)")

@@ -8,15 +8,24 @@ is right. Each lesson's checks live in its module (``rtt_edu.course.lesson02.che
 - ``read_number(answer, what)`` reads a numeric answer, or says what is missing (``None``, a string, nan);
 - ``judge(answer, expected, what, right, hint, mistakes, tol)`` compares it within ``tol`` and names
   the known mistake it sees (a percentage instead of a probability, E[m²] for the variance, ...):
-  an answer is right when ``|answer − expected| <= tol``.
+  an answer is right when ``|answer − expected| <= tol``;
+- ``Question`` and ``choose(answer, question)``: a multiple-choice quiz question, answered with a letter;
+  each wrong letter has the hint naming the misconception it shows. A lesson's quiz is its ``QUIZ``
+  tuple and ``check_quiz(number, answer)``.
+
+The teachers' guide lists, for every lesson, the misconceptions its checks detect: it reads them from
+these hints (``lessons/guides.py``), so the list stays true to the checks.
 """
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Feedback", "read_number", "judge", "RIGHT_MARK", "NOT_YET_MARK"]
+from rtt_edu.errors import require
+
+__all__ = ["Feedback", "read_number", "judge", "Question", "choose", "RIGHT_MARK", "NOT_YET_MARK"]
 
 RIGHT_MARK = "✔ "            # before a right answer's message, which starts "right: ..."
 NOT_YET_MARK = "✘ not yet: "  # before the hint of a wrong or missing answer
@@ -62,3 +71,37 @@ def judge(answer, expected: float, what: str, right: str, hint: str, mistakes=()
     if seen:    # two mistakes can give the same number: name both
         return Feedback(False, f"{value:g} is not it: " + " Or: ".join(dict.fromkeys(seen)))
     return Feedback(False, f"{value:g} is not it. {hint}")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A multiple-choice question: its letters, the right one, why it is right, and what each wrong one shows.
+
+    ``topic`` is the question in a few words (the teachers' guide lists it); ``wrong`` maps each
+    wrong letter to the hint the learner gets, which names the misconception behind that choice.
+    """
+    topic: str                  # the question in a few words, e.g. "what E[m] measures"
+    right: str                  # the right letter, e.g. "b"
+    why: str                    # one sentence: why it is right (shown with the ✔)
+    wrong: Mapping[str, str]    # each wrong letter -> the hint naming the misconception it shows
+
+    def __post_init__(self):
+        require(self.right not in self.wrong, "right", self.right, "a letter that is not also in `wrong`")
+        require(len(self.wrong) >= 1, "wrong", self.wrong, "at least one wrong letter with its hint")
+
+    @property
+    def letters(self) -> tuple:
+        return tuple(sorted((self.right, *self.wrong)))
+
+
+def choose(answer, question: Question) -> Feedback:
+    """Feedback for a letter (``"a"``, ``"b"``, ...; case and spaces do not matter) answering ``question``."""
+    letters = ", ".join(f'"{letter}"' for letter in question.letters)
+    if answer is None:
+        return Feedback(False, f"replace `None` with one letter in quotes ({letters}), then run the cell again.")
+    letter = answer.strip().lower().strip("()") if isinstance(answer, str) else None
+    if letter == question.right:
+        return Feedback(True, f"right: ({letter}). {question.why}")
+    if letter in question.wrong:
+        return Feedback(False, f"({letter}) is not it: {question.wrong[letter]}")
+    return Feedback(False, f"answer={str(answer)[:40]!r}: expected one letter in quotes ({letters}).")
