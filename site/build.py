@@ -36,9 +36,9 @@ def _doc(path: str) -> str:
 
 
 def teachers_guide(patterns, root: Path = ROOT) -> list[str]:
-    """The guide pages found under the configured globs, in name order (none yet is fine)."""
-    found = {path.relative_to(root).as_posix() for pattern in patterns for path in root.glob(pattern)}
-    return sorted(found)
+    """The teacher's pages found under the configured globs: pattern by pattern, each in name order."""
+    found = (sorted(path.relative_to(root).as_posix() for path in root.glob(pattern)) for pattern in patterns)
+    return list(dict.fromkeys(page for pages in found for page in pages))
 
 
 def toc(lessons: list[str], guide: list[str]) -> dict:
