@@ -175,7 +175,7 @@ def test_make_lab_installs_the_lab_extra_only_and_make_test_adds_the_rest(tmp_pa
     assert re.findall(r'install -e "\.\[([a-z,]+)\]"', lab) == ["lab"]
     assert "rtt-edu lab notebooks" in lab
     for target in ("test", "setup"):
-        assert 'install -e ".[lab,dev,hf]"' in make("-n", target, fresh).stdout
+        assert 'install -e ".[lab,dev,hf,teacher]"' in make("-n", target, fresh).stdout
     for target in ("lab", "test", "demo", "bench", "setup"):
         steps = make("-n", target, fresh).stdout
         assert steps.index("-m venv") < steps.index("--index-url") < steps.index("install -e")   # torch first
