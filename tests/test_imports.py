@@ -10,7 +10,7 @@ Every ``import`` of an rtt_edu module counts, at the top of a module or inside a
     training  the game's config and factory, attach, the trainer, checkpoints, batched runs, HF
     api       the package's public names (``rtt_edu/__init__.py``: what ``from rtt_edu import ...`` gives)
     science   statistics, experiments, the exact quadratic
-    views     plots and the notebook panels
+    views     plots, the notebook panels, and the class's runs side by side (classroom)
     course    one module per lesson: its set-up and its self-checks
     cli       the command line
 
