@@ -32,12 +32,12 @@ import torch
 from IPython.display import Markdown
 from matplotlib.patches import FancyBboxPatch, Patch
 
-from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.course.checks import Feedback, Question, choose, judge
 from rtt_edu.errors import check_type, require
 
 __all__ = ["TinyNet", "LESSON", "EXERCISE", "PARAMETERS", "Value", "forward", "chain_rule", "backward_pass",
            "autograd", "plot_tanh", "plot_graph", "plot_loss_along", "show_code", "check_sign",
-           "check_w2_gradient", "check_w1_gradient", "check_input_gradient", "check_dice_step"]
+           "check_w2_gradient", "check_w1_gradient", "check_input_gradient", "check_dice_step", "QUIZ", "check_quiz"]
 
 PARAMETERS = ("w1", "b1", "w2", "b2")    #: the network's four parameters, in the order the lesson lists them
 
@@ -442,3 +442,49 @@ def check_dice_step(answer, net: TinyNet = EXERCISE, lr: float = 0.1, m: float =
                      (-m * lr * g, "that is the update, the change of w1; the new w1 is w1 plus it."),
                      (net.w1 - m * g, "you forgot the learning rate: the step is m·lr·gradient."))),
                  tol=5e-4)
+
+
+# --- quiz --------------------------------------------------------------------------------------------------
+
+#: The lesson's quiz: what the chain rule and the backward pass mean, not the numbers they printed.
+QUIZ = (
+    Question(topic="a zero weight on the chain",
+             right="b",
+             why="∂L/∂w1 = (y − t)·w2·(1 − h²)·x is a product, and one factor is w2 = 0: moving w1 moves h, "
+                 "but h no longer reaches y, so the loss cannot feel it.",
+             wrong={"a": "w1 does not touch y directly, but the chain rule multiplies every local derivative on "
+                         "the way from w1 to L; one of them is ∂y/∂h = w2.",
+                    "c": "a weight of 0 does not make the step larger: a zero factor in a product makes the product "
+                         "0, whatever the other factors are."}),
+    Question(topic="tanh's flat ends",
+             right="a",
+             why="the chain for w1 passes through tanh's slope 1 − h², which is close to 0 where tanh is flat "
+                 "(h near ±1): the gradient of w1 and b1 nearly vanishes, however wrong the output is.",
+             wrong={"b": "a large z does not make a large gradient: the chain multiplies by tanh's slope at z, "
+                         "1 − h², and that slope is small where the curve is flat.",
+                    "c": "tanh's slope is a factor of ∂L/∂w1 (look at the chain L ← y ← h ← z ← w1): when it "
+                         "changes, the gradient changes with it."}),
+    Question(topic="why the backward pass goes from the loss back",
+             right="c",
+             why="one pass from the loss gives ∂L/∂(box) for every box, each computed once and reused by the "
+                 "boxes before it; going forwards takes one pass per parameter.",
+             wrong={"a": "a forward walk along the chain gives the same numbers (multiplication does not care "
+                         "about order); the backward order is about reuse, not about correctness.",
+                    "b": "the loss's value is computed by the forward pass, before any gradient; backwards is "
+                         "about how many passes the gradients take."}),
+    Question(topic="where the dice act on the gradient",
+             right="b",
+             why="the gradient is computed exactly, as in this lesson; the dice's m scales only the step "
+                 "−m·lr·∂L/∂w1, so m = −0.5 moves w1 half a plain step uphill along the same slope.",
+             wrong={"a": "the dice do not enter the forward or the backward pass: autograd gives the same exact "
+                         "gradient on every roll. m multiplies the step that uses it.",
+                    "c": "m scales the step, and a negative m reverses it: w1 moves up the loss, not down "
+                         "by a smaller amount."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to len(QUIZ)) answered with a letter: ✔ and why, or the misconception's hint."""
+    require(isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(QUIZ), "number",
+            number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])
