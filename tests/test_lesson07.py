@@ -2,6 +2,7 @@
 independent computation (a seeded run of the experience system)."""
 import math
 
+import pytest
 import torch
 
 from rtt_edu import ExperienceSystem, SavingThrow, attach
@@ -40,3 +41,31 @@ def test_mean_xp_per_step_against_a_seeded_run():
     assert abs(xp.xp / steps - exact) < 4 * sd / math.sqrt(steps)
     assert c7.check_mean_xp_per_step(exact, "lr-dropout", bonus=2)
     assert not c7.check_mean_xp_per_step(10 * probs["success"], "lr-dropout", bonus=2)
+
+
+def test_quiz_right_letters_wrong_letters_and_none():
+    for number, question in enumerate(c7.QUIZ, 1):
+        assert c7.check_quiz(number, question.right)
+        assert c7.check_quiz(number, f" ({question.right.upper()}) ")        # case, spaces and brackets
+        for letter, hint in question.wrong.items():
+            feedback = c7.check_quiz(number, letter)
+            assert not feedback and hint in feedback.message
+        assert "replace `None`" in c7.check_quiz(number, None).message
+    assert [q.right for q in c7.QUIZ] == ["c", "a", "b", "d"]
+
+
+def test_quiz_answers_agree_with_the_exact_rules():
+    classroom, dropout, seed_code = (SavingThrow.preset(n) for n in ("classroom", "lr-dropout", "seed-code"))
+    # 1: the crits carry over half of classroom's variance
+    mean, probs = classroom.expected_multiplier(), classroom.outcome_probabilities()
+    crits = probs["critical_success"] * (1 - mean) ** 2 + probs["critical_fail"] * (-0.5 - mean) ** 2
+    assert crits > classroom.variance() / 2
+    # 2: +1 of bonus raises lr-dropout's E[m] by 1/20
+    assert math.isclose(dropout.with_bonus(3).expected_multiplier() - dropout.with_bonus(2).expected_multiplier(), 0.05)
+    # 3: seed-code's variance rises with the bonus
+    assert seed_code.with_bonus(6).variance() > seed_code.variance()
+
+
+def test_quiz_number_is_checked():
+    with pytest.raises(ValueError):
+        c7.check_quiz(5, "a")

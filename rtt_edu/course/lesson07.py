@@ -2,17 +2,19 @@
 
 The variance of ``lr-dropout`` at a bonus, the bonus a raised DC leaves, the proficiency bonus, a
 level's mean and variance, XP per step: each compares an answer with the exact value computed by the
-library (or a seeded panel run) and names the mistake it sees.
+library (or a seeded panel run) and names the mistake it sees. The quiz (:data:`QUIZ`, :func:`check_quiz`)
+asks about the ideas: what a bonus does to the crits, the drift and the noise, and how far a run may
+stray from the exact numbers.
 """
 from __future__ import annotations
 
-from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
 from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.party.xp import MAX_LEVEL, proficiency_bonus
 
 __all__ = ["check_dropout_variance", "check_bonus_after_dc", "check_proficiency_bonus", "check_level_mean",
-           "check_first_level_below", "check_mean_xp_per_step"]
+           "check_first_level_below", "check_mean_xp_per_step", "QUIZ", "check_quiz"]
 
 
 def check_dropout_variance(answer) -> Feedback:
@@ -100,3 +102,45 @@ def check_mean_xp_per_step(answer, rule="lr-dropout", bonus: int = 2, success_xp
                  f"= {expected:.2f} XP per step.",
                  "A success earns success_xp, a critical success earns crit_xp instead (not both); "
                  "weight each by its exact probability.", tol=1e-3)
+
+
+# --- quiz ---------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="why classroom's variance barely moves with the level", right="c",
+             why="The bonus moves faces between fail and success, but the natural 1 and 20 stay crits at "
+                 "every level, and the crits' far-apart multipliers (−0.5 and 1) carry over half of the variance.",
+             wrong={"a": "a bonus of +6 turns six of the twenty faces from fail to success: that is not small. "
+                         "Look at which outcomes the bonus cannot touch.",
+                    "b": "the bonus does change the drift (0.475 → 0.625), so it does act on the rule; ask "
+                         "which outcomes carry the variance."}),
+    Question(topic="what a bonus does to lr-dropout's effective learning rate", right="a",
+             why="One more success face in twenty raises P(m = 1), hence E[m], by 0.05: each step is on average "
+                 "larger, so lr · E[m] grows by lr · 0.05.",
+             wrong={"b": "annealing here makes the steps less *random*, not smaller: a success is a full step "
+                         "(m = 1), and there are more of them.",
+                    "c": "E[m] = P(success) for lr-dropout; a bonus changes that probability, so it changes "
+                         "the mean as well as the variance."}),
+    Question(topic="whether seed-code's falling sd/E[m] is noise annealing", right="b",
+             why="Its variance grows slightly with the bonus; sd/E[m] falls only because the drift rises "
+                 "from almost nothing (0.005 → 0.0275), so the steps are as noisy as before.",
+             wrong={"a": "noise per unit of drift can fall because the drift grows while the noise does not "
+                         "fall at all: check what Var[m] itself does.",
+                    "c": "a bonus does not always lower the variance: for seed-code it raises every success's "
+                         "multiplier, (total − DC)/100, and Var[m] rises slightly."}),
+    Question(topic="reading one bracket's (run − exact)/SE of +2.3", right="d",
+             why="(run − exact)/SE behaves like a draw of a standard normal; one of five brackets beyond ±2 "
+                 "happens about a fifth of the time by chance alone.",
+             wrong={"a": "a single value a little past 2 is a common chance result among five; a wrong formula "
+                         "would push every bracket the same way, by far more.",
+                    "b": "the seed changes which dice fall, not whether the exact mean is right; a different seed "
+                         "gives different values of the same size.",
+                    "c": "the standard error already takes the number of steps into account: a bracket with "
+                         "few steps has a larger SE, not larger (run − exact)/SE values."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])
