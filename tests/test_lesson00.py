@@ -6,7 +6,9 @@ import torch
 
 matplotlib.use("Agg")
 
+from helpers import fails, passes  # noqa: E402
 from rtt_edu.course import lesson00 as c0  # noqa: E402
+from rtt_edu.errors import RollToTrainError  # noqa: E402
 from rtt_edu.science import quadratic  # noqa: E402
 
 
@@ -69,3 +71,50 @@ def test_lesson0_checks_know_right_and_wrong():
     assert c0.check_converges(False, 1.1) and not c0.check_converges(True, 1.1)
     assert not c0.check_converges(None, 0.9)
     assert c0.check_factor(0.5, 0.25) and c0.check_update(-0.2, 2.0, 0.1)
+
+
+def test_lesson0_plots_keep_the_answers_to_their_predictions():
+    ax = c0.plot_data()
+    assert all("loss" not in text.get_text() for text in ax.get_legend().get_texts())   # L(3) is asked after it
+    fig = c0.plot_steps(lrs=(0.8,), steps=4)
+    left, right = fig.axes
+    ws = list(left.lines[0].get_ydata())
+    assert ws == c0.descend(3.0, 0.8, 4)
+    assert all((a - 1) * (b - 1) < 0 for a, b in zip(ws, ws[1:]))          # w zigzags across w* = 1 ...
+    losses = list(right.lines[0].get_ydata())
+    assert all(b < a for a, b in zip(losses, losses[1:]))                   # ... while its loss falls smoothly
+
+
+def test_lesson0_quiz_knows_each_letter():
+    for number, question in enumerate(c0.QUIZ, 1):
+        passes(c0.check_quiz(number, question.right))
+        passes(c0.check_quiz(number, f" ({question.right.upper()}) "))
+        for letter, hint in question.wrong.items():
+            assert hint in fails(c0.check_quiz(number, letter))
+        fails(c0.check_quiz(number, None), "replace `None`")
+        fails(c0.check_quiz(number, "z"), "expected one letter")
+    assert 3 <= len(c0.QUIZ) <= 5
+    assert [q.right for q in c0.QUIZ] == ["b", "c", "a", "a"]
+    with pytest.raises(RollToTrainError, match="number"):
+        c0.check_quiz(0, "a")
+
+
+def test_lesson0_checks_name_each_mistake():
+    fails(c0.check_loss(None), "replace `None`")
+    fails(c0.check_loss(8.0), "half")
+    fails(c0.check_loss(40.0), "sum of the squares")
+    fails(c0.check_loss(20.0), "average over the five")
+    fails(c0.check_one_step(4.6), "against")
+    fails(c0.check_one_step(-1.0), "forgot to multiply")
+    fails(c0.check_one_step(-1.6), "that is the update")
+    fails(c0.check_one_step(None), "replace `None`")
+    passes(c0.check_factor(0.5, 0.25))
+    fails(c0.check_factor(0.5 * 1, 0.25 * 2), "lr·a")
+    fails(c0.check_factor(0.75, 0.25), "curvature")
+    fails(c0.check_factor(None, 0.25), "replace `None`")
+    passes(c0.check_update(-0.2, 2.0, 0.1))
+    fails(c0.check_update(0.2, 2.0, 0.1), "sign")
+    fails(c0.check_update(1.8, 2.0, 0.1), "new weight")
+    fails(c0.check_update(None, 2.0, 0.1), "replace `None`")
+    assert "replace `None`" in c0.check_converges(None, 0.9).message
+    assert not c0.check_converges(False, 0.9) and c0.check_converges(True, 0.9)
