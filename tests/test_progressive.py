@@ -1,6 +1,7 @@
 """The panels draw progressively on the event loop: the first steps (or the first seeds) at once, the rest
 in slices, a newer change replacing an unfinished one, and the finished run equal to the one-shot run."""
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ def one_shot(steps: int, **changes) -> TrainingPanel:
 def slow(panel: TrainingPanel) -> TrainingPanel:
     """A few steps a slice, each slice redrawn: the tests see every stage."""
     panel.first_frame_seconds = panel.slice_seconds = panel.frame_interval = 0.0
+    panel.train_per_redraw = 0
     return panel
 
 
@@ -59,6 +61,34 @@ def test_a_dice_change_shows_its_first_steps_in_the_callback_and_the_rest_on_the
     assert panel.curves() == reference.curves()                     # the same numbers as the one-shot run ...
     assert [r.natural for r in panel.history.steps] == [r.natural for r in reference.history.steps]   # same faces
     assert panel.config() == reference.config()
+
+
+def test_a_slow_redraw_is_repeated_only_after_four_times_its_time_of_training(monkeypatch):
+    panel = slow(TrainingPanel(**SETTINGS))
+    panel.train_per_redraw = 4
+    panel.step(400)                              # about 0.2 s of re-training: several redraws on the way
+    drawing, ends = panel.figure.draw, []
+
+    def slow_draw():                             # a redraw of at least 10 ms, as a large figure's
+        time.sleep(0.01)
+        drawing()
+        ends.append(time.perf_counter())
+
+    monkeypatch.setattr(panel.figure, "draw", slow_draw)
+    starts = []
+
+    async def scenario():
+        panel.controls["dc"].value = 15
+        while panel.retraining:
+            await asyncio.sleep(0)
+        await panel.wait()
+
+    real_refresh = panel._refresh
+    monkeypatch.setattr(panel, "_refresh", lambda: (starts.append(time.perf_counter()), real_refresh()))
+    asyncio.run(scenario())
+    gaps = [start - end for end, start in zip(ends, starts[1:])][:-1]     # the last one: the curve made whole
+    assert len(gaps) >= 1 and all(gap >= 4 * 0.01 for gap in gaps), gaps
+    assert panel.curves() == one_shot(400, dc=15).curves()
 
 
 def test_a_newer_move_replaces_the_unfinished_one(monkeypatch):

@@ -21,11 +21,13 @@ from before the change stays as a faded line.
 trains the first steps of the new curve (``first_frame_seconds`` of training) and draws them
 before it returns: within one 50 ms frame. The rest is trained on the event loop as Play is, in
 slices of ``slice_seconds`` separated by ``await asyncio.sleep(0)``, redrawn every
-``frame_interval``; the status line says "re-training… step k of n" until the curve is whole. A
-newer change replaces the unfinished re-training: the run is rebuilt under the new setting and
-the faded curve stays the last whole one. While Play runs, its task trains the owed steps first
-and then goes on playing, so the two never interleave; Pause during a re-training lets it finish
-(the curve becomes whole) and stops there. Without an event loop (a script) the re-training is
+``frame_interval`` or, where a redraw is slow, after ``train_per_redraw`` times a redraw's time of
+training (so redraws take at most a fifth of the re-training's time); the status line says
+"re-training… step k of n" until the curve is whole. A newer change replaces the unfinished
+re-training: the run is rebuilt under the new setting and the faded curve stays the last whole
+one. While Play runs, its task trains the owed steps first and then goes on playing, so the two
+never interleave; Pause during a re-training lets it finish (the curve becomes whole) and stops
+there. Without an event loop (a script) the re-training is
 done before the callback returns.
 
 **Whatever reads the run sees the whole run.** ``curves()``, ``history``, ``plain_losses``, ``run``,
@@ -128,6 +130,7 @@ class TrainingPanel(Panel):
     replay_now_work = 5_000_000_000   # from_config replays this much step_work (about 0.5 s) before returning
     first_frame_seconds = 0.01   # a change trains this long before its first frame (a redraw takes ~25 ms more)
     slice_seconds = 0.02       # a re-training trains this long between two looks at the event loop
+    train_per_redraw = 4       # ... and between two of its redraws, at least this many times a redraw's time
 
     def __init__(self, config=None, figures: str = "auto", **settings):
         super().__init__()
@@ -149,6 +152,7 @@ class TrainingPanel(Panel):
         self._holding = False      # True while the controls are set back to the config: no re-training
         self._run = None
         self._frame_at = 0.0       # perf_counter() of the last redraw
+        self._redraw_seconds = 0.0  # how long the last redraw took
         self._waiters: list = []   # futures of wait() calls, resolved once the curve is whole
         self._layout()
         self._new_run()
@@ -457,7 +461,8 @@ class TrainingPanel(Panel):
                 run = self._run
                 if run.behind:                  # a change's re-training: the curve made whole before Play goes on
                     run.catch_up(seconds=self.slice_seconds)
-                    if not run.behind or time.perf_counter() - self._frame_at >= self.frame_interval:
+                    wait = max(self.frame_interval, self.train_per_redraw * self._redraw_seconds)
+                    if not run.behind or time.perf_counter() - self._frame_at >= wait:
                         self.refresh()
                     else:
                         self._show_status()
@@ -568,12 +573,14 @@ class TrainingPanel(Panel):
             self._refresh()
 
     def _refresh(self) -> None:
+        start = time.perf_counter()
         run = self._run
         history = run.history
         self.loss_view.update(history, run.plain_losses, self._before)
         self.boundary_view.update(run.dice_model)
         self.figure.draw()
         self._frame_at = time.perf_counter()
+        self._redraw_seconds = self._frame_at - start
         self._show_status()
         rule = run.rules
         s = rule.summary()
