@@ -74,3 +74,18 @@ def test_the_student_edition_gives_nothing_away(path):
     for source_cell, cell in zip(kept, student.cells):
         if editions.nbgrader_role(source_cell) == "answer" and cell.cell_type == "code":
             assert editions.CODE_STUB in cell.source and not cell.outputs
+
+
+@pytest.mark.slow
+def test_an_unanswered_check_in_the_student_edition_says_it_has_no_answer_yet():
+    from nbclient import NotebookClient
+
+    path = os.path.join(editions.STUDENT, "01_roll_the_dice.ipynb")      # exact maths only: a quick run
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
+                   resources={"metadata": {"path": editions.STUDENT}}).execute()
+    checks = [cell for cell in nb.cells if cell.cell_type == "code" and re.search(r"\.check_\w+\(answer", cell.source)]
+    assert len(checks) >= 7
+    for cell in checks:
+        shown = "".join(out.get("data", {}).get("text/plain", "") for out in cell.outputs)
+        assert shown.startswith("✘ not yet: replace `None`"), (cell.source, shown[:120])
