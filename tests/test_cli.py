@@ -412,6 +412,7 @@ def test_the_wheel_carries_every_module_and_every_lesson(tmp_path):
             assert archive.read(f"rtt_edu/lessons/{name}") == (src / "notebooks" / name).read_bytes()   # as built
         modules = {n for n in _source_files() if n.startswith("rtt_edu/") and n.endswith(".py")}
         assert modules <= names, f"missing from the wheel (add the subpackage to pyproject.toml): {modules - names}"
+        assert "rtt_edu/views/course.mplstyle" in names          # the lessons' figure style, as package data
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "rtt-edu = rtt_edu.cli:main" in archive.read(entry_points).decode()
     # Installed from the wheel (not the editable install of this checkout), `rtt-edu lessons` copies them.
@@ -420,6 +421,10 @@ def test_the_wheel_carries_every_module_and_every_lesson(tmp_path):
     done = subprocess.run(pip, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     env = dict(os.environ, PYTHONPATH=str(site))
+    style = "import matplotlib.pyplot as plt; plt.style.use('rtt_edu.views.course')"
+    done = subprocess.run([sys.executable, "-c", style], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]                # a lesson's first cell finds it installed
     done = subprocess.run([sys.executable, "-c", "import sys, rtt_edu.cli as c; print(c.lessons_folder()); "
                            "sys.exit(c.main(['lessons', 'course']))"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
