@@ -138,7 +138,7 @@ class StepPanel(Panel):
         self.controls["lr"] = widgets.FloatSlider(value=lr, min=0.05, max=1.2, step=0.05, description="lr",
                                                   readout_format=".2f", continuous_update=True)
         self.status = widgets.HTML()
-        self.figure = LiveFigure(figsize=(9.0, 3.6), ncols=2, mode="auto", dpi=80)
+        self.figure = LiveFigure(figsize=(8.6, 3.0), ncols=2, mode="auto", dpi=80)
         self.figures.append(self.figure)
         left, right = self.figure.axes
         ws = np.linspace(-1.2, 3.4, 200)
