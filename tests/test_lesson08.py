@@ -69,3 +69,42 @@ def test_sgd_and_adam_ratio_checks_agree_with_a_real_step():
     with pytest.warns(Warning):
         adam = ratio(torch.optim.Adam, -0.5, lr=0.01)
     assert c8.check_adam_first_step(adam) and not c8.check_adam_first_step(-0.5)
+
+
+def test_quiz_right_letters_wrong_letters_and_none():
+    for number, question in enumerate(c8.QUIZ, 1):
+        assert c8.check_quiz(number, question.right)
+        assert c8.check_quiz(number, f" ({question.right.upper()}) ")        # case, spaces and brackets
+        for letter, hint in question.wrong.items():
+            feedback = c8.check_quiz(number, letter)
+            assert not feedback and hint in feedback.message
+        assert "replace `None`" in c8.check_quiz(number, None).message
+    assert [q.right for q in c8.QUIZ] == ["c", "a", "b", "d", "a"]
+    with pytest.raises(ValueError):
+        c8.check_quiz(0, "a")
+
+
+def test_quiz_1_adam_divides_a_constant_scale_away():
+    """Quiz 1's answer: Adam's step with every gradient times 10 is the plain step (up to ε)."""
+    def steps(scale):
+        p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+        opt = torch.optim.Adam([p], lr=0.01)
+        for k in range(5):
+            opt.zero_grad()
+            (scale * (p * torch.tensor([0.3, 0.1 * k, -0.7])).sum()).backward()
+            opt.step()
+        return p.detach()
+    assert torch.allclose(steps(10.0), steps(1.0), atol=1e-6)
+
+
+def test_quiz_3_a_skipped_update_step_still_feeds_adam():
+    """Quiz 3's answer: m = 0 with target='update' leaves the weights but changes Adam's averages."""
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = torch.optim.Adam([p], lr=0.01)
+    with pytest.warns(Warning):                   # a rule of m = 0 makes no progress: the library says so
+        handle = attach(opt, SavingThrow(dc=11, crit_fail=0.0, fail=0.0, success=0.0, crit_success=0.0),
+                        seed=0, target="update")
+    (p * torch.tensor([0.5, 0.25])).sum().backward()
+    opt.step()
+    handle.remove()
+    assert torch.equal(p.detach(), torch.tensor([1.0, -2.0])) and float(opt.state[p]["exp_avg_sq"].sum()) > 0

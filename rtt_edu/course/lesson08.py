@@ -5,7 +5,9 @@ four quadrants), the same 2-16-1 tanh network (:func:`rtt_edu.course.lesson06.ma
 binary cross-entropy loss.
 
 The self-checks (SGD and Adam under a scaled gradient, an epoch's noise, accumulation) compare an
-answer with the exact value computed by the library and name the mistake they see.
+answer with the exact value computed by the library and name the mistake they see. The quiz
+(:data:`QUIZ`, :func:`check_quiz`) asks about the ideas: Adam and a scaled loss, the target that is exact for
+any optimizer, what a skipped step still does, an epoch's noise under accumulation, momentum and m < 0.
 """
 from __future__ import annotations
 
@@ -15,13 +17,15 @@ import math
 import torch
 from torch import nn
 
-from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
 from rtt_edu.course.lesson06 import make_model, quadrants
+from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.training.optimizers import OPTIMIZERS as CHOICES
 
 __all__ = ["X", "y", "loss_fn", "make_model", "always", "flat", "LESSON_LR", "OPTIMIZERS", "check_first_adam_step",
-           "check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise", "check_accumulation_rolls"]
+           "check_sgd_gradient_ratio", "check_adam_first_step", "check_epoch_noise", "check_accumulation_rolls",
+           "QUIZ", "check_quiz"]
 
 X, y = quadrants(seed=0)          # (512, 2) points; (512,) labels: 1 in the first and third quadrants
 loss_fn = nn.BCEWithLogitsLoss()
@@ -100,3 +104,48 @@ def check_accumulation_rolls(answer, batches: int = 100, window: int = 16) -> Fe
         return Feedback(False, f"{value:g} counts the full windows only. The last {batches % window} batches "
                                "are a shorter window: are they stepped?")
     return Feedback(False, f"{value:g} is not it. One roll per optimizer step: how many steps does the epoch make?")
+
+
+# --- quiz ---------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="Adam when every loss of a run is multiplied by 10", right="c",
+             why="Every gradient is 10 times larger, so Adam's first average grows by 10 and the square root of "
+                 "its second average by 10 too: their ratio, and so the step, stays about the same.",
+             wrong={"a": "that is plain SGD, whose step is −lr·g. Adam divides by the square root of its second "
+                         "average, which grows with the gradients.",
+                    "b": "nothing here shrinks the step: the gradients grow, and Adam divides that growth away."}),
+    Question(topic="the target that scales the step by m for any optimizer", right="a",
+             why="`delta` scales the finished change, p ← p₀ + m·(p − p₀), whatever the optimizer computed.",
+             wrong={"b": "`update` scales the learning rate: the step is exactly m times the plain one only when "
+                         "the optimizer moves by lr times something that does not depend on lr, as SGD, "
+                         "momentum and Adam do. An unknown optimizer need not.",
+                    "c": "`gradient` is exact only for plain SGD: an optimizer that remembers past gradients "
+                         "keeps the unscaled past."}),
+    Question(topic="what a skipped step (m = 0, target update) does under Adam", right="b",
+             why="The learning rate of that step is 0, so the weights stay put; but optimizer.step() still runs, "
+                 "and Adam's averages take in the batch's gradient.",
+             wrong={"a": "optimizer.step() still runs, with a learning rate of 0: the weights stay put, but Adam "
+                         "updates its averages with this batch's gradient.",
+                    "c": "that is what target='gradient' does (a zero gradient, but a non-zero average); with "
+                         "'update' the step is 0 times lr."}),
+    Question(topic="an epoch's dice noise with a roll per 4 mini-batches", right="d",
+             why="The drift E[m] is the same; the epoch averages R/4 rolls instead of R, so Var[M] = Var[m]/R "
+                 "grows 4 times and its standard deviation √4 = 2 times.",
+             wrong={"a": "fewer rolls average out less noise: Var[M] = Var[m]/R grows when R falls.",
+                    "b": "each roll now decides a step on the gradient of 4 mini-batches, averaged; the mean "
+                         "multiplier per epoch, the drift, does not change.",
+                    "c": "the variance grows 4 times; the standard deviation is its square root."}),
+    Question(topic="why momentum with a scaled gradient and m = −0.5 still went downhill", right="a",
+             why="Momentum steps along the sum of past gradients; the newest one, halved and flipped, is one term "
+                 "among many, and the older, unflipped ones outweigh it.",
+             wrong={"b": "nothing clips the multiplier: the newest gradient really is flipped, but it is one term "
+                         "of momentum's sum.",
+                    "c": "−0.5·g points uphill; the step went downhill because of the other terms of the sum."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])
