@@ -70,3 +70,67 @@ def test_check_largest_lr():
     fails(c2.check_largest_lr(2.0, "classroom"), "plain gradient descent")
     with pytest.raises(RollToTrainError, match="E\\[m\\] < 0"):
         c2.check_largest_lr(1.0, "seed-readme")
+
+
+def test_the_maps_share_one_linear_colour_scale_and_whole_dcs():
+    fig = c2.plot_lambda_maps(("classroom", "seed-readme", "seed-methodology", "seed-code"), list(range(2, 22)),
+                              [0.1, 1.0, 10.0])
+    meshes = [ax.collections[0] for ax in fig.axes[:4]]
+    assert len({(m.norm.vmin, m.norm.vmax) for m in meshes}) == 1 and type(meshes[0].norm).__name__ == "Normalize"
+    assert all(float(t).is_integer() for t in fig.axes[0].get_yticks())
+    assert not any(text.get_text() == "◀" for ax in fig.axes for text in ax.texts)
+
+
+def test_the_faces_plot_has_a_bar_per_face_with_whole_ticks():
+    fig = c2.plot_seed_faces(("seed-readme", "seed-code"))
+    assert [len(ax.patches) for ax in fig.axes] == [20, 20]
+    assert list(fig.axes[-1].get_xticks()) == list(range(1, 21))
+    assert {t.get_rotation() for t in fig.axes[-1].get_xticklabels()} == {0.0}
+
+
+def test_the_new_exercises_ask_for_numbers_the_lesson_does_not_print():
+    readme10 = SavingThrow.preset("seed-readme", dc=10)
+    passes(c2.check_mean(0.0045, readme10))
+    fails(c2.check_mean(-0.0045, readme10), "sign")
+    fails(c2.check_mean(0.55, readme10), "P(success)")
+    dropout16 = SavingThrow.preset("lr-dropout", dc=16)
+    passes(c2.check_variance(3 / 16, dropout16))
+    fails(c2.check_variance(0.25, dropout16), "E[m²]")
+    fails(c2.check_variance(math.sqrt(3) / 4, dropout16), "standard deviation")
+    half = SavingThrow.preset("lr-dropout", fail=0.5, crit_fail=0.5)
+    passes(c2.check_largest_lr(3.0, half))
+    fails(c2.check_largest_lr(2.4, half), "mean-square")
+    fails(c2.check_largest_lr(8 / 3, half), "average")
+    fails(c2.check_largest_lr(2.0, half), "plain gradient descent")
+
+
+def test_check_logs_wants_the_natural_log_of_each_factors_size():
+    right = [math.log(abs(1 - 4.5 * m)) for m in (-0.5, 0.25, 0.75, 1.0)]
+    passes(c2.check_logs(right, "classroom", lr=4.5))
+    passes(c2.check_logs(tuple(round(x, 3) for x in right), "classroom", lr=4.5))
+    fails(c2.check_logs([3.25, 0.125, 2.375, 3.5], "classroom", lr=4.5), "factors")
+    fails(c2.check_logs([math.log10(abs(1 - 4.5 * m)) for m in (-0.5, 0.25, 0.75, 1.0)], "classroom", lr=4.5),
+          "log10")
+    fails(c2.check_logs(right[:3] + [-1.0], "classroom", lr=4.5), "entry for m = 1 ")
+    fails(c2.check_logs([math.log(abs(1 - m)) if m != 1 else -math.inf for m in (-0.5, 0.25, 0.75, 1.0)],
+                        "classroom", lr=4.5), "learning rate is missing")
+    fails(c2.check_logs(None), "replace `None`")
+    fails(c2.check_logs([1.0, 2.0]), "a list of 4 numbers")
+    fails(c2.check_logs("1, 2, 3, 4"), "a list of 4 numbers")
+
+
+@pytest.mark.parametrize("number", range(1, len(c2.QUIZ) + 1))
+def test_quiz_accepts_its_letter_and_names_each_misconception(number):
+    question = c2.QUIZ[number - 1]
+    assert c2.check_quiz(number, f" {question.right.upper()} ")
+    for letter, hint in question.wrong.items():
+        feedback = c2.check_quiz(number, letter)
+        assert not feedback and hint in repr(feedback)
+        assert f"({question.right})" not in hint
+    assert "replace `None`" in repr(c2.check_quiz(number, None))
+
+
+def test_quiz_refuses_a_question_it_does_not_have():
+    for number in (0, len(c2.QUIZ) + 1, "2", False):
+        with pytest.raises(RollToTrainError, match="number"):
+            c2.check_quiz(number, "a")

@@ -7,7 +7,7 @@ temperature, step factors, convergence) compare an answer with the exact value a
     from rtt_edu.course import lesson02 as c2
     c2.step_table(errors, records, lr=0.4, a=2.0)       # a rendered table of a short run, step by step
     c2.verdict_table([("classroom", 4.5), ...])         # the three verdicts of a rule at a learning rate
-    c2.plot_lambda_maps(("classroom", ...), dcs, lrs)   # λ over lr and DC, with a colour bar
+    c2.plot_lambda_maps(("classroom", ...), dcs, lrs)   # λ over lr and DC, one colour scale and its bar
     c2.agreement(rule, dcs, lrs, faces, steps)          # simulated runs against the sign of λ
     c2.check_mean(0.475, "classroom")                   # ✔ right: E[m] = Σ P(m)·m = 0.4750 ...
 """
@@ -18,16 +18,16 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
-from matplotlib.colors import SymLogNorm
+from matplotlib.colors import Normalize
 
-from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.course.checks import Feedback, Question, choose, judge
 from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.science import quadratic
 
 __all__ = ["step_table", "verdict_table", "plot_lambda_maps", "agreement", "log_sd", "close_look_table",
-           "plot_seed_distributions", "SIGN_BARS", "check_mean", "check_variance", "check_step_factor",
-           "check_converges", "check_largest_lr"]
+           "plot_seed_faces", "SIGN_BARS", "check_mean", "check_variance", "check_step_factor", "check_logs",
+           "check_converges", "check_largest_lr", "QUIZ", "check_quiz"]
 
 
 def _table(header, rows) -> Markdown:
@@ -73,35 +73,38 @@ def lambda_map(name: str, dcs, lrs) -> np.ndarray:
     return np.array([quadratic.lyapunov_grid(SavingThrow.preset(name, dc=dc), lrs) for dc in dcs])
 
 
-def plot_lambda_maps(names, dcs, lrs, clip: float = 0.5):
-    """λ over lr (log scale, a = 1) and DC, one map per rule, with a colour bar.
+def plot_lambda_maps(names, dcs, lrs, clip: float = 0.3):
+    """λ over lr (log scale, a = 1) and DC, one map per rule, all four on one linear colour scale with its bar.
 
-    Blue converges (λ < 0), red diverges (λ > 0), white is the boundary; the colour scale is
-    logarithmic on both sides of 0 so that small rates show. Black dots: the exact interval ends
-    (``convergence_intervals``). ◀ marks the DCs where E[m] ≤ 0. λ = −∞ (a step can land on w*)
-    shows as the darkest blue.
+    Blue converges (λ < 0), red diverges (λ > 0), white is λ = 0; |λ| above ``clip`` shows in the
+    darkest colour, and λ = −∞ (a step can land on w*) too. Black dots: the exact ends of the
+    converging ranges (``convergence_intervals``), one row of dots per DC: the boundary.
     """
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True, sharey=True, layout="constrained")
-    norm = SymLogNorm(0.002, vmin=-clip, vmax=clip)
+    fig, axes = plt.subplots(2, 2, figsize=(9.5, 6.4), sharex=True, sharey=True, layout="constrained")
+    norm = Normalize(vmin=-clip, vmax=clip)
     for ax, name in zip(axes.flat, names):
         mesh = ax.pcolormesh(lrs, dcs, np.clip(lambda_map(name, dcs, lrs), -clip, clip), cmap="RdBu_r", norm=norm,
                              shading="nearest")
         for dc in dcs:
             rule = SavingThrow.preset(name, dc=dc)
             ends = [end for iv in quadratic.convergence_intervals(rule) for end in iv if 0 < end <= lrs[-1]]
-            ax.plot(ends, [dc] * len(ends), "k.", ms=3)
-            if rule.expected_multiplier() <= 0:
-                ax.text(lrs[-1] * 1.1, dc, "◀", va="center", fontsize=7)
+            ax.plot(ends, [dc] * len(ends), "k.", ms=4)
         ax.set_xscale("log")
+        ax.set_yticks([dc for dc in dcs if dc % 3 == 2])      # whole DCs only: 2, 5, 8, ...
+        ax.grid(False)
         ax.set_title(name)
     for ax in axes[1]:
-        ax.set_xlabel("learning rate (a = 1)")
+        ax.set_xlabel("learning rate (a = 1, log scale)")
     for ax in axes[:, 0]:
         ax.set_ylabel("DC")
-    bar = fig.colorbar(mesh, ax=axes, shrink=0.8, pad=0.04)
-    bar.set_label("λ = E[log|1 − lr·m|]   (blue < 0: converges, red > 0: diverges)")
-    bar.set_ticks([-0.5, -0.1, -0.01, 0, 0.01, 0.1, 0.5])
-    bar.set_ticklabels(["≤ −0.5", "−0.1", "−0.01", "0", "+0.01", "+0.1", "≥ +0.5"])
+    axes[0, 0].plot([], [], "k.", ms=6, label="exact boundary, λ = 0")
+    axes[0, 0].legend(loc="lower left", fontsize=10)
+    bar = fig.colorbar(mesh, ax=axes, shrink=0.85, pad=0.02)
+    bar.set_label("λ = E[log|1 − lr·m|]:  blue converges, red diverges")
+    ticks = np.linspace(-clip, clip, 7)
+    bar.set_ticks(ticks)
+    bar.set_ticklabels([f"≤ {t:+.1f}" if t == ticks[0] else f"≥ {t:+.1f}" if t == ticks[-1] else f"{t:+.1f}"
+                        .replace("+0.0", "0") for t in ticks])
     return fig
 
 
@@ -149,22 +152,36 @@ SIGN_BARS = {"uphill": ("#D55E00", "////", "m < 0: uphill"), "skip": ("#777777",
              "downhill": ("#009E73", "", "m > 0: downhill")}
 
 
-def plot_seed_distributions(names):
-    """Each rule's exact distribution of m as bars, one per value in order, coloured and hatched by sign."""
+def plot_seed_faces(names, limit: float = 0.16):
+    """m on each face of the d20 (each face has probability 1/20) for each rule, one row per rule.
+
+    Bars are coloured and hatched by the sign of m. The axis shows m from −``limit`` to ``limit``, where
+    the margins are; a bar beyond it (a critical ±1) is cut at the edge and labelled with its value.
+    """
     from matplotlib.patches import Patch
-    fig, axes = plt.subplots(1, len(names), figsize=(11, 2.9), sharey=True, layout="constrained")
-    for ax, name in zip(axes, names):
+    fig, axes = plt.subplots(len(names), 1, figsize=(7.5, 1.9 * len(names) + 0.6), sharex=True,
+                             layout="constrained")
+    for ax, name in zip(np.atleast_1d(axes), names):
         rule = SavingThrow.preset(name)
-        dist = rule.distribution()
-        for i, (m, p) in enumerate(dist.items()):
+        faces = rule.faces()
+        for face in range(1, rule.sides + 1):
+            m = faces[face][1]
             colour, hatch, _ = SIGN_BARS["uphill" if m < 0 else "skip" if m == 0 else "downhill"]
-            ax.bar(i, p, color=colour, hatch=hatch, edgecolor="white" if hatch else colour, lw=0)
-        ax.set_xticks(range(len(dist)), [f"{m:g}" for m in dist], rotation=90, fontsize=7)
-        ax.set_xlabel("value of m")
-        ax.set_title(f"{name}: E[m] = {rule.expected_multiplier():+.4f}", fontsize=10)
-    axes[0].set_ylabel("P(m), exact")
+            shown = max(-limit, min(limit, m))
+            ax.bar(face, shown if m else 0.004, color=colour, hatch=hatch, edgecolor="white" if hatch else colour,
+                   lw=0, bottom=0 if m else -0.002)
+            if m != shown:
+                ax.text(face, shown * 0.8, f"{m:+g}", ha="center", va="center", fontsize=10, color="white",
+                        fontweight="bold")
+        ax.axhline(0, color="#333333", lw=0.8)
+        ax.set_ylim(-limit, limit)
+        ax.set_ylabel("m")
+        ax.set_title(f"{name}: E[m] = {rule.expected_multiplier():+.4f}", loc="left", fontsize=12)
+    ax.set_xticks(range(1, 21))
+    ax.set_xlim(0.4, 20.6)
+    ax.set_xlabel("natural face of the d20 (each with probability 1/20), DC 15")
     handles = [Patch(facecolor=c, hatch=h, edgecolor="white", label=label) for c, h, label in SIGN_BARS.values()]
-    fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=10.5)
     return fig
 
 
@@ -207,6 +224,37 @@ def check_step_factor(answer, lr: float = 0.1, m: float = 0.75, curvature: float
     return judge(answer, expected, "a number (the factor)",
                  f"right: w - w* becomes (1 - {lr:g}·{curvature:g}·{m:g})·(w - w*) = {expected:g}·(w - w*).",
                  "Write one SGD step, w ← w - lr·m·a·(w - w*), and subtract w* on both sides.", mistakes, tol=1e-6)
+
+
+def check_logs(answer, rule="classroom", lr: float = 4.5, curvature: float = 1.0) -> Feedback:
+    """The logs log|1 − lr·a·m|, one per value of m in the rule's distribution (in its order): the terms of λ."""
+    rule = as_rules(rule)
+    values = list(rule.distribution())
+    factors = [quadratic.step_factor(lr, m, curvature) for m in values]
+    expected = [math.log(abs(f)) if f else -math.inf for f in factors]
+    what = f"a list of {len(values)} numbers, log|1 − lr·a·m| for m = {', '.join(f'{m:g}' for m in values)}"
+    if answer is None:
+        return Feedback(False, f"replace `None` with {what}, then run the cell again.")
+    if isinstance(answer, (str, bytes)) or not hasattr(answer, "__len__") or len(answer) != len(values) or any(
+            isinstance(x, bool) or not isinstance(x, (int, float)) for x in answer):
+        return Feedback(False, f"answer={str(answer)[:60]!r}: expected {what}.")
+
+    def near(guess):
+        return all(abs(a - g) <= 1e-3 or a == g for a, g in zip(answer, guess))
+
+    if near(expected):
+        return Feedback(True, "right: these are the four logs. Weight each by its P(m) and add them up: that sum is λ.")
+    mistakes = [([abs(f) for f in factors], "those are the factors |1 − lr·a·m|; take the log of each (math.log)."),
+                ([math.log10(abs(f)) if f else -math.inf for f in factors],
+                 "that is math.log10; λ uses the natural log, math.log."),
+                ([math.log(abs(1 - curvature * m)) if m * curvature != 1 else -math.inf for m in values],
+                 f"the learning rate is missing: the factor is 1 − lr·a·m with lr = {lr:g}.")]
+    for guess, message in mistakes:
+        if near(guess):
+            return Feedback(False, message)
+    wrong = next(m for m, a, e in zip(values, answer, expected) if not abs(a - e) <= 1e-3)
+    return Feedback(False, f"the entry for m = {wrong:g} is not it: compute the factor "
+                           f"1 − {lr:g}·{curvature:g}·({wrong:g}) first, then math.log of its absolute value.")
 
 
 def check_converges(answer, rule="seed-readme", lr: float = 1.0, curvature: float = 1.0) -> Feedback:
@@ -252,3 +300,49 @@ def check_largest_lr(answer, rule="lr-dropout", curvature: float = 1.0) -> Feedb
     return judge(answer, expected, "a learning rate", f"right: λ crosses 0 at lr = {expected:.4f}; just above it "
                  "almost every run diverges.", "Find where λ(lr) = Σ P(m)·log|1 - lr·a·m| first turns positive "
                  "(quadratic.convergence_intervals).", mistakes, tol=1e-3)
+
+
+# --- quiz ----------------------------------------------------------------------------------------
+
+#: The lesson's quiz, on the main path's ideas: the step factor, drift, temperature and why seed-readme climbs.
+QUIZ = (
+    Question(topic="what the drift does to the average run",
+             right="a",
+             why="E[e_n] = (1 − lr·a·E[m])ⁿ·e₀: the average run is plain SGD at the learning rate lr·E[m], here "
+                 "half the learning rate.",
+             wrong={"b": "the dice do not average out to a full step: the average step is E[m] times a plain step, "
+                         "so a drift below 1 makes the average run slower.",
+                    "c": "a drift of 0.5 does not stop anything: each step still shrinks the error on average, "
+                         "by a factor 1 − lr·a·0.5."}),
+    Question(topic="what the temperature does",
+             right="b",
+             why="the average run depends on the drift only; the temperature Var[m] sets how far single runs "
+                 "wander around it.",
+             wrong={"a": "the average run is plain SGD at lr·E[m]: the temperature does not enter it, so equal "
+                         "drifts give equal average runs.",
+                    "c": "noise spreads runs both ways: with more temperature some runs end higher and some lower; "
+                         "section 2's picture has most runs below the average one."}),
+    Question(topic="why seed-readme climbs",
+             right="b",
+             why="its fails are scaled by (total − 15)/100, a negative margin, on 13 of the 20 faces: most steps "
+                 "go slightly uphill, and E[m] = −0.0405 < 0.",
+             wrong={"a": "seed-code inverts its critical failures too and still descends: the natural 20's +1 "
+                         "cancels the natural 1's −1. Look at the faces between them.",
+                    "c": "its temperature is about that of classroom, which learns; noise alone does not turn the "
+                         "average step uphill."}),
+    Question(topic="a negative step factor",
+             right="a",
+             why="e ← f·e with f = −0.5: the error changes sign (w lands on the other side of w*) and halves in "
+                 "size, so the loss a/2·e² falls to a quarter.",
+             wrong={"b": "uphill means the error grows, a factor with |f| > 1; a factor of −0.5 halves the error's "
+                         "size, only on the other side of w*.",
+                    "c": "the loss a/2·e² depends on the error's size: a factor of −0.5 makes it a quarter, not "
+                         "larger."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to len(QUIZ)) answered with a letter: ✔ and why, or the misconception's hint."""
+    require(isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(QUIZ), "number",
+            number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])
