@@ -78,8 +78,8 @@ def _hints_in(function: ast.FunctionDef) -> list:
 
 
 def _clean(message: str) -> str:
-    message = re.sub(r"^…( is not it[:.])?\s*", "", message.strip())
-    return message[:1].upper() + message[1:]
+    """The hint without the answer it quotes first ("… is not it: ")."""
+    return re.sub(r"^…( is not it[:.])?\s*", "", message.strip())
 
 
 def check_hints(lesson: str) -> dict:
