@@ -44,10 +44,10 @@ def trainer(mode="per_mini_batch", window=1, seed=1, rules="seed-readme"):
 
 LINE = re.compile(r"^step \d+: .+")
 EXAMPLES = {   # kind -> a pattern its lines follow
-    "encounter": r"step \d+: (an? (Loss Dragon|Gradient Ooze|Weight Wraith) appears \(CR \d+, [\d.e+]+ HP, AC \d+\) "
+    "encounter": r"step \d+: (an? (Loss Dragon|Gradient Ooze|Weight Wraith) appears \([\d.e+]+ HP, AC \d+\) "
                  r"for \d+ turns?|the .+ (leaves unbeaten|flees as another monster arrives) \(.+ HP left\))",
     "monster": r"step \d+: the (Loss Dragon breathes fire|Gradient Ooze engulfs the gradients|Weight Wraith drains the "
-               r"weights): (.+ \(failed \d+ vs DC \d+\)|resisted \(saved \d+ vs DC \d+\))",
+               r"weights): (.+ \(failed \d+ vs AC \d+\)|resisted \(saved \d+ vs AC \d+\))",
     "damage": r"step \d+: the model hits the .+ for [\d.]+ \([\d.]+ of [\d.e+]+ HP left\)",
     "defeat": r"step \d+: the .+ is defeated: \+\d+ XP",
     "level_up": r"step \d+: level up! level \d+ \(\d+ XP, .+\); proficiency bonus \+\d",
@@ -72,7 +72,7 @@ def test_every_event_is_a_readable_line_of_its_step():
     steps = [s for s, _ in events]
     assert steps == sorted(steps)
     # the scheduled dragon: appears at step 1 and breathes fire on steps 1 and 2, a fail each time
-    assert re.fullmatch(r"step 1: the Loss Dragon breathes fire: loss x2 this turn \(failed \d+ vs DC 30\)",
+    assert re.fullmatch(r"step 1: the Loss Dragon breathes fire: loss x2 this turn \(failed \d+ vs AC 30\)",
                         [line for line in log if line.startswith("step 1: the Loss Dragon")][0])
 
 

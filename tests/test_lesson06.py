@@ -77,3 +77,48 @@ def test_ooze_factor_and_fighter_clip():
     assert not c6.check_ooze_factor(0.1)
     assert c6.check_fighter_clip(Fighter(level=5, max_norm=1.0).armour_norm, level=5, max_norm=1.0)
     assert not c6.check_fighter_clip(1.0, level=5)
+
+
+def test_lesson06_epoch_ratio_is_one_against_itself_and_reads_one_epoch():
+    base = _history([0.5] * 40)
+    assert c6.epoch_ratio(base, base, range(8, 40)) == pytest.approx([1.0] * 32)
+    behind = _history([0.5] * 32 + [1.0] * 8)                      # the last epoch twice the base
+    assert c6.epoch_ratio(behind, base, [31, 39]) == pytest.approx([1.0, 2.0])
+
+
+def test_lesson06_adam_prediction_names_each_mistake():
+    assert c6.check_adam_after_dragon("c") and c6.check_adam_after_dragon(" (C) ")
+    assert "never multiplies" in c6.check_adam_after_dragon("a").message
+    assert "forgets slowly" in c6.check_adam_after_dragon("b").message
+    assert "replace `None`" in c6.check_adam_after_dragon(None).message
+    assert not c6.check_adam_after_dragon("e")
+
+
+@pytest.mark.parametrize("number", range(1, len(c6.QUIZ) + 1))
+def test_lesson06_quiz_right_letter_and_every_wrong_one(number):
+    question = c6.QUIZ[number - 1]
+    assert c6.check_quiz(number, question.right)
+    for letter, hint in question.wrong.items():
+        feedback = c6.check_quiz(number, letter)
+        assert not feedback and hint in feedback.message
+    assert "replace `None`" in c6.check_quiz(number, None).message
+
+
+def test_lesson06_quiz_has_three_to_five_questions_and_rejects_other_numbers():
+    assert 3 <= len(c6.QUIZ) <= 5
+    with pytest.raises(ValueError, match="number"):
+        c6.check_quiz(len(c6.QUIZ) + 1, "a")
+
+
+def test_lesson06_every_check_asks_to_replace_none():
+    for feedback in (c6.check_strike_ac30(None), c6.check_monster_strike(None), c6.check_ooze_factor(None),
+                     c6.check_fighter_clip(None), c6.check_same_monsters(None)):
+        assert not feedback and "replace `None`" in feedback.message
+
+
+def test_lesson06_the_keys_answers_are_right():
+    assert c6.check_strike_ac30(1) and c6.check_same_monsters(True)
+    assert c6.check_monster_strike(Fraction(12, 20), armor_class=15, bonus=2)
+    assert c6.check_ooze_factor(0.55 * 1 + 0.45 * 0.1, slow=0.1, armor_class=10, bonus=0)
+    assert c6.check_fighter_clip(2 * 1.0 / 3, level=5, max_norm=1.0)
+    assert not c6.check_same_monsters(False) and "stream of their own" in c6.check_same_monsters(False).message

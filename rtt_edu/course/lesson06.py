@@ -6,7 +6,8 @@ appears at step ``AT`` = 120. Every run starts from the same weights with the sa
 Lesson 8 trains the same network on the same points.
 
 The self-checks (the chance of a strike, the ooze's expected factor, the Fighter's clip) compare an
-answer with the exact value computed by the library and name the mistake they see.
+answer with the exact value computed by the library and name the mistake they see; the prediction about
+Adam after a loss spike and the quiz are multiple-choice questions (``checks.Question``).
 """
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import RollToTrain
-from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
+from rtt_edu.errors import require
 from rtt_edu.party.xp import proficiency_bonus
 
 __all__ = ["AT", "WINDOW", "quadrants", "make_model", "fight", "window", "excess", "fight_verdict", "adam_step_sizes",
            "strikes", "later_ratio", "verdict_table", "verdict_summary", "dice_jitter", "dragon_turns", "encounters",
-           "check_strike_ac30", "check_same_monsters", "monster_strike_probability", "check_monster_strike",
-           "check_ooze_factor", "check_fighter_clip"]
+           "epoch_ratio", "check_strike_ac30", "ADAM_AFTER_DRAGON", "check_adam_after_dragon",
+           "check_same_monsters", "monster_strike_probability", "check_monster_strike",
+           "check_ooze_factor", "check_fighter_clip", "QUIZ", "check_quiz"]
 
 AT = 120                      # the step the monster appears
 WINDOW = 40                   # steps read after it
@@ -157,6 +160,13 @@ def dice_jitter(seeds=range(6)) -> float:
     return statistics.stdev(statistics.fmean(window(fight(None, None, seed=s))) for s in seeds)
 
 
+def epoch_ratio(history, base, steps) -> list:
+    """For each step t of ``steps``: the mean loss of steps t−7..t (one epoch, all 8 mini-batches) of
+    ``history`` over the same mean of ``base``. Above 1: the run is behind the run it is compared with."""
+    return [statistics.fmean(history.losses[t - 7:t + 1]) / statistics.fmean(base.losses[t - 7:t + 1])
+            for t in steps]
+
+
 def dragon_turns(history) -> list:
     """(step, natural face, multiplier) of the steps a monster was present."""
     present = {step for step, _ in history.events("monster")}
@@ -174,6 +184,21 @@ def check_strike_ac30(answer) -> Feedback:
                  mistakes=((Fraction(18, 20), "'+b removes b faces' holds only while AC ≤ 21: here all 20 faces "
                                               "strike before and after the bonus."),
                            (Fraction(27, 20), "a probability cannot exceed 1: the d20 has only 20 faces.")))
+
+
+ADAM_AFTER_DRAGON = Question(
+    topic="Adam's steps after three steps on 100 × the loss", right="c",
+    why="The hundredfold gradients put squares 10,000 times the usual into Adam's running mean, and it forgets "
+        "slowly: long after the dragon, each step is an ordinary gradient divided by a root that is still too big.",
+    wrong={"a": "the dragon has left: the gradients are ordinary again. Adam divides by its running mean of "
+                "squared gradients; it never multiplies a later step by the old ones.",
+           "b": "Adam's steps keep one size while the gradients keep one scale. Here the running mean still "
+                "holds the hundredfold squares, and it forgets slowly: what does dividing by it do?"})
+
+
+def check_adam_after_dragon(answer) -> Feedback:
+    """Predict: Adam's steps 40 to 120 steps after a loss spike are smaller than usual, (c)."""
+    return choose(answer, ADAM_AFTER_DRAGON)
 
 
 def check_same_monsters(answer) -> Feedback:
@@ -235,3 +260,40 @@ def check_fighter_clip(answer, level: int = 5, max_norm: float = 1.0) -> Feedbac
                  f"right: 2 × {max_norm:g} / {proficiency_bonus(level)} = {expected:.4f}: the armour tightens as the "
                  "proficiency bonus grows.",
                  "The armour norm is 2 × max_norm / proficiency_bonus(level); the bonus at level 5 is +3.", tol=1e-3)
+
+
+# --- quiz ---------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="which defence helps against weight noise (a Weight Wraith of AC 30)", right="b",
+             why="The noise is added to the weights after the step; only a defence that acts on the weights "
+                 "themselves, a rollback to the best ones kept, undoes it.",
+             wrong={"a": "clipping shrinks the gradient, but the Wraith's noise is added to the weights after the "
+                         "step: no gradient carries it.",
+                    "c": "a bonus turns striking faces only while AC ≤ 21; against AC 30 every face still strikes.",
+                    "d": "the noise is sigma · rms(w) · ε, whatever the learning rate: a smaller step does not make "
+                         "it smaller, it only makes the recovery slower."}),
+    Question(topic="why the Fighter comes through the Loss Dragon unharmed", right="b",
+             why="A hundredfold gradient has a hundredfold norm, and clipping scales it back to the armour norm: "
+                 "the step is no longer than an ordinary clipped one.",
+             wrong={"a": "nothing saves against AC 30: the dragon strikes the Fighter on all its turns too.",
+                    "c": "a rollback is the Cleric's technique; the Fighter only clips the gradient."}),
+    Question(topic="why a save bonus made the Paladin worse against the Loss Dragon", right="c",
+             why="Against AC 30 the bonus turns no face, but the same +2 lifts the dice's own save: a bigger "
+                 "multiplier m, and m multiplies the hundredfold gradient.",
+             wrong={"a": "P(strike) is #{k : k + 2 < 30} / 20 = 1: with or without the bonus every face strikes.",
+                    "b": "a bonus only adds to the total of a roll; the dragon's factor of 100 stays 100."}),
+    Question(topic="what makes a Gradient Ooze leave sooner", right="b",
+             why="Every resisted turn is an ordinary step that lowers the loss and hurts the Ooze; a bonus "
+                 "(AC 14 ≤ 21) turns striking faces into resisting ones, so it is defeated sooner.",
+             wrong={"a": "a struck step does not move at all; clipping can shrink a gradient, not make a zero "
+                         "step move.",
+                    "c": "the Ooze makes no spike: the Cleric's test never fires, and the best weights kept are "
+                         "no better than the current ones."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])

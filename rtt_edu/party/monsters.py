@@ -80,7 +80,7 @@ def _number(name, value, expected, ok):
 
 
 class Monster(Participant):
-    """A monster: ``hit_points``, ``armor_class`` (the DC of the model's save), ``challenge_rating``
+    """A monster: ``hit_points``, ``armor_class`` (AC: the total the model's save must reach), ``challenge_rating``
     (its XP, from :data:`CR_XP`) and ``turns`` (how long it stays). Subclasses define its effect:
 
     ``strike(turn)``  after the roll, on a failed save: act on the gradients or ``turn.multiplier``
@@ -147,8 +147,8 @@ class Monster(Participant):
         if not saved:
             self.struck = True
             details = self.strike(turn) or {}
-        verdict = (f"resisted (saved {save.total} vs DC {self.armor_class})" if saved
-                   else f"{self.describe()} (failed {save.total} vs DC {self.armor_class})")
+        verdict = (f"resisted (saved {save.total} vs AC {self.armor_class})" if saved
+                   else f"{self.describe()} (failed {save.total} vs AC {self.armor_class})")
         turn.log("monster", f"the {self.name} {self.attack}: {verdict}", monster=self.name, save=save.total,
                  dc=self.armor_class, saved=saved, **details)
 
@@ -347,8 +347,7 @@ class EncounterTable(Participant):
         self.active, self._source = copy.deepcopy(self._template(source)), source
         m = self.active
         article = "an" if m.name[:1].lower() in "aeiou" else "a"
-        cr = str(Fraction(m.challenge_rating).limit_denominator(8))
-        turn.log("encounter", f"{article} {m.name} appears (CR {cr}, {m.hit_points:.4g} HP, AC {m.armor_class}) "
+        turn.log("encounter", f"{article} {m.name} appears ({m.hit_points:.4g} HP, AC {m.armor_class}) "
                               f"for {m.turns} turn{'s' * (m.turns > 1)}",
                  monster=m.name, hit_points=m.hit_points, armor_class=m.armor_class, turns=m.turns)
 
