@@ -8,7 +8,8 @@ written by hand, so it says what the checks really detect:
 - a numeric check's hints are the messages of ``judge(..., hint, mistakes=((value, message), ...))``,
   of ``mistakes.append((value, message))`` and of ``Feedback(False, message)`` in the check and the
   module's helpers it calls (read from the code: a ``{...}`` placeholder shows as "…");
-- a quiz question's are the ``wrong`` hints of its :class:`rtt_edu.course.checks.Question`.
+- a quiz question's, or a check's built on ``choose``, are the ``wrong`` hints of its
+  :class:`rtt_edu.course.checks.Question`.
 
 Messages that only ask for an answer ("replace `None` with ...", "answer=...: expected ...") are
 not misconceptions and are left out.
@@ -30,6 +31,7 @@ import nbformat
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "lessons"))
 from editions import authored_lessons, nbgrader_role  # noqa: E402  (a sibling script, not a package)
+from rtt_edu.course.checks import Question  # noqa: E402
 
 GUIDES = os.path.join(ROOT, "teachers", "guide")
 COURSE = os.path.join(ROOT, "rtt_edu", "course")
@@ -83,9 +85,13 @@ def _clean(message: str) -> str:
 
 
 def check_hints(lesson: str) -> dict:
-    """``{check name: (its docstring's first line, [hint, ...])}`` for every ``check_*`` of a lesson module."""
+    """``{check name: (its docstring's first line, [hint, ...])}`` for every ``check_*`` of a lesson module.
+
+    A check answered with a letter (``choose(answer, QUESTION)``) gets the ``wrong`` hints of the
+    module-level :class:`~rtt_edu.course.checks.Question` it names."""
     tree = ast.parse(open(os.path.join(COURSE, f"lesson{lesson}.py"), encoding="utf-8").read())
     functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    namespace = vars(importlib.import_module(f"rtt_edu.course.lesson{lesson}"))
     result = {}
     for name, function in functions.items():
         if not name.startswith("check_"):
@@ -94,6 +100,9 @@ def check_hints(lesson: str) -> dict:
         messages = _hints_in(function)
         for helper in sorted(called & functions.keys()):
             messages += _hints_in(functions[helper])
+        named = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+        for question in (namespace[n] for n in sorted(named) if isinstance(namespace.get(n), Question)):
+            messages += [hint for _, hint in sorted(question.wrong.items())]
         kept = [_clean(m) for m in messages if m and not NOT_A_MISCONCEPTION.match(m.strip())]
         summary = (ast.get_docstring(function) or name).strip().splitlines()[0]
         result[name] = (summary, list(dict.fromkeys(kept)))
