@@ -51,3 +51,31 @@ def test_check_effective_lr_and_counts():
 
 def test_check_dc15():
     assert c4.check_dc15("slower") and not c4.check_dc15("faster") and not c4.check_dc15(None)
+
+
+def test_train_and_test_losses_record_both_losses_of_the_plain_run():
+    from rtt_edu.views.widgets import TrainingConfig
+    config = TrainingConfig(dataset="moons", noise=0.2, lr=0.5, rules="plain", experience=False, seed=0)
+    curves = c4.train_and_test_losses(config, steps=30)
+    assert len(curves["train"]) == len(curves["test"]) == 30
+    assert curves["train"][-1] < curves["train"][0] and curves["test"][-1] < curves["test"][0]
+    assert curves["train"][0] == pytest.approx(c4.sharpness_along(config, steps=1)["losses"][0])
+    assert c4.plot_train_test(curves).axes[0].get_xlabel() == "step"
+
+
+@pytest.mark.parametrize("number,right", [(1, "b"), (2, "c"), (3, "a"), (4, "b")])
+def test_the_quiz(number, right):
+    question = c4.QUIZ[number - 1]
+    passes(c4.check_quiz(number, right))
+    passes(c4.check_quiz(number, f" ({right.upper()}) "))
+    for letter, hint in question.wrong.items():
+        fails(c4.check_quiz(number, letter), hint[:20])
+    fails(c4.check_quiz(number, None), "replace `None`")
+
+
+def test_the_quiz_names_its_mistakes():
+    fails(c4.check_quiz(1, "a"), "lowers the line 2 / lr")
+    fails(c4.check_quiz(2, "a"), "the test loss gets worse")
+    fails(c4.check_quiz(3, "b"), "no saving throw")
+    with pytest.raises(RollToTrainError, match="number="):
+        c4.check_quiz(5, "a")

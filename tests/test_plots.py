@@ -11,6 +11,7 @@ from rtt_edu.errors import RollToTrainError
 from rtt_edu.party.monsters import GradientOoze, LossDragon
 from rtt_edu.party.xp import ExperienceSystem
 from rtt_edu.views.plots import (
+    ALL_OUTCOMES,
     BandView,
     DistributionView,
     LossCurveView,
@@ -53,7 +54,7 @@ def record(step, outcome="success", loss=1.0, events=()):
 
 def test_every_step_is_marked_in_its_outcomes_colour():
     history = trained_history(80)
-    fig = plot_history(history, plain=[0.5] * 80)
+    fig = plot_history(history, plain=[0.5] * 80, marks=ALL_OUTCOMES)
     ax = fig.axes[0]
     dice = next(line for line in ax.lines if line.get_label() == "dice")
     assert np.allclose(dice.get_ydata(), history.losses)
@@ -67,6 +68,37 @@ def test_every_step_is_marked_in_its_outcomes_colour():
     assert len({r.outcome for r in history.steps}) == 4
     plain = next(line for line in ax.lines if line.get_label() == "plain")
     assert list(plain.get_ydata()) == [0.5] * 80
+
+
+def test_by_default_the_line_shows_every_step_and_only_the_critical_steps_are_marked():
+    history = trained_history(80)
+    ax = plot_history(history).axes[0]
+    dice = next(line for line in ax.lines if line.get_label() == "dice")
+    assert len(dice.get_xdata()) == 80                       # the line: every step
+    marked = {line.get_label(): sorted(int(x) for x in line.get_xdata())
+              for line in ax.lines if line.get_linestyle() == "None" and len(line.get_xdata())}
+    critical = {"critical success": "critical_success", "critical failure": "critical_fail"}
+    assert marked and set(marked) <= set(critical)
+    for label, outcome in critical.items():
+        assert marked.get(label, []) == [r.step for r in history.steps if r.outcome == outcome]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "success" not in legend and "fail" not in legend
+    only_fails = plot_history(history, marks=("critical_fail",)).axes[0]
+    assert {line.get_label() for line in only_fails.lines
+            if line.get_linestyle() == "None" and len(line.get_xdata())} <= {"critical failure"}
+    assert plot_history(history, legend=False).axes[0].get_legend() is None
+    with pytest.raises(RollToTrainError, match="marks="):
+        plot_history(history, marks=("natural_7",))
+
+
+def test_a_static_decision_boundary_takes_the_styles_font_sizes_and_can_leave_its_legend_out():
+    import matplotlib
+    model = torch.nn.Linear(2, 2)
+    X, y = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([0, 1])
+    with matplotlib.rc_context({"axes.labelsize": 13}):
+        ax = plot_decision_boundary(model, X, y).axes[0]
+        assert ax.xaxis.label.get_fontsize() == 13 and ax.get_legend() is not None
+        assert plot_decision_boundary(model, X, y, legend=False).axes[0].get_legend() is None
 
 
 def test_encounters_and_level_ups_from_events():

@@ -9,8 +9,14 @@ learns, and once it passes 2 / lr the plain steps overshoot along that direction
 al. 2021 call this training "at the edge of stability". The sharpness is found by power iteration
 on Hessian-vector products (``torch.autograd.grad`` twice), from a seeded start vector.
 
+**Overfitting.** :func:`train_and_test_losses` trains the plain network and records its loss on the
+training points and on the held-out test points at every step; :func:`plot_train_test` draws both.
+The training loss keeps falling; the test loss stops falling and climbs once the network starts to
+fit the training points' noise.
+
 **The self-checks**: the DC slider's effect, the effective learning rate, counts of skipped and uphill
-steps; each compares an answer with the exact value computed by the library and names the mistake it sees.
+steps, and the quiz (``QUIZ``, ``check_quiz``); each compares an answer with the exact value computed by
+the library and names the mistake it sees.
 """
 from __future__ import annotations
 
@@ -20,13 +26,13 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.course.checks import Feedback, Question, choose, judge
 from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.views.widgets import ToyRun, TrainingConfig
 
-__all__ = ["sharpness", "sharpness_along", "plot_sharpness", "check_dc15", "check_effective_lr",
-           "check_expected_count"]
+__all__ = ["sharpness", "sharpness_along", "plot_sharpness", "train_and_test_losses", "plot_train_test",
+           "check_dc15", "check_effective_lr", "check_expected_count", "QUIZ", "check_quiz"]
 
 
 def sharpness(model, X, y, iterations: int = 30, seed: int = 0, start=None) -> tuple:
@@ -86,8 +92,41 @@ def plot_sharpness(result: dict, lr: float):
     right.axhline(2 / lr, color="#D55E00", ls=":", lw=1.5, label=f"2 / lr = {2 / lr:g}: steps overshoot above")
     right.set_ylabel("sharpness (top curvature)", color="#D55E00")
     lines = ax.get_lines() + right.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="upper center", ncol=3,
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", ncol=3,
               bbox_to_anchor=(0.5, -0.22))
+    return fig
+
+
+def train_and_test_losses(config: TrainingConfig, steps: int = 2000) -> dict:
+    """The plain run of ``config`` for ``steps`` full-batch steps: {"train": [...], "test": [...]}, the
+    cross-entropy on the training points and on the test points before each step."""
+    run = ToyRun(config)
+    model = copy.deepcopy(run.plain_model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    data = run.data
+    out = {"train": [], "test": []}
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(data.X_train), data.y_train)
+        with torch.no_grad():
+            out["test"].append(F.cross_entropy(model(data.X_test), data.y_test).item())
+        out["train"].append(loss.item())
+        loss.backward()
+        optimizer.step()
+    run.close()
+    return out
+
+
+def plot_train_test(curves: dict):
+    """The training loss and the test loss of one run against the step, the test loss's lowest point marked."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    ax.plot(curves["train"], color="#0072B2", lw=1.4, label="training loss (the 300 points it learns from)")
+    ax.plot(curves["test"], color="#D55E00", lw=1.4, label="test loss (100 held-out points)")
+    best = min(range(len(curves["test"])), key=curves["test"].__getitem__)
+    ax.plot([best], [curves["test"][best]], "o", color="#D55E00", ms=7,
+            label=f"lowest test loss, step {best}")
+    ax.set(xlabel="step", ylabel="cross-entropy loss", ylim=(0, 0.4))
+    ax.legend()
     return fig
 
 
@@ -138,3 +177,47 @@ def check_expected_count(answer, rule="seed-code", steps: int = 300, kind: str =
                  f"Each step is one roll: the count is steps · P, with P from rule.{method}().",
                  [(p, f"that is the probability of one step. Multiply by {steps} steps."),
                   (steps * (1 - p), "that counts the other steps.")], tol=0.05)
+
+
+# --- the quiz -------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="what removes the plain run's loss spike",
+             right="b",
+             why="the spike comes when the sharpness passes 2 / lr; at lr 0.2 that line is at 10, above the "
+                 "highest sharpness the run reaches (about 7), so the steps no longer overshoot.",
+             wrong={"a": "a larger learning rate lowers the line 2 / lr: the sharpness crosses it sooner, and "
+                         "the steps overshoot more.",
+                    "c": "the spike happens at step 65; more steps after it change nothing before it.",
+                    "d": "the test points are never trained on: they measure the network, they do not move it."}),
+    Question(topic="what the growing gap between training and test loss means",
+             right="c",
+             why="the network keeps fitting the training points, noise included, and that extra fit does "
+                 "not carry over to points it never saw: it is overfitting.",
+             wrong={"a": "a network that learned the moons better would do better on new points too; here "
+                         "the test loss gets worse.",
+                    "b": "the training loss falls smoothly all along: no step overshoots there.",
+                    "d": "the test points come from the same two moons, with the same noise; only which "
+                         "points the network trained on differs."}),
+    Question(topic="what the DC slider does to the plain run",
+             right="a",
+             why="the plain run rolls no dice: the panel keeps it, and only the dice run is re-trained, "
+                 "on the same dice faces read by the new rule.",
+             wrong={"b": "the plain run has no saving throw: a DC cannot make its steps smaller.",
+                    "c": "a plain step is never scaled by m, so no DC can make it larger either."}),
+    Question(topic="why the fair control is a plain run at lr · E[m]",
+             right="b",
+             why="on average a dice run moves like plain SGD at lr · E[m]: a plain run at that rate has the "
+                 "same pace, so what is left between the two is the dice's noise.",
+             wrong={"a": "the plain run at lr 0.5 trains well (loss 0.064): it is not broken, it is just "
+                         "faster than the dice on average.",
+                    "c": "both runs see the same data and start from the same weights: only the step sizes differ.",
+                    "d": "a plain run rolls no dice, so it has none of their noise: that is why it can "
+                         "show what the noise does."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to 4), answered with a letter."""
+    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])

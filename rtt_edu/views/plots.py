@@ -1,6 +1,6 @@
 """Plots of a run and of a rule, with matplotlib's object API. Each ``plot_*`` returns its Figure.
 
-    plot_history(history)               # the loss coloured by each step's outcome
+    plot_history(history)               # the loss as a line, its natural 20s and 1s marked
     plot_distribution("classroom")      # the exact multiplier distribution, E[m], P(ascent), P(skip)
     plot_band(dice_losses, plain_losses)  # many seeds: median and a quantile band
     plot_decision_boundary(model, X, y) # a 2-D classifier's regions over its data
@@ -22,7 +22,7 @@ from rtt_edu.errors import RollToTrainError, bad_value
 
 __all__ = ["plot_history", "plot_distribution", "plot_band", "plot_decision_boundary", "LossCurveView",
            "DistributionView", "BandView", "BoundaryView", "encounter_spans", "level_ups", "band_stats",
-           "decision_grid", "OUTCOME_STYLE"]
+           "decision_grid", "OUTCOME_STYLE", "ALL_OUTCOMES", "CRITICAL_OUTCOMES"]
 
 #: Okabe and Ito's colour-blind-safe palette (Color Universal Design, 2008): name → colour.
 PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -39,6 +39,12 @@ OUTCOME_STYLE = {
     "skipped": dict(color=PALETTE["grey"], marker="s", markersize=4, label="skipped", markerfacecolor="none"),
 }
 _OTHER = dict(color="#999999", marker=".", markersize=4, label="other")
+
+#: every outcome a step can have ("other": one the styles do not know): a live panel marks them all.
+ALL_OUTCOMES = (*OUTCOME_STYLE, "other")
+#: the outcomes a static loss curve marks unless told otherwise: the natural 20s and natural 1s. A marker
+#: on every step buries the line; the critical steps are the ones a reader looks for.
+CRITICAL_OUTCOMES = ("critical_success", "critical_fail")
 
 #: the two runs of a panel and a faded copy of the dice run before the last change.
 RUN_STYLE = {"dice": dict(color=PALETTE["blue"], lw=1.2, label="dice"),
@@ -146,8 +152,13 @@ class LossCurveView:
     over). The y-limits come from finite losses only, at most :data:`Y_CAP` × the first loss.
     """
 
-    def __init__(self, ax, title: str | None = None, log_scale: bool = False, legend: bool = True):
+    def __init__(self, ax, title: str | None = None, log_scale: bool = False, legend: bool = True,
+                 marks=ALL_OUTCOMES):
         self.ax, self.show_legend = ax, legend     # legend=False: the caller shows legend_handles() elsewhere
+        unknown = set(marks) - set(ALL_OUTCOMES)
+        if unknown:
+            raise RollToTrainError(bad_value("marks", marks, f"outcomes among {ALL_OUTCOMES}"))
+        self.marks = tuple(marks)                  # the outcomes whose steps get a marker; the line shows every step
         self.lines = {name: ax.plot([], [], **style)[0] for name, style in RUN_STYLE.items()}
         self.markers = {name: ax.plot([], [], ls="", zorder=3, **style)[0] for name, style in OUTCOME_STYLE.items()}
         self.markers["other"] = ax.plot([], [], ls="", zorder=3, **_OTHER)[0]
@@ -193,7 +204,7 @@ class LossCurveView:
             values = np.empty(0) if values is None else _floats(values)
             self.lines[name].set_data(np.arange(len(values)), values)
         for name, (xs, ys) in self._by_outcome.items():
-            self.markers[name].set_data(xs, ys)
+            self.markers[name].set_data(*((xs, ys) if name in self.marks else ([], [])))
         self._decorate()
         self._limits()
         self._legend()
@@ -270,17 +281,19 @@ class LossCurveView:
                 legend.remove()
             spec = self.ax.get_subplotspec()
             if shown and spec is not None and not spec.is_last_col():   # a neighbour on the right: below
-                self.ax.legend(handles=shown, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25),
+                self.ax.legend(handles=shown, loc="upper center", bbox_to_anchor=(0.5, -0.25),
                                ncols=2, borderaxespad=0.0, frameon=False)
             elif shown:   # beside the axes, so it never covers data or tick labels
-                self.ax.legend(handles=shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                self.ax.legend(handles=shown, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                                borderaxespad=0.0, frameon=False)
 
 
-def plot_history(history, ax=None, plain=None, title: str | None = None, log_scale: bool = False):
-    """The loss curve of ``history``: every step marked by its outcome (critical success, success,
-    fail, critical failure, skipped), monster encounters shaded, level-ups marked; ``plain`` adds
-    the plain run's losses beside it. Returns the Figure."""
+def plot_history(history, ax=None, plain=None, title: str | None = None, log_scale: bool = False,
+                 marks=CRITICAL_OUTCOMES, legend: bool = True):
+    """The loss curve of ``history`` as a line, the steps of the outcomes in ``marks`` marked (by
+    default the critical successes and failures, natural 20s and 1s; :data:`ALL_OUTCOMES` marks every
+    step), monster encounters shaded, level-ups marked; ``plain`` adds the plain run's losses beside
+    it. ``legend=False`` leaves the legend out (one legend for a row of plots). Returns the Figure."""
     from rtt_edu.engine.history import History
     if not isinstance(history, History):
         raise TypeError(bad_value("history", history, "a rtt_edu History"))
@@ -288,7 +301,7 @@ def plot_history(history, ax=None, plain=None, title: str | None = None, log_sca
         raise RollToTrainError(bad_value("history", history, "a history with losses (under attach, call "
                                                              "handle.observe_loss(loss) before optimizer.step())"))
     ax = _axes(ax, (6.5, 3.5))
-    view = LossCurveView(ax, title=title, log_scale=log_scale)
+    view = LossCurveView(ax, title=title, log_scale=log_scale, legend=legend, marks=marks)
     view.update(history, plain)
     return ax.figure
 
@@ -497,18 +510,21 @@ class BoundaryView:
     ``set_points(X_train, y_train, X_test, y_test)`` when the data change; ``update(model)`` each frame.
     """
 
-    def __init__(self, ax, resolution: int = 80, margin: float = 0.4, title: str | None = None, legend: bool = True):
+    def __init__(self, ax, resolution: int = 80, margin: float = 0.4, title: str | None = None, legend: bool = True,
+                 fontsize: float | None = 7):
         self.ax, self.resolution, self.margin, self.show_legend = ax, resolution, margin, legend
+        self.fontsize = fontsize        # labels and legend; None: the style's sizes (a static plot in a lesson)
         self.image = ax.imshow(np.ones((2, 2, 3)), origin="lower", interpolation="bilinear", aspect="auto")
         self.train = ax.scatter([], [], s=12, edgecolors="white", linewidths=0.4, zorder=3, label="train")
         self.test = ax.scatter([], [], s=14, facecolors="none", linewidths=0.9, zorder=3, label="test")
         self.probs = None
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel("x₁ (shade: predicted class)", fontsize=7)
-        ax.set_ylabel("x₂", fontsize=7)
+        sizes = ({}, {}) if fontsize is None else ({"fontsize": fontsize}, {"fontsize": fontsize + 2})
+        ax.set_xlabel("x₁ (shade: predicted class)", **sizes[0])
+        ax.set_ylabel("x₂", **sizes[0])
         if title:
-            ax.set_title(title, fontsize=9)
+            ax.set_title(title, **sizes[1])
 
     def set_points(self, X_train, y_train, X_test=None, y_test=None) -> None:
         X_train, y_train = np.asarray(X_train, dtype=float), np.asarray(y_train, dtype=int)
@@ -548,7 +564,8 @@ class BoundaryView:
         if legend is not None:
             legend.remove()
         if handles:
-            self.ax.legend(handles=handles, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+            self.ax.legend(handles=handles, fontsize=None if self.fontsize is None else self.fontsize - 1,
+                           loc="upper center", bbox_to_anchor=(0.5, -0.1),
                            ncols=min(3, len(handles)), frameon=False, handletextpad=0.1, columnspacing=0.6,
                            borderaxespad=0.0)
 
@@ -562,16 +579,17 @@ class BoundaryView:
 
 
 def plot_decision_boundary(model, X, y, ax=None, resolution: int = 100, X_test=None, y_test=None,
-                           title: str | None = None):
+                           title: str | None = None, legend: bool = True):
     """The regions ``model`` assigns to each class over the points ``X`` (coloured by ``y``);
-    ``X_test``/``y_test`` are drawn hollow. Returns the Figure."""
+    ``X_test``/``y_test`` are drawn hollow; ``legend=False`` leaves the class legend out (one legend for
+    a row of plots). Labels take the style's font sizes. Returns the Figure."""
     X, y = _floats(X), np.asarray(y.detach().cpu() if hasattr(y, "detach") else y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise RollToTrainError(bad_value("X", f"<array of shape {X.shape}>", "(n, 2) points"))
     if len(y) != len(X):
         raise RollToTrainError(bad_value("y", f"<{len(y)} labels>", f"{len(X)} labels, one per point of X"))
     ax = _axes(ax, (4.0, 4.0))
-    view = BoundaryView(ax, resolution, title=title)
+    view = BoundaryView(ax, resolution, title=title, legend=legend, fontsize=None)
     view.set_points(X, y, None if X_test is None else _floats(X_test),
                     None if y_test is None
                     else np.asarray(y_test.detach().cpu() if hasattr(y_test, "detach") else y_test))
