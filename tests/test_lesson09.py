@@ -34,3 +34,33 @@ def test_mask_posterior_reads_the_grammar_rules():
         c9.mask_posterior("the dragon casts a [MASK]")
     with pytest.raises(RollToTrainError, match="exactly one"):
         c9.mask_posterior("the wizard casts a spell")
+
+
+def test_lesson09_key_answers_are_right_and_none_asks_for_an_answer():
+    assert c9.check_rogue_best_accuracy(Fraction(1, 2))
+    assert c9.check_mask_probability(Fraction(1, 3), "the wizard casts a [MASK]", "fireball")
+    assert c9.check_context_best_accuracy(Fraction(3, 5), "[MASK] wise knight slays a troll")
+    assert c9.check_best_word("cleric", "the brave [MASK] heals a wounded knight")
+    for check in (c9.check_rogue_best_accuracy, c9.check_mask_probability, c9.check_context_best_accuracy,
+                  c9.check_best_word):
+        assert "replace `None`" in check(None).message
+
+
+def test_lesson09_named_mistakes_are_recognised():
+    assert "uniform" in c9.check_rogue_best_accuracy(Fraction(1, 3)).message
+    assert "'gem' or 'crown'" in c9.check_rogue_best_accuracy(Fraction(1, 4)).message
+    assert "not the most likely" in c9.check_best_word("a", "[MASK] wise knight slays a troll").message
+    assert "never appears" in c9.check_best_word("dragon").message
+
+
+def test_lesson09_quiz():
+    assert [q.right for q in c9.QUIZ] == ["b", "c", "b", "c"]
+    for number, question in enumerate(c9.QUIZ, 1):
+        assert c9.check_quiz(number, question.right)
+        assert c9.check_quiz(number, f" ({question.right.upper()}) ")
+        for letter, hint in question.wrong.items():
+            feedback = c9.check_quiz(number, letter)
+            assert not feedback and hint in feedback.message
+        assert "replace `None`" in c9.check_quiz(number, None).message
+    with pytest.raises(RollToTrainError, match="question number"):
+        c9.check_quiz(5, "a")
