@@ -77,3 +77,58 @@ def test_check_twenty_with_advantage():
     assert c1.check_twenty_with_advantage(39 / 400)
     fails(c1.check_twenty_with_advantage(1 / 20), "one die")
     fails(c1.check_twenty_with_advantage(2 / 20), "subtract")
+    fails(c1.check_twenty_with_advantage(1 / 400), "both dice")
+    fails(c1.check_twenty_with_advantage(None), "replace `None`")
+
+
+def test_each_exercise_names_its_mistakes():
+    passes(c1.check_at_least(0.16, target=15, modifier=2, disadvantage=True))
+    fails(c1.check_at_least(0.09, target=15, modifier=2, disadvantage=True), "ignores the modifier")
+    fails(c1.check_at_least(0.4, target=15, modifier=2, disadvantage=True), "single die")
+    fails(c1.check_at_least(0.2, target=15, modifier=2, disadvantage=True), "halving")
+    fails(c1.check_at_least(16, target=15, modifier=2, disadvantage=True), "percentage")
+    fails(c1.check_mean_total(None, "2d6+3"), "replace `None`")
+    fails(c1.check_mean_total(7, "2d6+3"), "modifier")
+    fails(c1.check_ability_modifier(None), "replace `None`")
+    fails(c1.check_smallest_dc(None, "classroom", below=0.4, advantage=True), "replace `None`")
+    passes(c1.check_smallest_dc(19, "classroom", below=0.4, advantage=True))
+    fails(c1.check_smallest_dc(18, "classroom", below=0.4, advantage=True), "Raise the DC")
+
+
+def test_lesson1_quiz_knows_each_letter():
+    assert [q.right for q in c1.QUIZ] == ["a", "b", "a", "a"] and 3 <= len(c1.QUIZ) <= 5
+    for number, question in enumerate(c1.QUIZ, 1):
+        passes(c1.check_quiz(number, question.right))
+        passes(c1.check_quiz(number, f"({question.right.upper()})"))
+        for letter, hint in question.wrong.items():
+            assert hint in fails(c1.check_quiz(number, letter))
+        fails(c1.check_quiz(number, None), "replace `None`")
+        fails(c1.check_quiz(number, 3), "expected one letter")
+    with pytest.raises(RollToTrainError, match="number"):
+        c1.check_quiz(len(c1.QUIZ) + 1, "a")
+
+
+def test_lesson1_quiz_answers_are_the_exact_numbers():
+    classroom = SavingThrow.preset("classroom")
+    drop = classroom.expected_multiplier() - classroom.replace(dc=12).expected_multiplier()
+    assert drop == pytest.approx(0.025)                                       # question 1: (a)
+    assert SavingThrow.preset("classroom", modifier=12).multiplier(1) == -0.5  # question 2: (b)
+    loss = {p: p - p * p for p in (0.9, 0.5)}                                  # question 3: p − p²
+    assert loss[0.5] > loss[0.9]
+
+
+def test_the_distribution_figure_labels_every_stem_and_names_only_the_signs_it_shows():
+    import matplotlib
+    matplotlib.use("Agg")
+    from rtt_edu.views.plots import plot_distribution
+    from rtt_edu.views.widgets import rule_verdict
+    rule = SavingThrow.preset("classroom", dc=15, advantage=True)
+    ax = plot_distribution(rule).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["m < 0: uphill", "m > 0: downhill", "E[m]", "m = 1, a plain step"]    # no "skipped"
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["0.25%", "48.75%", "41.25%", "9.75%"])
+    assert "P(ascent) = 0.25%" in ax.get_title() and "0.25% of steps go uphill" in rule_verdict(rule)
+    (ascent,) = [line for line in ax.lines if line.get_label() == "m < 0: uphill"]
+    assert not ascent.get_clip_on()                       # the marker of a 0.25 % stem shows whole on the axis
+    skip = plot_distribution("lr-dropout").axes[0]
+    assert "m = 0: skipped" in [t.get_text() for t in skip.get_legend().get_texts()]

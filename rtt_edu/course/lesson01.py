@@ -1,7 +1,9 @@
 """Lesson 1 (dice): exact means of dice distributions and the lesson's self-checks.
 
 Probabilities of a d20, ability modifiers, mean totals, the DC of a mean: each check compares an
-answer with the exact value computed by the library and names the mistake it sees.
+answer with the exact value computed by the library and names the mistake it sees. The quiz
+(:data:`QUIZ`, :func:`check_quiz`) asks about the ideas: what the DC does to the drift, crits against
+modifiers, what disadvantage costs, and what a temperature of 0 means.
 
     from rtt_edu.course import lesson01 as c1
     c1.mean_of(total_distribution("2d6+3"))      # Fraction(10, 1)
@@ -12,13 +14,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
 from rtt_edu.errors import require
 from rtt_edu.game.dice import ability_modifier, natural_distribution, total_distribution
 from rtt_edu.game.rules import as_rules
 
 __all__ = ["mean_of", "p_at_least", "check_twenty_with_advantage", "check_at_least", "check_ability_modifier",
-           "check_mean_total", "check_smallest_dc"]
+           "check_mean_total", "check_smallest_dc", "QUIZ", "check_quiz"]
 
 
 def mean_of(distribution: dict) -> Fraction:
@@ -39,7 +41,7 @@ def check_twenty_with_advantage(answer) -> Feedback:
     """P(natural = 20) when a d20 is rolled with advantage: 1 − (19/20)² = 39/400."""
     expected = float(natural_distribution(20, advantage=True)[20])
     return judge(answer, expected, "a probability between 0 and 1 (a fraction like 1/20 is fine)",
-                 f"the higher of two dice is 20 unless both miss it: 1 − (19/20)² = 39/400 = {expected:.4f}, "
+                 f"right: the higher of two dice is 20 unless both miss it: 1 − (19/20)² = 39/400 = {expected:.4f}, "
                  "almost twice 1/20.",
                  "Advantage fails to show a 20 only when both dice miss it: 1 − P(both miss).",
                  mistakes=((2 / 20, "2/20 counts the case where both dice show 20 twice; subtract it: 1 − (19/20)²."),
@@ -136,3 +138,45 @@ def check_smallest_dc(answer, rule="classroom", below: float = 0.4, **changes) -
                                    "DC. Move the DC slider down until it is not.")
         return Feedback(False, f"at DC {value:g} E[m] = {shown:.4f}, not below {below:g} yet. Raise the DC.")
     return Feedback(False, f"{value:g} is not a DC of this die. Try the DC slider of the DicePanel.")
+
+
+# --- quiz ---------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="what raising classroom's DC by 1 does to E[m]", right="a",
+             why="At DC 11 to 20 one more DC moves exactly one face, of probability 1/20, from success (0.75) "
+                 "to fail (0.25): E[m] falls by (0.75 − 0.25)/20 = 0.025.",
+             wrong={"b": "the multipliers of the bands are fixed by the rule (0.75 for a success); a harder save "
+                         "only makes successes rarer.",
+                    "c": "the DC decides which faces succeed, and so how often each multiplier comes up: the "
+                         "mean is each m times how often it comes up.",
+                    "d": "0.5 is the gap between a success and a fail, but only one face in twenty changes band: "
+                         "weigh the gap by that face's probability."}),
+    Question(topic="a natural 1 with a large modifier", right="b",
+             why="A critical is read from the natural face: a natural 1 is a critical failure whatever the "
+                 "modifier, so m = −0.5 even though 1 + 12 reaches DC 11.",
+             wrong={"a": "1 + 12 = 13 does reach the DC, but a natural 1 is read before the total: it is a "
+                         "critical failure whatever is added.",
+                    "c": "a modifier cannot soften a natural 1: crits depend on the face the die shows, not on "
+                         "what is added to it."}),
+    Question(topic="which save disadvantage hurts more, p = 0.9 or p = 0.5", right="a",
+             why="Disadvantage turns p into p²: 0.5 drops to 0.25 (−0.25), 0.9 only to 0.81 (−0.09). Like "
+                 "advantage, it matters most in the middle of the die.",
+             wrong={"b": "the mean of the natural face does fall by about 3.3, but a probability of reaching a "
+                         "target falls from p to p², which depends on p.",
+                    "c": "a likely save needs both dice to make it, and each one nearly always does: 0.9² = "
+                         "0.81 loses only 0.09."}),
+    Question(topic="what a temperature Var[m] of 0 means", right="a",
+             why="Var[m] = 0 means m never scatters: every step is exactly 0.5 of a plain step, which is plain "
+                 "training at half the learning rate.",
+             wrong={"b": "the temperature says how much m scatters, not how large it is; the drift E[m] = 0.5 is "
+                         "the size of the steps.",
+                    "c": "a variance of 0 means no scatter at all: every m is the mean, 0.5.",
+                    "d": "m = 0.5 is positive on every face, so no step goes uphill."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])

@@ -315,11 +315,14 @@ _SIGN_STYLE = {"ascent": (PALETTE["vermillion"], "v", "m < 0: uphill"),
 
 
 class DistributionView:
-    """Stems at each multiplier value m of a rule, height P(m) (exact), coloured by the sign of m;
-    the mean E[m] as a dashed line; E[m], P(ascent) and P(skip) in the title (``title=True``).
+    """Stems at each multiplier value m of a rule, height P(m) (exact), coloured by the sign of m, each
+    labelled with its probability so that a stem too short to see still reads (P(m = −0.5) = 0.25%);
+    the mean E[m] as a dashed line; E[m], P(ascent) and P(skip) in the title (``title=True``), in the
+    same words as the verdict (:func:`percent`). The legend names only the signs the rule gives.
 
     ``points[sign]`` are Line2D artists (x = multipliers, y = probabilities) for the signs
-    ``"ascent"``, ``"skip"`` and ``"descent"``; ``mean_line`` is the dashed line at E[m].
+    ``"ascent"``, ``"skip"`` and ``"descent"``; ``mean_line`` is the dashed line at E[m]; ``labels``
+    the probabilities' texts.
     """
 
     def __init__(self, ax, title: bool = True):
@@ -327,13 +330,14 @@ class DistributionView:
         self.ax, self.title = ax, title
         self.stems = LineCollection([], linewidths=2)
         ax.add_collection(self.stems)
-        self.points = {sign: ax.plot([], [], ls="", marker=marker, color=color, label=label)[0]
+        self.points = {sign: ax.plot([], [], ls="", marker=marker, color=color, label=label, clip_on=False,
+                                     zorder=3)[0]
                        for sign, (color, marker, label) in _SIGN_STYLE.items()}
         self.mean_line = ax.axvline(0.0, color=PALETTE["blue"], ls="--", lw=1.2, label="E[m]")
-        ax.axvline(1.0, color="#999999", ls=":", lw=1, label="m = 1, a plain step")
+        self.plain_line = ax.axvline(1.0, color="#999999", ls=":", lw=1, label="m = 1, a plain step")
+        self.labels: list = []
         ax.set_xlabel("update multiplier m (1 = the plain step)")
         ax.set_ylabel("P(m), exact")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
         self.summary: dict = {}
 
     def update(self, rule) -> None:
@@ -348,22 +352,31 @@ class DistributionView:
             colors[mask] = _SIGN_STYLE[sign][0]
         self.stems.set_segments([((m, 0.0), (m, p)) for m, p in zip(ms, ps)])
         self.stems.set_colors(list(colors))
+        for text in self.labels:
+            text.remove()
+        shares = [f"{100 * p:.2f}".rstrip("0").rstrip(".") + "%" for p in ps]       # 48.75%, 0.25%, 5%
+        self.labels = [self.ax.annotate(share, (m, p), xytext=(0, 7), textcoords="offset points", ha="center",
+                                        va="bottom", fontsize="small", color=color)
+                       for share, m, p, color in zip(shares, ms, ps, colors)]
+        shown = [self.points[sign] for sign, mask in signs.items() if mask.any()]
+        self.ax.legend(handles=[*shown, self.mean_line, self.plain_line], loc="upper center",   # under the axes
+                       bbox_to_anchor=(0.5, -0.2), ncols=2, borderaxespad=0.0, frameon=False)
         self.summary = rule.summary()
         mean = self.summary["mean"]
         self.mean_line.set_xdata([mean, mean])
         if self.title:
             self.ax.set_title(f"E[m] = {mean:+.4f}   P(ascent) = {percent(self.summary['p_ascent'], 1)}   "
-                              f"P(skip) = {percent(self.summary['p_skip'], 1)}", fontsize=9)
+                              f"P(skip) = {percent(self.summary['p_skip'], 1)}")
         lo, hi = min(ms.min(), mean, 0.0, 1.0), max(ms.max(), mean, 1.0)
         pad = 0.08 * (hi - lo)
         self.ax.set_xlim(lo - pad, hi + pad)
-        self.ax.set_ylim(0.0, 1.12 * ps.max())
+        self.ax.set_ylim(0.0, 1.25 * ps.max())
 
 
 def plot_distribution(rule="classroom", ax=None):
     """The exact distribution of a rule's multiplier (a :class:`SavingThrow` or preset name),
     with E[m], P(ascent) = P(m < 0) and P(skip) = P(m = 0). Returns the Figure."""
-    ax = _axes(ax, (5.5, 3.2))
+    ax = _axes(ax, (7.0, 4.2))
     DistributionView(ax).update(rule)
     return ax.figure
 

@@ -121,8 +121,8 @@ class DicePanel(Panel):
         self.verdict = widgets.HTML(layout=widgets.Layout(max_width="760px"))
         self.caption = widgets.HTML(f"<div style='line-height:1.3'><small><i>{html.escape(CAPTION)}</i></small></div>",
                                     layout=widgets.Layout(max_width="760px"))
-        # drawn at twice its size on the page and shown at exactly 468 x 252 CSS pixels: sharp, never stretched
-        self.figure = LiveFigure(figsize=(5.2, 2.8), mode=figures, pixel_ratio=2)
+        # drawn at twice its size on the page and shown at exactly 468 x 324 CSS pixels: sharp, never stretched
+        self.figure = LiveFigure(figsize=(5.2, 3.6), mode=figures, pixel_ratio=2)
         self.figures.append(self.figure)
         self.view = DistributionView(self.figure.axes[0], title=False)   # the readout has the figures
         self._holding = False
