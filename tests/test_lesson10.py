@@ -50,3 +50,53 @@ def test_statistics_checks():
     assert c10.check_seeds_needed(n) and not c10.check_seeds_needed(n - 1) and not c10.check_seeds_needed(n + 1)
     assert c10.check_verdict("no difference") and c10.check_verdict("worse", lo=0.001, hi=0.01)
     assert c10.check_verdict("better", lo=0.001, hi=0.01, better="higher") and not c10.check_verdict("worse")
+
+
+def test_lesson10_key_answers_are_right_and_none_asks_for_an_answer():
+    diffs = [0.012, -0.004, 0.009, 0.015, 0.003]
+    assert c10.check_bootstrap_narrower("narrower")
+    assert c10.check_t_half_width(t_quantile(0.975, 4) * statistics.stdev(diffs) / 5 ** 0.5)
+    assert c10.check_seeds_needed(99)
+    assert c10.check_verdict("no difference")
+    for check in (c10.check_bootstrap_narrower, c10.check_t_half_width, c10.check_seeds_needed, c10.check_verdict):
+        assert "replace `None`" in check(None).message
+
+
+def test_lesson10_named_mistakes_are_recognised():
+    diffs = [0.012, -0.004, 0.009, 0.015, 0.003]
+    population = t_quantile(0.975, 4) * statistics.pstdev(diffs) / math.sqrt(5)
+    assert "population standard deviation" in c10.check_t_half_width(population).message
+    assert "1.96 for every n" in c10.check_seeds_needed(97).message
+    assert "fewer would do" in c10.check_seeds_needed(150).message
+    assert "not enough" in c10.check_seeds_needed(50).message
+    assert "Is 0 inside" in c10.check_verdict("worse").message
+
+
+def test_lesson10_quiz():
+    assert [q.right for q in c10.QUIZ] == ["b", "b", "a", "b"]
+    for number, question in enumerate(c10.QUIZ, 1):
+        assert c10.check_quiz(number, question.right)
+        for letter, hint in question.wrong.items():
+            feedback = c10.check_quiz(number, letter)
+            assert not feedback and hint in feedback.message
+        assert "replace `None`" in c10.check_quiz(number, None).message
+    with pytest.raises(Exception, match="question number"):
+        c10.check_quiz(0, "a")
+
+
+def test_lesson10_the_figure_of_the_arms_shows_the_paired_differences_the_verdicts_read():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    xor = c10.thirty_seeds()["xor"]
+    ax = c10.plot_differences(xor)
+    bars = [c for c in ax.containers]
+    assert len(bars) == len(c10.PAIRS)
+    for bar, (arm, against, _) in zip(bars, c10.PAIRS):
+        c = xor.contrast(arm, against)
+        x, y = bar.lines[0].get_data()
+        assert x[0] == pytest.approx(c["mean_diff"])
+    assert any(list(line.get_xdata()) == [0, 0] for line in ax.lines)       # the line at 0
+    assert [t.get_text() for t in ax.get_yticklabels()] == [label for *_, label in c10.PAIRS]
+    assert {t.get_text() for t in ax.get_legend().get_texts()} <= {"better", "worse", "none detected"}
+    plt.close(ax.figure)

@@ -1,5 +1,6 @@
 """Lesson 10 (experiments): the 30-seed results read back from ``experiments/results/runs.csv``,
-rendered tables of verdicts, the 4-seed against 30-seed picture, and the lesson's self-checks.
+rendered tables of verdicts, the intervals of the paired differences the verdicts read, the 4-seed
+against 30-seed picture, and the lesson's self-checks and quiz.
 
 The rows of ``runs.csv`` are the runs of ``experiments/run_experiments.py --seeds 30`` (classroom rule,
 the default arms): ``thirty_seeds()`` rebuilds each task's :class:`~rtt_edu.science.experiments.Comparison`
@@ -12,13 +13,15 @@ import math
 import statistics
 from pathlib import Path
 
-from rtt_edu.course.checks import Feedback, read_number
+from rtt_edu.course.checks import Feedback, Question, choose, read_number
+from rtt_edu.errors import require
 from rtt_edu.science.experiments import TASKS, Comparison, default_arms
 from rtt_edu.science.stats import Interval, interval_verdict, t_interval, t_quantile
 
 __all__ = ["RUNS", "CHECKOUT_RUNS", "PACKAGED_RUNS", "NOISE_ALONE", "COMPENSATED", "PAIRS", "thirty_seeds",
-           "verdict_table", "verdict_summary", "contrast_line", "plot_few_seeds", "check_bootstrap_narrower",
-           "check_t_half_width", "check_seeds_needed", "check_verdict"]
+           "verdict_table", "verdict_summary", "contrast_line", "plot_differences", "plot_few_seeds",
+           "check_bootstrap_narrower", "check_t_half_width", "check_seeds_needed", "check_verdict", "QUIZ",
+           "check_quiz"]
 
 #: The 30-seed runs: experiments/results/runs.csv in a source checkout, else the copy shipped with the
 #: package (rtt_edu/data/experiments_runs.csv, the same file: a test keeps the two identical).
@@ -96,12 +99,39 @@ def contrast_line(comparison, arm, against, metric=None) -> str:
     return (f"{arm} − {against}: {_cell(c)} (t), bootstrap [{c['bootstrap'].lo:+.3f}, {c['bootstrap'].hi:+.3f}]")
 
 
+VERDICT_COLOURS = {"better": "#009e73", "worse": "#d55e00", "none detected": "0.3"}   # colour-blind safe
+
+
+def plot_differences(comparison, metric=None, ax=None, labels: bool = True):
+    """What the verdicts read: each pair of :data:`PAIRS`, its mean paired difference d̄ = mean_s (arm − against)
+    with the 95% t interval d̄ ± t · s/√n, and the line at 0 (the verdict: which side of 0 the interval is on)."""
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    m = comparison._metric(metric)
+    better = comparison.task.metrics[m]
+    seen = set()
+    for y, (arm, against, _) in enumerate(PAIRS):
+        c = comparison.contrast(arm, against, m)
+        verdict = _short(c, better)
+        ax.errorbar([c["mean_diff"]], [y], xerr=[[c["mean_diff"] - c["t"].lo], [c["t"].hi - c["mean_diff"]]],
+                    fmt="o", capsize=5, color=VERDICT_COLOURS[verdict], label=None if verdict in seen else verdict)
+        seen.add(verdict)
+    ax.axvline(0, color="k", lw=1, ls="--")
+    ax.set_yticks(range(len(PAIRS)), [label for *_, label in PAIRS] if labels else [])
+    ax.set_ylim(len(PAIRS) - 0.5, -0.5)                      # the first pair on top
+    ax.set_xlabel(f"{m} difference ({better} is better)")
+    ax.set_title(f"{comparison.task.name}: {len(comparison.seeds)} seeds, 95% t intervals")
+    ax.legend(title="verdict", loc="best")
+    return ax
+
+
 def plot_few_seeds(live, thirty, ax=None):
     """The 30 recorded paired differences of the compensated arm on the BERT, the live seeds marked,
     with the live t interval beside the 30-seed one."""
     import matplotlib.pyplot as plt
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
+        _, ax = plt.subplots(figsize=(9, 3.2))
     arm, against = COMPENSATED
     d = [a - b for a, b in zip(thirty.values(arm), thirty.values(against))]
     few = set(live.seeds)
@@ -116,7 +146,7 @@ def plot_few_seeds(live, thirty, ax=None):
     ax.axhline(0, color="0.5", lw=1, ls="--")
     ax.set_xlabel("seed (intervals at the right)")
     ax.set_ylabel("ratio: dice at plain's\nmean step − plain")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     return ax
 
 
@@ -199,3 +229,54 @@ def check_verdict(answer, lo: float = -0.004, hi: float = 0.011, better: str = "
             if expected.startswith("no") else f"The whole interval [{lo:+g}, {hi:+g}] is on one side of 0."))
     return Feedback(False, f"{answer!r} is not it. Is 0 inside [{lo:+g}, {hi:+g}]? If not, which side is better "
                            f"when {better} is better?")
+
+
+# --- quiz ---------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="why the comparison is paired by seed",
+             right="b",
+             why="seed s gives both arms the same data, initial weights and batch order, so in the difference "
+                 "d_s what the seed does to both cancels, and the differences spread less than the runs do.",
+             wrong={"a": "pairing does not add runs: it is how the same runs are compared, seed against seed.",
+                    "c": "a paired difference still varies from seed to seed (the dice, and how each arm reacts "
+                         "to the seed), so it still needs an interval.",
+                    "d": "every seed counts, good or bad; picking seeds after seeing the results is how an "
+                         "experiment fools its author."}),
+    Question(topic="telling the dice's mean from their noise",
+             right="b",
+             why="plain training at E[m]·lr has the dice's mean step and no noise; if it is as far behind as "
+                 "the dice, the mean (a smaller learning rate) explains the gap, and the noise adds nothing seen.",
+             wrong={"a": "the arm at E[m]·lr has no noise at all, yet it is as far behind: the noise cannot be "
+                         "what makes the difference.",
+                    "c": "both intervals lie entirely on the worse side of 0 over the same seeds: that is more than "
+                         "bad luck of the seeds.",
+                    "d": "the dice scale the update, after Adam's division (lesson 8): Adam feels them, which is "
+                         "why the dice arm is behind at all."}),
+    Question(topic="what more seeds do to an interval",
+             right="a",
+             why="the half-width is t · s/√n: s stays about the same, √n grows by √5 and t falls from 2.26 to "
+                 "2.01, so the interval is about 2.5 times narrower; where it lands, the data decide.",
+             wrong={"b": "s, the spread of the differences, stays about the same, but the interval is for the "
+                         "mean, and its width falls as s/√n.",
+                    "c": "more seeds estimate the spread better; they do not make it larger, and the width "
+                         "still falls as 1/√n.",
+                    "d": "an interval that contains 0 may contain the true difference 0: more seeds narrow it "
+                         "around the truth, which may be 0 or very close."}),
+    Question(topic="reading 'no difference detected'",
+             right="b",
+             why="an interval that contains 0 cannot tell the sign, but it bounds the size: a difference "
+                 "beyond its far end is unlikely, a smaller one is not ruled out.",
+             wrong={"a": "'not detected' is not 'none': a small difference inside the interval is still "
+                         "possible; more seeds might find it.",
+                    "c": "the interval reaches the better side too; the sign is not known, whatever the mean "
+                         "difference's sign.",
+                    "d": "the experiment did its job: it bounds how large a difference can be, which is a result."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """The quiz's question ``number`` (1 to 4), answered with a letter."""
+    require(isinstance(number, int) and 1 <= number <= len(QUIZ), "number", number,
+            f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])
