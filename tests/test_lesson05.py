@@ -83,3 +83,24 @@ def test_lesson_four_checks():
     passes(c5.check_class_mean(0.5, Barbarian(), "classroom"))
     with pytest.raises(RollToTrainError, match="character_class="):
         c5.check_technique("cleric", "Druid")
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
+def test_the_quiz(number):
+    question = c5.QUIZ[number - 1]
+    passes(c5.check_quiz(number, question.right))
+    passes(c5.check_quiz(number, f"({question.right.upper()})"))
+    for letter, hint in question.wrong.items():
+        fails(c5.check_quiz(number, letter), hint[:20])
+    fails(c5.check_quiz(number, None), "replace `None`")
+
+
+def test_the_quiz_keys_and_its_numbers():
+    assert [q.right for q in c5.QUIZ] == ["a", "c", "b", "d"]
+    rule = SavingThrow.preset("classroom")
+    raging = c5.class_distribution(Barbarian(), rule)
+    mean = sum(p * m for m, p in raging.items())
+    assert mean > rule.expected_multiplier()                                      # question 2: E[m] rises ...
+    assert sum(p * (m - mean) ** 2 for m, p in raging.items()) < rule.variance()  # ... and Var[m] falls
+    with pytest.raises(RollToTrainError, match="number="):
+        c5.check_quiz(0, "a")

@@ -8,8 +8,9 @@ table, a class's exact multiplier distribution, and the lesson's self-checks.
     c5.class_distribution(Rogue(), "classroom")   # exact m → P(m) while the Rogue acts on every turn
     c5.check_sneak_factor(1.75, level=5)          # ✔ right: 1 + ⌈5/2⌉/4 = 1 + 3/4 = 1.75.
 
-The self-checks (the classes' techniques, the Rogue's factor, the Fighter's armour, a class's mean)
-compare an answer with the exact value computed by the library and name the mistake they see.
+The self-checks (the classes' techniques, the Rogue's factor, the Fighter's armour, a class's mean, and
+the quiz: ``QUIZ``, ``check_quiz``) compare an answer with the exact value computed by the library and
+name the mistake they see.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import math
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from rtt_edu.course.checks import Feedback, judge
+from rtt_edu.course.checks import Feedback, Question, choose, judge
 from rtt_edu.errors import check_type, require
 from rtt_edu.game.rules import as_rules
 from rtt_edu.party.classes import Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue, Wizard
@@ -26,7 +27,7 @@ from rtt_edu.party.xp import proficiency_bonus
 from rtt_edu.views.plots import PALETTE
 
 __all__ = ["compare", "report", "level_rows", "level_table", "LEVELS", "class_distribution", "TECHNIQUES",
-           "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean"]
+           "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean", "QUIZ", "check_quiz"]
 
 LEVELS = (1, 5, 9, 13, 17, 20)
 
@@ -34,20 +35,20 @@ LEVELS = (1, 5, 9, 13, 17, 20)
 def compare(runs: dict, reference: str = "no class", log_scale: bool = True):
     """One plot per class: its loss beside the reference run's, each of its actions a vertical line (shown)."""
     names = [n for n in runs if n != reference]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 2.9), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(min(4.6 * len(names), 11.0), 3.4), sharey=True, squeeze=False,
+                             layout="constrained")
     for ax, name in zip(axes[0], names):
         history = runs[name][0]
         ax.plot(runs[reference][0].losses, color=PALETTE["grey"], lw=1.2, ls="--", label=reference)
         ax.plot(history.losses, color=PALETTE["blue"], lw=1.2, label=name)
         for i, (step, _) in enumerate(history.events("ability")):
             ax.axvline(step, color=PALETTE["vermillion"], lw=0.8, alpha=0.4, label="an action" if i == 0 else None)
-        ax.set_title(f"{name}: {len(history.events('ability'))} actions", fontsize=10)
+        ax.set_title(f"{name}: {len(history.events('ability'))} actions")
         ax.set_xlabel("step")
         if log_scale:
             ax.set_yscale("log")
-        ax.legend(fontsize=8)
+        ax.legend(loc="upper right")
     axes[0][0].set_ylabel("training loss")
-    fig.tight_layout()
     plt.show()
 
 
@@ -164,3 +165,47 @@ def check_class_mean(answer, character_class, rules="classroom") -> Feedback:
                  f"right: with the {name}, E[m] = {expected:.4f} (without it {rule.expected_multiplier():.4f}).",
                  f"Go face by face: which faces does the {name} change, and to what? Then sum P(m)·m.",
                  [(rule.expected_multiplier(), f"that is E[m] without the {name}.")], tol=5e-4)
+
+
+# --- the quiz -------------------------------------------------------------------------------------
+
+QUIZ = (
+    Question(topic="which class acts before a spike and which after",
+             right="a",
+             why="clipping shortens the step that would throw the weights far, so the spike is smaller; a "
+                 "revive sees the spike first, then goes back to the best weights.",
+             wrong={"b": "the Cleric needs to see a spiked loss before it revives: it cannot act first. "
+                         "Clipping acts on the gradient of the step itself.",
+                    "c": "the Fighter's armour clips every step's gradient, before the weights move.",
+                    "d": "a rollback needs a spike to react to: the Cleric cannot foresee one."}),
+    Question(topic="what no ascent does to drift and temperature",
+             right="c",
+             why="the −0.5 of a natural 1 becomes 0: the mean rises from 0.475 to 0.5, and the values bunch "
+                 "closer together (Var[m] 0.118 → 0.081).",
+             wrong={"a": "raising the lowest value cannot lower the mean: E[m] = Σ P(m)·m grows.",
+                    "b": "the value that moves, −0.5, was the one farthest from the mean: the spread shrinks.",
+                    "d": "one value changes, from −0.5 to 0, on 5 % of the faces: both moments move."}),
+    Question(topic="why a skipped full-batch step spikes again",
+             right="b",
+             why="a skipped step leaves the weights where they were, and with the whole training set in every "
+                 "step the data are the same too: the same loss comes back.",
+             wrong={"a": "the rolls are independent: a natural 1 is as likely as ever, 5 %, and the spike "
+                         "repeats whatever the roll.",
+                    "c": "clipping only ever shortens a step; and the skipped step moved nothing.",
+                    "d": "the running mean leaves spikes out, and it moves slowly (0.9 old + 0.1 new)."}),
+    Question(topic="what limits the Wizard and the Rogue",
+             right="d",
+             why="spell slots and sneak attacks are spent and recover only at a long rest: a budget of longer "
+                 "steps per epoch.",
+             wrong={"a": "a longer step is often faster progress (the Wizard and the Rogue end lower); only "
+                         "past 2 / sharpness does it overshoot.",
+                    "b": "a Rogue's sneak attack on a natural 20 gives m = 1.25: the dice allow m > 1.",
+                    "c": "they act on the good rolls: the Wizard on a natural 18 or more, the Rogue on a total "
+                         "5 above the DC."}),
+)
+
+
+def check_quiz(number: int, answer) -> Feedback:
+    """Quiz question ``number`` (1 to 4), answered with a letter."""
+    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
+    return choose(answer, QUIZ[number - 1])
