@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rtt_edu import Rogue
-from rtt_edu.course.checks import Feedback, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, ask, judge, read_number
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -21,7 +21,7 @@ def module(number: int):
 
 NUMBERS = [int(p.name[:2]) for p in LESSONS]
 #: a value for each argument without a default that a check takes besides the answer, by its name.
-NEEDS = {"lr": 0.9, "w": 2.0, "character_class": Rogue()}
+NEEDS = {"lr": 0.9, "w": 2.0, "character_class": Rogue(), "number": 1}
 #: checks that train a panel to know the answer: asked with None only.
 SLOW = {"check_bonus_after_dc"}
 CHECKS = [(f"lesson{n:02d}.{name}", getattr(module(n), name)) for n in NUMBERS
@@ -55,6 +55,25 @@ def test_judge_names_every_matching_mistake_but_never_before_the_right_answer():
     assert fb.message == "2 is not it: first Or: second"
     assert judge(5.0, 1.0, "x", "ok", "hint", [(2.0, "first")]).message == "5 is not it. hint"
     assert judge(1.0004, 1.0, "x", "ok", "hint", tol=5e-4) and not judge(1.0006, 1.0, "x", "ok", "hint", tol=5e-4)
+
+
+def test_a_quiz_question_takes_a_letter_and_names_the_misconception_of_a_wrong_one():
+    quiz = (Question("a topic", "b", "because", {"a": "a is a misconception", "c": "c is another"}),)
+    assert ask(quiz, " (B) ", 1) and ask(quiz, "b", 1).message == "right: (b). because"
+    assert ask(quiz, "a", 1).message == "(a) is not it: a is a misconception"
+    assert not ask(quiz, "z", 1) and "expected one letter" in ask(quiz, "z", 1).message
+    assert "replace `None`" in ask(quiz, None, 1).message
+    for number in (0, 2, True, 1.0):
+        with pytest.raises(ValueError, match="number"):
+            ask(quiz, "b", number)
+    with pytest.raises(ValueError, match="right"):
+        Question("t", "a", "why", {"a": "both right and wrong"})
+
+
+def test_every_lesson_ends_with_a_quiz_of_three_to_five_questions():
+    for number in NUMBERS:
+        quiz = module(number).QUIZ
+        assert 3 <= len(quiz) <= 5 and all(isinstance(q, Question) for q in quiz), number
 
 
 def test_every_lesson_has_its_module_with_its_checks():

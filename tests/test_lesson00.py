@@ -87,16 +87,16 @@ def test_lesson0_plots_keep_the_answers_to_their_predictions():
 
 def test_lesson0_quiz_knows_each_letter():
     for number, question in enumerate(c0.QUIZ, 1):
-        passes(c0.check_quiz(number, question.right))
-        passes(c0.check_quiz(number, f" ({question.right.upper()}) "))
+        passes(c0.check_quiz(question.right, number))
+        passes(c0.check_quiz(f" ({question.right.upper()}) ", number))
         for letter, hint in question.wrong.items():
-            assert hint in fails(c0.check_quiz(number, letter))
-        fails(c0.check_quiz(number, None), "replace `None`")
-        fails(c0.check_quiz(number, "z"), "expected one letter")
+            assert hint in fails(c0.check_quiz(letter, number))
+        fails(c0.check_quiz(None, number), "replace `None`")
+        fails(c0.check_quiz("z", number), "expected one letter")
     assert 3 <= len(c0.QUIZ) <= 5
     assert [q.right for q in c0.QUIZ] == ["b", "c", "a", "a"]
     with pytest.raises(RollToTrainError, match="number"):
-        c0.check_quiz(0, "a")
+        c0.check_quiz("a", 0)
 
 
 def test_lesson0_checks_name_each_mistake():

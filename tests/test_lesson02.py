@@ -122,15 +122,15 @@ def test_check_logs_wants_the_natural_log_of_each_factors_size():
 @pytest.mark.parametrize("number", range(1, len(c2.QUIZ) + 1))
 def test_quiz_accepts_its_letter_and_names_each_misconception(number):
     question = c2.QUIZ[number - 1]
-    assert c2.check_quiz(number, f" {question.right.upper()} ")
+    assert c2.check_quiz(f" {question.right.upper()} ", number)
     for letter, hint in question.wrong.items():
-        feedback = c2.check_quiz(number, letter)
+        feedback = c2.check_quiz(letter, number)
         assert not feedback and hint in repr(feedback)
         assert f"({question.right})" not in hint
-    assert "replace `None`" in repr(c2.check_quiz(number, None))
+    assert "replace `None`" in repr(c2.check_quiz(None, number))
 
 
 def test_quiz_refuses_a_question_it_does_not_have():
     for number in (0, len(c2.QUIZ) + 1, "2", False):
         with pytest.raises(RollToTrainError, match="number"):
-            c2.check_quiz(number, "a")
+            c2.check_quiz("a", number)

@@ -88,11 +88,11 @@ def test_lesson_four_checks():
 @pytest.mark.parametrize("number", [1, 2, 3, 4])
 def test_the_quiz(number):
     question = c5.QUIZ[number - 1]
-    passes(c5.check_quiz(number, question.right))
-    passes(c5.check_quiz(number, f"({question.right.upper()})"))
+    passes(c5.check_quiz(question.right, number))
+    passes(c5.check_quiz(f"({question.right.upper()})", number))
     for letter, hint in question.wrong.items():
-        fails(c5.check_quiz(number, letter), hint[:20])
-    fails(c5.check_quiz(number, None), "replace `None`")
+        fails(c5.check_quiz(letter, number), hint[:20])
+    fails(c5.check_quiz(None, number), "replace `None`")
 
 
 def test_the_quiz_keys_and_its_numbers():
@@ -103,4 +103,4 @@ def test_the_quiz_keys_and_its_numbers():
     assert mean > rule.expected_multiplier()                                      # question 2: E[m] rises ...
     assert sum(p * (m - mean) ** 2 for m, p in raging.items()) < rule.variance()  # ... and Var[m] falls
     with pytest.raises(RollToTrainError, match="number="):
-        c5.check_quiz(0, "a")
+        c5.check_quiz("a", 0)

@@ -97,17 +97,17 @@ def test_lesson06_adam_prediction_names_each_mistake():
 @pytest.mark.parametrize("number", range(1, len(c6.QUIZ) + 1))
 def test_lesson06_quiz_right_letter_and_every_wrong_one(number):
     question = c6.QUIZ[number - 1]
-    assert c6.check_quiz(number, question.right)
+    assert c6.check_quiz(question.right, number)
     for letter, hint in question.wrong.items():
-        feedback = c6.check_quiz(number, letter)
+        feedback = c6.check_quiz(letter, number)
         assert not feedback and hint in feedback.message
-    assert "replace `None`" in c6.check_quiz(number, None).message
+    assert "replace `None`" in c6.check_quiz(None, number).message
 
 
 def test_lesson06_quiz_has_three_to_five_questions_and_rejects_other_numbers():
     assert 3 <= len(c6.QUIZ) <= 5
     with pytest.raises(ValueError, match="number"):
-        c6.check_quiz(len(c6.QUIZ) + 1, "a")
+        c6.check_quiz("a", len(c6.QUIZ) + 1)
 
 
 def test_lesson06_every_check_asks_to_replace_none():

@@ -45,12 +45,12 @@ def test_mean_xp_per_step_against_a_seeded_run():
 
 def test_quiz_right_letters_wrong_letters_and_none():
     for number, question in enumerate(c7.QUIZ, 1):
-        assert c7.check_quiz(number, question.right)
-        assert c7.check_quiz(number, f" ({question.right.upper()}) ")        # case, spaces and brackets
+        assert c7.check_quiz(question.right, number)
+        assert c7.check_quiz(f" ({question.right.upper()}) ", number)        # case, spaces and brackets
         for letter, hint in question.wrong.items():
-            feedback = c7.check_quiz(number, letter)
+            feedback = c7.check_quiz(letter, number)
             assert not feedback and hint in feedback.message
-        assert "replace `None`" in c7.check_quiz(number, None).message
+        assert "replace `None`" in c7.check_quiz(None, number).message
     assert [q.right for q in c7.QUIZ] == ["c", "a", "b", "d"]
 
 
@@ -68,4 +68,4 @@ def test_quiz_answers_agree_with_the_exact_rules():
 
 def test_quiz_number_is_checked():
     with pytest.raises(ValueError):
-        c7.check_quiz(5, "a")
+        c7.check_quiz("a", 5)

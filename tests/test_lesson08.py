@@ -73,15 +73,15 @@ def test_sgd_and_adam_ratio_checks_agree_with_a_real_step():
 
 def test_quiz_right_letters_wrong_letters_and_none():
     for number, question in enumerate(c8.QUIZ, 1):
-        assert c8.check_quiz(number, question.right)
-        assert c8.check_quiz(number, f" ({question.right.upper()}) ")        # case, spaces and brackets
+        assert c8.check_quiz(question.right, number)
+        assert c8.check_quiz(f" ({question.right.upper()}) ", number)        # case, spaces and brackets
         for letter, hint in question.wrong.items():
-            feedback = c8.check_quiz(number, letter)
+            feedback = c8.check_quiz(letter, number)
             assert not feedback and hint in feedback.message
-        assert "replace `None`" in c8.check_quiz(number, None).message
+        assert "replace `None`" in c8.check_quiz(None, number).message
     assert [q.right for q in c8.QUIZ] == ["c", "a", "b", "d", "a"]
     with pytest.raises(ValueError):
-        c8.check_quiz(0, "a")
+        c8.check_quiz("a", 0)
 
 
 def test_quiz_1_adam_divides_a_constant_scale_away():

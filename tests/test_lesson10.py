@@ -75,13 +75,13 @@ def test_lesson10_named_mistakes_are_recognised():
 def test_lesson10_quiz():
     assert [q.right for q in c10.QUIZ] == ["b", "b", "a", "b"]
     for number, question in enumerate(c10.QUIZ, 1):
-        assert c10.check_quiz(number, question.right)
+        assert c10.check_quiz(question.right, number)
         for letter, hint in question.wrong.items():
-            feedback = c10.check_quiz(number, letter)
+            feedback = c10.check_quiz(letter, number)
             assert not feedback and hint in feedback.message
-        assert "replace `None`" in c10.check_quiz(number, None).message
+        assert "replace `None`" in c10.check_quiz(None, number).message
     with pytest.raises(Exception, match="question number"):
-        c10.check_quiz(0, "a")
+        c10.check_quiz("a", 0)
 
 
 def test_lesson10_the_figure_of_the_arms_shows_the_paired_differences_the_verdicts_read():

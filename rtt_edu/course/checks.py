@@ -11,7 +11,7 @@ is right. Each lesson's checks live in its module (``rtt_edu.course.lesson02.che
   an answer is right when ``|answer − expected| <= tol``;
 - ``Question`` and ``choose(answer, question)``: a multiple-choice quiz question, answered with a letter;
   each wrong letter has the hint naming the misconception it shows. A lesson's quiz is its ``QUIZ``
-  tuple and ``check_quiz(number, answer)``.
+  tuple, asked by ``check_quiz(answer, number)``, which is ``ask(QUIZ, answer, number)``.
 
 The teachers' guide lists, for every lesson, the misconceptions its checks detect: it reads them from
 these hints (``lessons/guides.py``), so the list stays true to the checks.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from rtt_edu.errors import require
 
-__all__ = ["Feedback", "read_number", "judge", "Question", "choose", "RIGHT_MARK", "NOT_YET_MARK"]
+__all__ = ["Feedback", "read_number", "judge", "Question", "choose", "ask", "RIGHT_MARK", "NOT_YET_MARK"]
 
 RIGHT_MARK = "✔ "            # before a right answer's message, which starts "right: ..."
 NOT_YET_MARK = "✘ not yet: "  # before the hint of a wrong or missing answer
@@ -105,3 +105,10 @@ def choose(answer, question: Question) -> Feedback:
     if letter in question.wrong:
         return Feedback(False, f"({letter}) is not it: {question.wrong[letter]}")
     return Feedback(False, f"answer={str(answer)[:40]!r}: expected one letter in quotes ({letters}).")
+
+
+def ask(quiz, answer, number: int) -> Feedback:
+    """Question ``number`` (1 to ``len(quiz)``) of a lesson's quiz, answered with a letter (see :func:`choose`)."""
+    require(isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(quiz), "number", number,
+            f"a question number from 1 to {len(quiz)}")
+    return choose(answer, quiz[number - 1])

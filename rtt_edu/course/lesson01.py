@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, ask, judge, read_number
 from rtt_edu.errors import require
 from rtt_edu.game.dice import ability_modifier, natural_distribution, total_distribution
 from rtt_edu.game.rules import as_rules
@@ -176,7 +176,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
-    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

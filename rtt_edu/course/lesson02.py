@@ -20,7 +20,7 @@ import numpy as np
 from IPython.display import Markdown
 from matplotlib.colors import Normalize
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge
+from rtt_edu.course.checks import Feedback, Question, ask, judge
 from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.science import quadratic
@@ -341,8 +341,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to len(QUIZ)) answered with a letter: ✔ and why, or the misconception's hint."""
-    require(isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(QUIZ), "number",
-            number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

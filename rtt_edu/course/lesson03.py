@@ -32,7 +32,7 @@ import torch
 from IPython.display import Markdown
 from matplotlib.patches import FancyBboxPatch, Patch
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge
+from rtt_edu.course.checks import Feedback, Question, ask, judge
 from rtt_edu.errors import check_type, require
 
 __all__ = ["TinyNet", "LESSON", "EXERCISE", "PARAMETERS", "Value", "forward", "chain_rule", "backward_pass",
@@ -483,8 +483,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to len(QUIZ)) answered with a letter: ✔ and why, or the misconception's hint."""
-    require(isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(QUIZ), "number",
-            number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn import functional as F
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge
+from rtt_edu.course.checks import Feedback, Question, ask, judge
 from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.views.widgets import ToyRun, TrainingConfig
@@ -217,7 +217,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to 4), answered with a letter."""
-    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

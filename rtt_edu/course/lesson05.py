@@ -19,7 +19,7 @@ import math
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge
+from rtt_edu.course.checks import Feedback, Question, ask, judge
 from rtt_edu.errors import check_type, require
 from rtt_edu.game.rules import as_rules
 from rtt_edu.party.classes import Barbarian, Bard, CharacterClass, Cleric, Fighter, Paladin, Rogue, Wizard
@@ -205,7 +205,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to 4), answered with a letter."""
-    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

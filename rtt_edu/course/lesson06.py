@@ -20,8 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rtt_edu import RollToTrain
-from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
-from rtt_edu.errors import require
+from rtt_edu.course.checks import Feedback, Question, ask, choose, judge, read_number
 from rtt_edu.party.xp import proficiency_bonus
 
 __all__ = ["AT", "WINDOW", "quadrants", "make_model", "fight", "window", "excess", "fight_verdict", "adam_step_sizes",
@@ -293,7 +292,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
-    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

@@ -8,7 +8,7 @@ stray from the exact numbers.
 """
 from __future__ import annotations
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, ask, judge, read_number
 from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.party.xp import MAX_LEVEL, proficiency_bonus
@@ -140,7 +140,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
-    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

@@ -17,9 +17,8 @@ import math
 import torch
 from torch import nn
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge, read_number
+from rtt_edu.course.checks import Feedback, Question, ask, judge, read_number
 from rtt_edu.course.lesson06 import make_model, quadrants
-from rtt_edu.errors import require
 from rtt_edu.game.rules import SavingThrow, as_rules
 from rtt_edu.training.optimizers import OPTIMIZERS as CHOICES
 
@@ -145,7 +144,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """Quiz question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
-    require(number in range(1, len(QUIZ) + 1), "number", number, f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

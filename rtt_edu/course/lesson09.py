@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
-from rtt_edu.course.checks import Feedback, Question, choose, judge
+from rtt_edu.course.checks import Feedback, Question, ask, judge
 from rtt_edu.data.grammar import FantasyGrammar
 from rtt_edu.errors import require
 
@@ -134,8 +134,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """The quiz's question ``number`` (1 to 4), answered with a letter."""
-    require(isinstance(number, int) and 1 <= number <= len(QUIZ), "number", number,
-            f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)

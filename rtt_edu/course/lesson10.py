@@ -13,8 +13,7 @@ import math
 import statistics
 from pathlib import Path
 
-from rtt_edu.course.checks import Feedback, Question, choose, read_number
-from rtt_edu.errors import require
+from rtt_edu.course.checks import Feedback, Question, ask, read_number
 from rtt_edu.science.experiments import TASKS, Comparison, default_arms
 from rtt_edu.science.stats import Interval, interval_verdict, t_interval, t_quantile
 
@@ -275,8 +274,6 @@ QUIZ = (
 )
 
 
-def check_quiz(number: int, answer) -> Feedback:
-    """The quiz's question ``number`` (1 to 4), answered with a letter."""
-    require(isinstance(number, int) and 1 <= number <= len(QUIZ), "number", number,
-            f"a question number from 1 to {len(QUIZ)}")
-    return choose(answer, QUIZ[number - 1])
+def check_quiz(answer, number: int) -> Feedback:
+    """The end-of-lesson quiz: question ``number`` (1 to ``len(QUIZ)``), answered with a letter."""
+    return ask(QUIZ, answer, number)
