@@ -127,7 +127,7 @@ def main():
            "notebooks": results,
            "total_wall_s": round(sum(r["wall_s"] for r in results.values()), 2),
            "max_peak_rss_mb": max((r["peak_rss_mb"] for r in results.values()), default=0.0),
-           "budget": {"wall_s_each": 90, "peak_rss_mb_each": 1200, "total_wall_s_nine_lessons": 360}}
+           "budget": {"wall_s_each": 90, "peak_rss_mb_each": 1200, "total_wall_s_all_lessons": 360}}
     print(json.dumps(out))
     sys.exit(1 if any("error" in r for r in results.values()) else 0)
 
