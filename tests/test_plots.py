@@ -12,6 +12,9 @@ from rtt_edu.party.monsters import GradientOoze, LossDragon
 from rtt_edu.party.xp import ExperienceSystem
 from rtt_edu.views.plots import (
     ALL_OUTCOMES,
+    CRITICAL_OUTCOMES,
+    DENSE_STEPS,
+    OUTCOME_STYLE,
     BandView,
     DistributionView,
     LossCurveView,
@@ -142,6 +145,21 @@ def test_the_view_appends_new_steps_and_starts_over_for_a_new_history():
     view.update(History([record(0, "skipped", 9.0)]))
     assert list(view.lines["dice"].get_ydata()) == [9.0] and list(view.markers["skipped"].get_xdata()) == [0]
     assert len(view.markers["fail"].get_xdata()) == 0
+
+
+def test_a_long_live_curve_fades_the_ordinary_markers_and_keeps_the_critical_ones():
+    outcomes = ("success", "fail", "critical_success", "critical_fail", "skipped")
+    view = LossCurveView(Figure().subplots())
+    steps = [record(s, outcomes[s % 5], loss=1.0) for s in range(DENSE_STEPS)]
+    view.update(History(steps))
+    assert all(view.markers[name].get_alpha() is None for name in outcomes)         # a short run: every marker
+    view.update(History(steps + [record(DENSE_STEPS, "fail", loss=1.0)]))
+    for name in outcomes:
+        faded = name not in CRITICAL_OUTCOMES
+        assert (view.markers[name].get_alpha() == 0.35) is faded, name
+        assert (view.markers[name].get_markersize() < OUTCOME_STYLE[name]["markersize"]) is faded, name
+    view.update(History(steps[:10]))                                                 # a new, short run: back
+    assert view.markers["success"].get_alpha() is None
 
 
 def test_plot_history_and_its_errors():

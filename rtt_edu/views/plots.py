@@ -22,7 +22,8 @@ from rtt_edu.errors import RollToTrainError, bad_value
 
 __all__ = ["plot_history", "plot_distribution", "plot_band", "plot_decision_boundary", "LossCurveView",
            "DistributionView", "BandView", "BoundaryView", "encounter_spans", "level_ups", "band_stats",
-           "decision_grid", "OUTCOME_STYLE", "ALL_OUTCOMES", "CRITICAL_OUTCOMES"]
+           "decision_grid", "OUTCOME_STYLE", "ALL_OUTCOMES", "CRITICAL_OUTCOMES",
+           "DENSE_STEPS"]
 
 #: Okabe and Ito's colour-blind-safe palette (Color Universal Design, 2008): name → colour.
 PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -45,6 +46,8 @@ ALL_OUTCOMES = (*OUTCOME_STYLE, "other")
 #: the outcomes a static loss curve marks unless told otherwise: the natural 20s and natural 1s. A marker
 #: on every step buries the line; the critical steps are the ones a reader looks for.
 CRITICAL_OUTCOMES = ("critical_success", "critical_fail")
+#: a live loss curve longer than this many steps draws the other outcomes' markers small and faint
+DENSE_STEPS = 150
 
 #: the two runs of a panel and a faded copy of the dice run before the last change.
 RUN_STYLE = {"dice": dict(color=PALETTE["blue"], lw=1.2, label="dice"),
@@ -205,9 +208,23 @@ class LossCurveView:
             self.lines[name].set_data(np.arange(len(values)), values)
         for name, (xs, ys) in self._by_outcome.items():
             self.markers[name].set_data(*((xs, ys) if name in self.marks else ([], [])))
+        self._fade_when_dense(len(self._x))
         self._decorate()
         self._limits()
         self._legend()
+
+    def _fade_when_dense(self, steps: int) -> None:
+        """Past :data:`DENSE_STEPS` steps a marker on every step would bury the line: the ordinary
+        outcomes' markers turn small and faint, the critical ones (natural 20s and 1s) stay as they are."""
+        dense = steps > DENSE_STEPS
+        if dense == getattr(self, "_dense", False):
+            return
+        self._dense = dense
+        for name, artist in self.markers.items():
+            if name not in CRITICAL_OUTCOMES:
+                style = OUTCOME_STYLE.get(name, _OTHER)
+                artist.set_markersize(style["markersize"] * (0.6 if dense else 1.0))
+                artist.set_alpha(0.35 if dense else None)
 
     def _limits(self):
         """x from 0 to the longest curve; y over finite losses <= Y_CAP × the first (positive ones on a log axis)."""
