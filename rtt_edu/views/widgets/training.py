@@ -141,7 +141,7 @@ class TrainingPanel(Panel):
         self.figures += [self.figure, self.legend_figure]
         self.frame_interval = 0.05 if self.figure.mode == "ipympl" else 0.3   # seconds between redraws
         self.loss_view = LossCurveView(self.figure.axes[0], legend=False)
-        self.boundary_view = BoundaryView(self.figure.axes[1], resolution=60, legend=False)
+        self.boundary_view = BoundaryView(self.figure.axes[1], resolution=60, legend=False, fontsize=9)
         self._legend_key = None
         self.figure.dynamic = lambda: self.loss_view.dynamic_artists() + self.boundary_view.dynamic_artists()
         self._before: list = []
@@ -394,10 +394,10 @@ class TrainingPanel(Panel):
         fig = self.legend_figure.figure
         for legend in list(fig.legends):
             legend.remove()
-        fig.legend(handles=self.loss_view.legend_handles(), fontsize=7, loc="upper left", frameon=False,
-                   title="loss (left)", title_fontsize=7, alignment="left", borderaxespad=0.2)
-        fig.legend(handles=view.legend_handles(), fontsize=7, loc="lower left", frameon=False,
-                   title="data (right)", title_fontsize=7, alignment="left", borderaxespad=0.2)
+        fig.legend(handles=self.loss_view.legend_handles(), fontsize=8, loc="upper left", frameon=False,
+                   title="loss (left)", title_fontsize=8, alignment="left", borderaxespad=0.2)
+        fig.legend(handles=view.legend_handles(), fontsize=8, loc="lower left", frameon=False,
+                   title="data (right)", title_fontsize=8, alignment="left", borderaxespad=0.2)
         self.legend_figure.draw()
 
     def _notes(self) -> None:
