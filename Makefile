@@ -59,9 +59,10 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.torch
 	$(PIP) install -e ".[lab,dev,hf,teacher]"
 	touch $@ $(VENV)/.lab
 
-# The website's set-up: the package with its `docs` extra (Jupyter Book 1: Sphinx, myst-nb, the book theme).
+# The website's set-up: the package with its `docs` extra (Jupyter Book 1: Sphinx, myst-nb, the book theme) and
+# `teacher` (nbgrader: the lesson pages are made from the authored lessons, as `make editions` makes notebooks/).
 $(VENV)/.docs: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e ".[docs]"
+	$(PIP) install -e ".[docs,teacher]"
 	touch $@
 
 setup: $(VENV)/.dev

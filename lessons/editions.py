@@ -18,8 +18,11 @@ One source, two editions:
   2. nbgrader's ``ClearHiddenTests`` removes the asserts, so an unanswered check says
      "✘ not yet" and nothing stops the notebook;
   3. :class:`StudentOutputs` clears the outputs that would give an answer away (the answer and
-     check cells, and any cell tagged ``rtt-answer``), takes the nbval tags off those cells, drops
-     the cells tagged ``rtt-teacher`` and every cell's ``nbgrader`` metadata.
+     check cells, and any cell tagged ``rtt-answer``: the cell that reveals a prediction's answer),
+     takes the nbval tags off those cells, drops the cells tagged ``rtt-teacher`` and every cell's
+     ``nbgrader`` metadata. The website's edition (``fold_answers=True``, made by ``site/build.py``)
+     keeps an ``rtt-answer`` cell's outputs folded behind a toggle instead: its reader cannot run
+     the cell.
 
 Every other cell, its outputs included, is the authored cell unchanged, so the student edition
 needs no run of its own. Both editions are committed; ``tests/test_editions.py`` regenerates the
@@ -60,7 +63,15 @@ def nbgrader_role(cell) -> str | None:
 
 
 class StudentOutputs(Preprocessor):
-    """Clear the outputs that give an answer away; drop teacher-only cells and the nbgrader metadata."""
+    """Clear the outputs that give an answer away; drop teacher-only cells and the nbgrader metadata.
+
+    ``fold_answers``: instead of clearing an ``rtt-answer`` cell's outputs, keep them folded behind
+    a "show output" toggle (Jupyter Book's ``hide-output`` tag): the website's edition, whose reader
+    cannot run the cell, predicts and then unfolds the answer."""
+
+    def __init__(self, fold_answers: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.fold_answers = fold_answers
 
     def preprocess(self, nb, resources):
         nb.cells = [cell for cell in nb.cells if TEACHER_TAG not in cell.metadata.get("tags", [])]
@@ -68,10 +79,11 @@ class StudentOutputs(Preprocessor):
 
     def preprocess_cell(self, cell, resources, index):
         tags = cell.metadata.get("tags", [])
-        if nbgrader_role(cell) or ANSWER_TAG in tags:
-            if cell.cell_type == "code":
+        role, folded = nbgrader_role(cell), self.fold_answers and ANSWER_TAG in tags
+        if role or ANSWER_TAG in tags:
+            if cell.cell_type == "code" and not folded:
                 cell.outputs, cell.execution_count = [], None
-            kept = [tag for tag in tags if tag not in CHECK_TAGS + (ANSWER_TAG,)]
+            kept = [tag for tag in tags if tag not in CHECK_TAGS + (ANSWER_TAG,)] + (["hide-output"] if folded else [])
             if kept:
                 cell.metadata["tags"] = kept
             else:
@@ -80,12 +92,13 @@ class StudentOutputs(Preprocessor):
         return cell, resources
 
 
-def student_edition(source_path: str) -> str:
-    """The student edition of one authored lesson, as the text of its ``.ipynb`` file."""
+def student_edition(source_path: str, fold_answers: bool = False) -> str:
+    """The student edition of one authored lesson, as the text of its ``.ipynb`` file (``fold_answers``:
+    the website's, see :class:`StudentOutputs`)."""
     nb = nbformat.read(source_path, as_version=4)
     resources = {}
     steps = (ClearSolutions(code_stub={"python": CODE_STUB}, text_stub=TEXT_STUB, enforce_metadata=True),
-             ClearHiddenTests(), StudentOutputs())
+             ClearHiddenTests(), StudentOutputs(fold_answers=fold_answers))
     for step in steps:
         nb, resources = step.preprocess(nb, resources)
     text = nbformat.writes(nb)

@@ -3,7 +3,9 @@
 The book's source tree is assembled in ``DIR/src`` (default ``_build/site/src``) with the
 repository's own layout, so each page's path there is its path in the repository and every launch
 button opens the right file: ``site/`` (home, API reference), ``notebooks/`` (every lesson, the
-teachers' map, the glossary) and the teacher's guide pages. Nothing is copied into git: the tree is
+teachers' map, the glossary) and the teacher's guide pages. A lesson's page is its student edition
+made from the authored lesson with each prediction's answer folded behind a "show output" toggle
+(``lessons/editions.py``): the reader predicts, then unfolds. Nothing is copied into git: the tree is
 made anew on each build from the files as committed. Then Jupyter Book 1 writes Sphinx's
 ``conf.py`` from ``site/_config.yml`` (plus what this script adds: the repository's address and
 branch from ``site/links.py``, the table of contents) and Sphinx builds ``DIR/html``, printing
@@ -24,6 +26,9 @@ import yaml
 SITE = Path(__file__).resolve().parent
 sys.path.insert(0, str(SITE))
 import links  # noqa: E402  (site/links.py: one repository address)
+
+sys.path.insert(0, str(SITE.parent / "lessons"))
+import editions  # noqa: E402  (lessons/editions.py: the student edition from the authored lessons)
 
 ROOT = links.ROOT
 PAGES = ("site/index.md", "site/api.md")
@@ -71,9 +76,13 @@ def assemble(src: Path, jupyterhub_url: str | None) -> dict:
     guide = teachers_guide(own.get("teachers_guide", []))
     if src.exists():
         shutil.rmtree(src)
-    for path in {*PAGES, *lessons, *TEACHERS, *REFERENCE, *guide}:
+    for path in {*PAGES, *TEACHERS, *REFERENCE, *guide}:
         (src / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / path, src / path)
+    for path in lessons:            # the student edition, each answer to a prediction folded (editions.py)
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        authored = ROOT / "lessons" / "source" / Path(path).name
+        (src / path).write_text(editions.student_edition(str(authored), fold_answers=True), encoding="utf-8")
     for page in PAGES:              # the site's own pages name the repository's links as {{ ... }}
         text = (src / page).read_text(encoding="utf-8")
         for key, value in fills.items():

@@ -89,3 +89,22 @@ def test_an_unanswered_check_in_the_student_edition_says_it_has_no_answer_yet():
     for cell in checks:
         shown = "".join(out.get("data", {}).get("text/plain", "") for out in cell.outputs)
         assert shown.startswith("✘ not yet: replace `None`"), (cell.source, shown[:120])
+
+
+def test_every_prediction_is_answered_on_screen_only_after_it_is_run():
+    """The cell after a prediction's check reveals its answer: the student edition ships it without outputs,
+    the website's folds them behind a toggle (its reader cannot run the cell)."""
+    tagged = 0
+    for path in SOURCES:
+        source = nbformat.read(path, as_version=4)
+        student = nbformat.reads(editions.student_edition(path), as_version=4)
+        site = nbformat.reads(editions.student_edition(path, fold_answers=True), as_version=4)
+        kept = [cell for cell in source.cells if editions.TEACHER_TAG not in cell.metadata.get("tags", [])]
+        for cell, mine, theirs in zip(kept, student.cells, site.cells):
+            if editions.ANSWER_TAG in cell.metadata.get("tags", []):
+                tagged += 1
+                assert cell.outputs and not mine.outputs and mine.execution_count is None, path
+                assert theirs.outputs == cell.outputs and "hide-output" in theirs.metadata.tags, path
+            elif not editions.nbgrader_role(cell) and cell.cell_type == "code":
+                assert mine.outputs == theirs.outputs == cell.outputs
+    assert tagged >= 11

@@ -14,6 +14,7 @@ from rtt_edu.views.plots import (
     ALL_OUTCOMES,
     CRITICAL_OUTCOMES,
     DENSE_STEPS,
+    LABEL_GAPS,
     OUTCOME_STYLE,
     BandView,
     DistributionView,
@@ -272,10 +273,10 @@ def test_close_level_ups_and_monsters_keep_their_lines_but_not_a_pile_of_labels(
     view.update(History(events + [record(200)]))
     lines = [line for line in ax.lines if line.get_linestyle() == ":"]
     labels = [t for t in ax.texts if t.get_text().startswith(" Lv")]
-    # a line per level-up; labels at least 8.04 steps apart: every 10th step
-    assert len(lines) == 50 and len(labels) == 10
+    # a line per level-up; labels at least 10% of the 201 steps apart: every 22nd step (11 level-ups)
+    assert len(lines) == 50 and len(labels) == 5
     steps = sorted(t.get_position()[0] for t in labels)
-    assert min(b - a for a, b in zip(steps, steps[1:])) >= 0.04 * 201
+    assert min(b - a for a, b in zip(steps, steps[1:])) >= LABEL_GAPS["level"] * 201
     monsters = [t for t in ax.texts if t.get_text() == "Loss Dragon"]
     assert len(ax.patches) == 5 and len(monsters) == 1
 

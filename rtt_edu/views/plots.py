@@ -23,7 +23,7 @@ from rtt_edu.errors import RollToTrainError, bad_value
 __all__ = ["plot_history", "plot_distribution", "plot_band", "plot_decision_boundary", "LossCurveView",
            "DistributionView", "BandView", "BoundaryView", "encounter_spans", "level_ups", "band_stats",
            "decision_grid", "OUTCOME_STYLE", "ALL_OUTCOMES", "CRITICAL_OUTCOMES",
-           "DENSE_STEPS"]
+           "DENSE_STEPS", "LABEL_GAPS"]
 
 #: Okabe and Ito's colour-blind-safe palette (Color Universal Design, 2008): name → colour.
 PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -48,6 +48,9 @@ ALL_OUTCOMES = (*OUTCOME_STYLE, "other")
 CRITICAL_OUTCOMES = ("critical_success", "critical_fail")
 #: a live loss curve longer than this many steps draws the other outcomes' markers small and faint
 DENSE_STEPS = 150
+#: the least distance between two labels of a kind, as a fraction of the steps shown: a monster's name
+#: stands upright (one line of text wide), a level label " Lv 10" lies across (about six characters wide)
+LABEL_GAPS = {"monster": 0.06, "level": 0.10}
 
 #: the two runs of a panel and a faded copy of the dice run before the last change.
 RUN_STYLE = {"dice": dict(color=PALETTE["blue"], lw=1.2, label="dice"),
@@ -237,7 +240,7 @@ class LossCurveView:
             values = values[values <= Y_CAP * max(firsts)]
         if self.log_scale:
             values = values[values > 0]
-        self.ax.set_xlim(-0.5, max(length, 2) - 0.5)
+        self.ax.set_xlim(-0.5, max(length, 10) - 0.5)      # an empty run: steps 0 to 9, not fractions of one
         if not len(values):
             self.ax.set_ylim(*((0.1, 1.0) if self.log_scale else (0.0, 1.0)))
             return
@@ -255,8 +258,9 @@ class LossCurveView:
     def _decorate(self):
         """Shade encounters and mark level-ups; redrawn only when they changed.
 
-        Monster names sit at the top and level labels at the bottom; a label closer than 4% of the
-        x-range to the previous one of its kind is left out (its shading or line still shows).
+        Monster names (upright text) sit at the top and level labels (across) at the bottom; a label
+        closer than :data:`LABEL_GAPS` of the x-range to the previous one of its kind is left out (its
+        shading or line still shows), so labels never run into each other.
         """
         spans, levels = encounter_spans(self._events), level_ups(self._events)
         if (spans, levels) == self._drawn:
@@ -265,7 +269,8 @@ class LossCurveView:
             artist.remove()
         self._decorations = []
         transform = self.ax.get_xaxis_transform()       # x in steps, y in axes fraction
-        gap = 0.04 * ((self._x[-1] - self._x[0] + 1) if self._x else 1)      # 4% of the steps shown
+        shown = (self._x[-1] - self._x[0] + 1) if self._x else 1
+        gap = LABEL_GAPS["monster"] * shown
         last = -math.inf
         for start, end, name in spans:
             self._decorations.append(self.ax.axvspan(start - 0.5, end + 0.5, color=_MONSTER_SHADE, alpha=0.12, lw=0))
@@ -273,7 +278,7 @@ class LossCurveView:
                 self._decorations.append(self.ax.text(start, 0.98, name, transform=transform, fontsize=6, va="top",
                                                       rotation=90, color=_MONSTER_SHADE))
                 last = start
-        last = -math.inf
+        gap, last = LABEL_GAPS["level"] * shown, -math.inf
         for step, level in levels:
             self._decorations.append(self.ax.axvline(step, color=_LEVEL_COLOUR, lw=1, ls=":"))
             if step - last >= gap:

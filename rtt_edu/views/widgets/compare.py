@@ -388,4 +388,4 @@ class ComparePanel(Panel):
             + (f"<b style='color:#D55E00'>{html.escape(gone)}.</b> " if gone else "") + "Median test accuracy: "
             f"dice {s['test_accuracy_median']['dice']:.0%}, plain {s['test_accuracy_median']['plain']:.0%}. "
             f"The dice ended lower on {s['dice_lower_final_loss']} of {s['seeds']} seeds "
-            f"({html.escape('a count, not a test: lesson 10 puts intervals on it')}).</small></div>")
+            f"({html.escape('a count, not a test: an interval, as in lesson 10, says more')}).</small></div>")
