@@ -6,7 +6,8 @@
 #   make bench  the overhead benchmark's figures as JSON lines (BENCH_ARGS=--quick: a smoke run)
 #   make setup  everything `make test` needs, without running it (CI runs this first)
 #   make site   the course as a static website in _build/site/html, offline, from the lessons' committed
-#               outputs (adds the `docs` and `teacher` extras: Jupyter Book 1, nbgrader); JUPYTERHUB_URL=... adds a hub's buttons
+#               outputs (adds the `docs` and `teacher` extras: Jupyter Book 1, nbgrader); JUPYTERHUB_URL=...
+#               adds a hub's buttons
 #   make editions  the student edition (notebooks/) and the teachers' guide's misconceptions, generated from
 #               the authored lessons (lessons/source/) and the checks' hints (adds `teacher`: nbgrader)
 #   make links  rewrite the README's Binder links from pyproject.toml's [project.urls] Repository
