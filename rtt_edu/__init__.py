@@ -5,7 +5,7 @@ mechanic is a real training technique in costume: a dice multiplier is a random
 multiplicative learning rate (its mean is the drift, its variance the temperature).
 
 The library's layers, bottom to top; a module imports only from its own layer or those below it
-(``tests/test_imports.py`` checks it):
+(``tests/test_imports.py`` checks it)::
 
     cli        cli.py, __main__.py                  the command line: rtt-edu lessons / lab / demo
     course     course/lessonNN.py, checks.py        each lesson's set-up and self-checks, the quizzes
