@@ -98,16 +98,16 @@ _created = itertools.count()   # numbers each new Value: a Value is always made 
 
 
 class Value:
-    """A number that remembers how it was computed, so that ``backward()`` can find its gradients.
-
-    Each operation records its inputs and its local derivative with respect to each input.
+    """A number that remembers how it was computed, so that ``backward()`` can find
+    its gradients. Each operation records its inputs and its local derivative with
+    respect to each input.
     """
 
     def __init__(self, data, inputs=(), local=(), name=""):
         self.data = float(data)      # the number, computed in the forward pass
         self.grad = 0.0              # ∂L/∂self, once L.backward() has run
         self.inputs = inputs         # the Values this one was computed from
-        self.local = local           # ∂self/∂input for each input: the local derivatives
+        self.local = local           # ∂self/∂input for each input: local derivatives
         self.name = name
         self.created = next(_created)
 
@@ -133,23 +133,26 @@ class Value:
         return Value(other) - self
 
     def backward(self):
-        """Backpropagation: set .grad of this Value L, and of every Value it came from, to ∂L/∂(that Value)."""
+        """Backpropagation: set .grad of this Value L, and of every Value it came
+        from, to ∂L/∂(that Value)."""
         graph, stack = {}, [self]
-        while stack:                           # collect the graph: L and everything it was computed from
+        while stack:                 # collect the graph: L and all it was computed from
             v = stack.pop()
             if id(v) not in graph:
                 graph[id(v)] = v
                 stack.extend(v.inputs)
-        order = sorted(graph.values(), key=lambda v: v.created, reverse=True)   # newest first: each Value
-        for v in order:                                                           # comes before its inputs
+        # newest first: each Value comes before its inputs
+        order = sorted(graph.values(), key=lambda v: v.created, reverse=True)
+        for v in order:
             v.grad = 0.0
-        self.grad = 1.0                        # ∂L/∂L
-        for v in order:                        # from L back to the inputs
+        self.grad = 1.0              # ∂L/∂L
+        for v in order:              # from L back to the inputs
             for inp, local in zip(v.inputs, v.local):
-                inp.grad += v.grad * local     # the chain rule; += adds up every path from inp to L
+                inp.grad += v.grad * local   # the chain rule; += sums every path to L
 
     def __repr__(self):
-        return f"Value({self.name + ' = ' if self.name else ''}{self.data:.6g}, grad {self.grad:.6g})"
+        name = f"{self.name} = " if self.name else ""
+        return f"Value({name}{self.data:.6g}, grad {self.grad:.6g})"
 
 
 def backward_pass(net: TinyNet = LESSON) -> dict:
@@ -198,7 +201,7 @@ _BOXES = {
 _ARROWS = (("w1", "z", "x"), ("x", "z", None), ("b1", "z", "1"), ("z", "h", "(1 − h²)"), ("w2", "y", "h"),
            ("h", "y", "w2"), ("b2", "y", "1"), ("y", "loss", "(y − t)"), ("t", "loss", None))
 # The graph is laid out in inches: a box is _W by _H, columns are _DX apart and rows _DY apart.
-_W, _H, _DX, _DY = 1.6, 0.62, 2.85, 1.4
+_W, _H, _DX, _DY = 1.6, 0.62, 3.1, 1.4
 _FONT = 13                   # the size of every label of the graph, in points
 
 
@@ -251,12 +254,12 @@ def plot_graph(net: TinyNet = LESSON, gradients: bool = False):
         if gradients and formula is not None:
             text = f"× {formula}\n= {_number(locals_[start, end])}"
             if y0 == y1:          # along a row: above the arrow
-                ax.text((a[0] + b[0]) / 2, y0 + 0.05, text, ha="center", va="bottom", fontsize=_FONT - 1,
+                ax.text((a[0] + b[0]) / 2, y0 + 0.05, text, ha="center", va="bottom", fontsize=_FONT,
                         color="#444444", linespacing=1.1)
             else:                 # a slanted arrow: on it, clear of the labels along the row
                 along = 0.4 if y0 > y1 else 0.62
                 ax.text(a[0] + along * (b[0] - a[0]), a[1] + along * (b[1] - a[1]), text, ha="center", va="center",
-                        fontsize=_FONT - 1, color="#444444", linespacing=1.1,
+                        fontsize=_FONT, color="#444444", linespacing=1.1,
                         bbox=dict(facecolor="white", edgecolor="none", pad=1))
     keys = [Patch(facecolor=PARAM_COLOR, edgecolor="#333333", label="parameter"),
             Patch(facecolor=DATA_COLOR, edgecolor="#333333", label="data: the input x, its target t"),
