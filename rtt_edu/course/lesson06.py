@@ -264,24 +264,28 @@ def check_fighter_clip(answer, level: int = 5, max_norm: float = 1.0) -> Feedbac
 # --- quiz ---------------------------------------------------------------------------------------
 
 QUIZ = (
-    Question(topic="which defence helps against weight noise (a Weight Wraith of AC 30)", right="b",
-             why="The noise is added to the weights after the step; only a defence that acts on the weights "
-                 "themselves, a rollback to the best ones kept, undoes it.",
-             wrong={"a": "clipping shrinks the gradient, but the Wraith's noise is added to the weights after the "
-                         "step: no gradient carries it.",
-                    "c": "a bonus turns striking faces only while AC ≤ 21; against AC 30 every face still strikes.",
-                    "d": "the noise is sigma · rms(w) · ε, whatever the learning rate: a smaller step does not make "
-                         "it smaller, it only makes the recovery slower."}),
-    Question(topic="why the Fighter comes through the Loss Dragon unharmed", right="b",
-             why="A hundredfold gradient has a hundredfold norm, and clipping scales it back to the armour norm: "
-                 "the step is no longer than an ordinary clipped one.",
-             wrong={"a": "nothing saves against AC 30: the dragon strikes the Fighter on all its turns too.",
-                    "c": "a rollback is the Cleric's technique; the Fighter only clips the gradient."}),
-    Question(topic="why a save bonus made the Paladin worse against the Loss Dragon", right="c",
-             why="Against AC 30 the bonus turns no face, but the same +2 lifts the dice's own save: a bigger "
-                 "multiplier m, and m multiplies the hundredfold gradient.",
-             wrong={"a": "P(strike) is #{k : k + 2 < 30} / 20 = 1: with or without the bonus every face strikes.",
-                    "b": "a bonus only adds to the total of a roll; the dragon's factor of 100 stays 100."}),
+    Question(topic="which defence undoes weights corrupted between two steps, with no save rolled", right="b",
+             why="Like the Weight Wraith's noise, the damage lands on the weights, not on a gradient: the loss "
+                 "spikes on the next step, and the Cleric restores the best weights it kept.",
+             wrong={"a": "clipping shrinks the gradient, but here the damage is done to the weights between two "
+                         "steps: no gradient carries it.",
+                    "c": "a bonus only helps a save, and no save is rolled: the chip strikes whatever the dice say.",
+                    "d": "a rollback repairs it: one class keeps a copy of the best weights and restores it after "
+                         "a loss spike."}),
+    Question(topic="how long a Fighter's step is against a Loss Dragon ten times stronger", right="c",
+             why="Clipping scales any gradient longer than the armour norm back to that norm: a hundredfold and a "
+                 "thousandfold gradient both become a step of the same length.",
+             wrong={"a": "clipping caps the gradient's norm at the armour norm, whatever the factor: a longer "
+                         "gradient is not a longer step once it is clipped.",
+                    "b": "clipping rescales to a fixed norm; it does not punish a long gradient with an even "
+                         "shorter step.",
+                    "d": "skipping a spiking step is the Cleric's technique; the Fighter only clips the gradient."}),
+    Question(topic="what a save bonus does against a Loss Dragon of AC 25", right="a",
+             why="20 + 2 = 22 < 25: every turn still strikes; but the same +2 lifts the dice rule's own save, a "
+                 "bigger multiplier m, and m multiplies the hundredfold gradient.",
+             wrong={"b": "P(strike) is #{k : k + 2 < 25} / 20 = 1: even a natural 20 with +2 falls short of AC 25.",
+                    "c": "the aura adds to every save, the dice rule's own too: it changes the multiplier m of "
+                         "each step, the dragon's turns included."}),
     Question(topic="what makes a Gradient Ooze leave sooner", right="b",
              why="Every resisted turn is an ordinary step that lowers the loss and hurts the Ooze; a bonus "
                  "(AC 14 ≤ 21) turns striking faces into resisting ones, so it is defeated sooner.",
