@@ -71,6 +71,14 @@ def test_lesson_four_checks():
     fails(c5.check_technique("gradient clipping", "Cleric"), "Fighter's technique")
     fails(c5.check_technique("dropout", "Cleric"), "not one of the names")
     fails(c5.check_technique(3, "Cleric"), "in quotes")
+    passes(c5.check_battle_log("Re-rolling fails"))
+    for wrong in ("rollback to the best weights", "a bonus to every save", 3, None):
+        assert "Bard" not in c5.check_battle_log(wrong).message
+    fails(c5.check_battle_log("a bonus to every save"), "the class that wrote this line")
+    fails(c5.check_battle_log(None), "replace `None`")
+    passes(c5.check_sneak_factor(2.0, level=7))
+    passes(c5.check_armour_norm(1.0, level=7, max_norm=1.5))
+    fails(c5.check_armour_norm(1.5, level=7, max_norm=1.5), "level-1 bonus")
     passes(c5.check_sneak_factor(1.75, level=5))
     fails(c5.check_sneak_factor(1.625, level=5), "rounds *up*")
     fails(c5.check_sneak_factor(0.75, level=5), "1 plus")

@@ -125,7 +125,7 @@ def plot_train_test(curves: dict):
     best = min(range(len(curves["test"])), key=curves["test"].__getitem__)
     ax.plot([best], [curves["test"][best]], "o", color="#D55E00", ms=7,
             label=f"lowest test loss, step {best}")
-    ax.set(xlabel="step", ylabel="cross-entropy loss", ylim=(0, 0.4))
+    ax.set(xlabel="step", ylabel="cross-entropy loss", ylim=(0, 0.75))   # the start, 0.69 = log 2, shows
     ax.legend()
     return fig
 
@@ -148,16 +148,23 @@ def check_dc15(answer) -> Feedback:
 
 # --- exercises ----------------------------------------------------------------------------------
 
-def check_effective_lr(answer, rule="classroom", lr: float = 0.1) -> Feedback:
-    """On average the dice train at lr·E[m]: the drift folded into the learning rate."""
+def check_effective_lr(answer, rule="classroom", lr: float = 0.1, before=None) -> Feedback:
+    """On average the dice train at lr·E[m]: the drift folded into the learning rate.
+
+    ``before``: a rule whose E[m] a student may use by mistake (``rule`` before a change, e.g. DC 11).
+    """
     rule = as_rules(rule)
     expected = lr * rule.expected_multiplier()
+    old = None if before is None else as_rules(before).expected_multiplier()
     return judge(answer, expected, "a learning rate",
                  f"right: lr·E[m] = {lr:g}·{rule.expected_multiplier():.4f} = {expected:.4f}. The rest of each "
                  "step is noise around it.",
                  "Each step is m times the plain step, so on average it is E[m] times it.",
                  [(lr, "that is the plain learning rate. The dice scale every step by m."),
-                  (rule.expected_multiplier(), f"that is E[m]. Multiply by the learning rate {lr:g}.")],
+                  (rule.expected_multiplier(), f"that is E[m]. Multiply by the learning rate {lr:g}."),
+                  (None if old is None else lr * old,
+                   f"that uses E[m] = {old or 0:.3f}, the rule's before the change. Which faces change band, and what "
+                   "is E[m] now?")],
                  tol=5e-4)
 
 

@@ -27,7 +27,8 @@ from rtt_edu.party.xp import proficiency_bonus
 from rtt_edu.views.plots import PALETTE
 
 __all__ = ["compare", "report", "level_rows", "level_table", "LEVELS", "class_distribution", "TECHNIQUES",
-           "check_technique", "check_sneak_factor", "check_armour_norm", "check_class_mean", "QUIZ", "check_quiz"]
+           "check_technique", "BATTLE_LOG", "check_battle_log",
+           "check_sneak_factor", "check_armour_norm", "check_class_mean", "QUIZ", "check_quiz"]
 
 LEVELS = (1, 5, 9, 13, 17, 20)
 
@@ -111,22 +112,36 @@ TECHNIQUES = {
 }
 
 
-def check_technique(answer, character_class: str = "Cleric") -> Feedback:
-    """Which technique of :data:`TECHNIQUES` does ``character_class`` stand for? (case-insensitive)"""
+def check_technique(answer, character_class: str = "Cleric", who: str | None = None) -> Feedback:
+    """Which technique of :data:`TECHNIQUES` does ``character_class`` stand for? (case-insensitive)
+
+    ``who`` names the class in the hints (default "the <class>"); until the answer is right, the
+    feedback says only ``who``, so a question may hide the class.
+    """
     require(character_class in TECHNIQUES, "character_class", character_class, f"one of {sorted(TECHNIQUES)}")
     expected = TECHNIQUES[character_class]
+    who = who or f"the {character_class}"
     if answer is None:
         return Feedback(False, "replace `None` with one of the technique names in quotes, then run the cell again.")
     if not isinstance(answer, str):
-        return Feedback(False, f"answer={answer!r}: expected a technique name in quotes, such as {expected!r}.")
+        return Feedback(False, f"answer={answer!r}: expected a technique name in quotes, such as 'gradient clipping'.")
     given = " ".join(answer.lower().split())
     if given == expected:
         return Feedback(True, f"right: the {character_class} stands for {expected}.")
     owner = next((cls for cls, name in TECHNIQUES.items() if name == given), None)
     if owner is not None:
-        return Feedback(False, f"{answer!r} is the {owner}'s technique. What does the {character_class} change: "
+        return Feedback(False, f"{answer!r} is the {owner}'s technique. What does {who} change: "
                                "the multiplier, the learning rate, the gradients or the weights?")
     return Feedback(False, f"{answer!r} is not one of the names: {', '.join(repr(n) for n in TECHNIQUES.values())}.")
+
+
+#: exercise 1's battle-log line, its class's name left out (the Bard's Bardic Inspiration).
+BATTLE_LOG = "step 23: +d6 rolled 4, total 12 vs DC 11: success, multiplier +0.75"
+
+
+def check_battle_log(answer) -> Feedback:
+    """Exercise 1: which technique of :data:`TECHNIQUES` wrote :data:`BATTLE_LOG`, its class left unnamed?"""
+    return check_technique(answer, "Bard", who="the class that wrote this line")
 
 
 def check_sneak_factor(answer, level: int = 5) -> Feedback:
