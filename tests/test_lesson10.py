@@ -49,6 +49,7 @@ def test_statistics_checks():
     n = next(k for k in range(2, 1000) if t_quantile(0.975, k - 1) * 0.01 / math.sqrt(k) <= 0.002)
     assert c10.check_seeds_needed(n) and not c10.check_seeds_needed(n - 1) and not c10.check_seeds_needed(n + 1)
     assert c10.check_verdict("no difference") and c10.check_verdict("worse", lo=0.001, hi=0.01)
+    assert c10.check_verdict("no difference detected") and c10.check_verdict(" No difference detected ")
     assert c10.check_verdict("better", lo=0.001, hi=0.01, better="higher") and not c10.check_verdict("worse")
 
 

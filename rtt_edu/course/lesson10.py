@@ -213,12 +213,14 @@ def check_seeds_needed(answer, sd: float = 0.01, half_width: float = 0.002, conf
 
 
 def check_verdict(answer, lo: float = -0.004, hi: float = 0.011, better: str = "lower") -> Feedback:
-    """Which verdict an interval [lo, hi] of (arm - plain) supports: 'better', 'worse' or 'no difference'."""
+    """Which verdict an interval [lo, hi] of (arm - plain) supports: 'better', 'worse' or 'no difference detected'
+    (a plain 'no difference' is accepted too)."""
     expected = interval_verdict(Interval((lo + hi) / 2, lo, hi, 0.95, "t", 2), better).split(":")[0]
     if answer is None:
-        return Feedback(False, "replace `None` with 'better', 'worse' or 'no difference', then run the cell again.")
+        return Feedback(False, "replace `None` with 'better', 'worse' or 'no difference detected', then run the "
+                               "cell again.")
     if not isinstance(answer, str):
-        return Feedback(False, f"answer={answer!r}: expected 'better', 'worse' or 'no difference'.")
+        return Feedback(False, f"answer={answer!r}: expected 'better', 'worse' or 'no difference detected'.")
     given = answer.strip().lower()
     given = "no difference detected" if given.startswith("no difference") else given
     if given == expected:
