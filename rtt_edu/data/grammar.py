@@ -50,8 +50,9 @@ IGNORE_INDEX = -100          # HuggingFace's label for positions that carry no l
 
 # Nonterminal -> ((right-hand side, probability), ...). UPPER_CASE names are nonterminals,
 # lower-case names are words; () is the empty string (an optional part left out).
-# Each hero has its own verb, its own things and a favourite place, so a masked object or place
-# is decided by the subject several words back: the model has to look past its neighbours.
+# Each hero has its own verb (half the time; the other half a quest verb every hero shares), its own
+# things and a favourite place, so a masked object or place is decided by the subject several words
+# back: the model has to look past its neighbours.
 FANTASY_RULES = {
     "S": ((("WIZARD",), "3/10"), (("ROGUE",), "1/4"), (("KNIGHT",), "1/4"), (("CLERIC",), "1/5")),
     "WIZARD": ((("DET", "HERO_ADJ", "wizard", "WIZARD_VP", "WIZARD_WHERE"), "1"),),
