@@ -70,6 +70,23 @@ def test_a_quiz_question_takes_a_letter_and_names_the_misconception_of_a_wrong_o
         Question("t", "a", "why", {"a": "both right and wrong"})
 
 
+QUESTIONS = [(n, k) for n in NUMBERS for k in range(1, len(module(n).QUIZ) + 1)]
+
+
+@pytest.mark.parametrize("number,k", QUESTIONS, ids=[f"lesson{n:02d}-q{k}" for n, k in QUESTIONS])
+def test_every_quiz_question_takes_its_letter_and_names_the_misconception_of_each_other(number, k):
+    lesson = module(number)
+    question = lesson.QUIZ[k - 1]
+    assert lesson.check_quiz(question.right, k) and lesson.check_quiz(f" ({question.right.upper()}) ", k)
+    for letter, hint in question.wrong.items():
+        feedback = lesson.check_quiz(letter, k)
+        assert not feedback and hint in feedback.message
+        assert f"({question.right})" not in hint, "a hint must not give the right letter away"
+    assert "replace `None`" in lesson.check_quiz(None, k).message
+    with pytest.raises(ValueError, match="number"):
+        lesson.check_quiz(question.right, len(lesson.QUIZ) + 1)
+
+
 def test_every_lesson_ends_with_a_quiz_of_three_to_five_questions():
     for number in NUMBERS:
         quiz = module(number).QUIZ

@@ -86,13 +86,6 @@ def test_lesson0_plots_keep_the_answers_to_their_predictions():
 
 
 def test_lesson0_quiz_knows_each_letter():
-    for number, question in enumerate(c0.QUIZ, 1):
-        passes(c0.check_quiz(question.right, number))
-        passes(c0.check_quiz(f" ({question.right.upper()}) ", number))
-        for letter, hint in question.wrong.items():
-            assert hint in fails(c0.check_quiz(letter, number))
-        fails(c0.check_quiz(None, number), "replace `None`")
-        fails(c0.check_quiz("z", number), "expected one letter")
     assert 3 <= len(c0.QUIZ) <= 5
     assert [q.right for q in c0.QUIZ] == ["b", "c", "a", "a"]
     with pytest.raises(RollToTrainError, match="number"):

@@ -97,13 +97,6 @@ def test_each_exercise_names_its_mistakes():
 
 def test_lesson1_quiz_knows_each_letter():
     assert [q.right for q in c1.QUIZ] == ["a", "b", "a", "a"] and 3 <= len(c1.QUIZ) <= 5
-    for number, question in enumerate(c1.QUIZ, 1):
-        passes(c1.check_quiz(question.right, number))
-        passes(c1.check_quiz(f"({question.right.upper()})", number))
-        for letter, hint in question.wrong.items():
-            assert hint in fails(c1.check_quiz(letter, number))
-        fails(c1.check_quiz(None, number), "replace `None`")
-        fails(c1.check_quiz(3, number), "expected one letter")
     with pytest.raises(RollToTrainError, match="number"):
         c1.check_quiz("a", len(c1.QUIZ) + 1)
 

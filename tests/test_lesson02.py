@@ -119,18 +119,3 @@ def test_check_logs_wants_the_natural_log_of_each_factors_size():
     fails(c2.check_logs("1, 2, 3, 4"), "a list of 4 numbers")
 
 
-@pytest.mark.parametrize("number", range(1, len(c2.QUIZ) + 1))
-def test_quiz_accepts_its_letter_and_names_each_misconception(number):
-    question = c2.QUIZ[number - 1]
-    assert c2.check_quiz(f" {question.right.upper()} ", number)
-    for letter, hint in question.wrong.items():
-        feedback = c2.check_quiz(letter, number)
-        assert not feedback and hint in repr(feedback)
-        assert f"({question.right})" not in hint
-    assert "replace `None`" in repr(c2.check_quiz(None, number))
-
-
-def test_quiz_refuses_a_question_it_does_not_have():
-    for number in (0, len(c2.QUIZ) + 1, "2", False):
-        with pytest.raises(RollToTrainError, match="number"):
-            c2.check_quiz("a", number)

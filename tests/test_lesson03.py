@@ -212,20 +212,3 @@ def test_a_mistake_that_gives_the_right_number_is_not_named():
     assert c3.check_w1_gradient(right, net)
 
 
-@pytest.mark.parametrize("number", range(1, len(c3.QUIZ) + 1))
-def test_quiz_accepts_its_letter_and_names_each_misconception(number):
-    question = c3.QUIZ[number - 1]
-    right = c3.check_quiz(question.right.upper(), number)
-    assert right and "right" in repr(right)
-    for letter, hint in question.wrong.items():
-        feedback = c3.check_quiz(f"({letter})", number)
-        assert not feedback and hint in repr(feedback)
-        assert f"({question.right})" not in hint, "a hint must not give the right letter away"
-    assert "replace `None`" in repr(c3.check_quiz(None, number))
-    assert "one letter" in repr(c3.check_quiz("z", number))
-
-
-def test_quiz_refuses_a_question_it_does_not_have():
-    for number in (0, len(c3.QUIZ) + 1, "1", True):
-        with pytest.raises(RollToTrainError, match="number"):
-            c3.check_quiz("a", number)

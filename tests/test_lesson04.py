@@ -71,16 +71,6 @@ def test_train_and_test_losses_record_both_losses_of_the_plain_run():
     assert c4.plot_train_test(curves).axes[0].get_xlabel() == "step"
 
 
-@pytest.mark.parametrize("number,right", [(1, "b"), (2, "c"), (3, "a"), (4, "b")])
-def test_the_quiz(number, right):
-    question = c4.QUIZ[number - 1]
-    passes(c4.check_quiz(right, number))
-    passes(c4.check_quiz(f" ({right.upper()}) ", number))
-    for letter, hint in question.wrong.items():
-        fails(c4.check_quiz(letter, number), hint[:20])
-    fails(c4.check_quiz(None, number), "replace `None`")
-
-
 def test_the_quiz_names_its_mistakes():
     fails(c4.check_quiz("a", 1), "lowers the line 2 / lr")
     fails(c4.check_quiz("a", 2), "the test loss gets worse")

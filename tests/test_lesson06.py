@@ -94,22 +94,6 @@ def test_lesson06_adam_prediction_names_each_mistake():
     assert not c6.check_adam_after_dragon("e")
 
 
-@pytest.mark.parametrize("number", range(1, len(c6.QUIZ) + 1))
-def test_lesson06_quiz_right_letter_and_every_wrong_one(number):
-    question = c6.QUIZ[number - 1]
-    assert c6.check_quiz(question.right, number)
-    for letter, hint in question.wrong.items():
-        feedback = c6.check_quiz(letter, number)
-        assert not feedback and hint in feedback.message
-    assert "replace `None`" in c6.check_quiz(None, number).message
-
-
-def test_lesson06_quiz_has_three_to_five_questions_and_rejects_other_numbers():
-    assert 3 <= len(c6.QUIZ) <= 5
-    with pytest.raises(ValueError, match="number"):
-        c6.check_quiz("a", len(c6.QUIZ) + 1)
-
-
 def test_lesson06_every_check_asks_to_replace_none():
     for feedback in (c6.check_strike_ac30(None), c6.check_monster_strike(None), c6.check_ooze_factor(None),
                      c6.check_fighter_clip(None), c6.check_same_monsters(None)):

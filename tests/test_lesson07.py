@@ -44,13 +44,6 @@ def test_mean_xp_per_step_against_a_seeded_run():
 
 
 def test_quiz_right_letters_wrong_letters_and_none():
-    for number, question in enumerate(c7.QUIZ, 1):
-        assert c7.check_quiz(question.right, number)
-        assert c7.check_quiz(f" ({question.right.upper()}) ", number)        # case, spaces and brackets
-        for letter, hint in question.wrong.items():
-            feedback = c7.check_quiz(letter, number)
-            assert not feedback and hint in feedback.message
-        assert "replace `None`" in c7.check_quiz(None, number).message
     assert [q.right for q in c7.QUIZ] == ["c", "a", "b", "d"]
 
 

@@ -72,13 +72,6 @@ def test_sgd_and_adam_ratio_checks_agree_with_a_real_step():
 
 
 def test_quiz_right_letters_wrong_letters_and_none():
-    for number, question in enumerate(c8.QUIZ, 1):
-        assert c8.check_quiz(question.right, number)
-        assert c8.check_quiz(f" ({question.right.upper()}) ", number)        # case, spaces and brackets
-        for letter, hint in question.wrong.items():
-            feedback = c8.check_quiz(letter, number)
-            assert not feedback and hint in feedback.message
-        assert "replace `None`" in c8.check_quiz(None, number).message
     assert [q.right for q in c8.QUIZ] == ["c", "a", "b", "d", "a"]
     with pytest.raises(ValueError):
         c8.check_quiz("a", 0)

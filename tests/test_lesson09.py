@@ -55,12 +55,5 @@ def test_lesson09_named_mistakes_are_recognised():
 
 def test_lesson09_quiz():
     assert [q.right for q in c9.QUIZ] == ["b", "c", "b", "c"]
-    for number, question in enumerate(c9.QUIZ, 1):
-        assert c9.check_quiz(question.right, number)
-        assert c9.check_quiz(f" ({question.right.upper()}) ", number)
-        for letter, hint in question.wrong.items():
-            feedback = c9.check_quiz(letter, number)
-            assert not feedback and hint in feedback.message
-        assert "replace `None`" in c9.check_quiz(None, number).message
     with pytest.raises(RollToTrainError, match="question number"):
         c9.check_quiz("a", 5)

@@ -75,12 +75,6 @@ def test_lesson10_named_mistakes_are_recognised():
 
 def test_lesson10_quiz():
     assert [q.right for q in c10.QUIZ] == ["b", "b", "a", "b"]
-    for number, question in enumerate(c10.QUIZ, 1):
-        assert c10.check_quiz(question.right, number)
-        for letter, hint in question.wrong.items():
-            feedback = c10.check_quiz(letter, number)
-            assert not feedback and hint in feedback.message
-        assert "replace `None`" in c10.check_quiz(None, number).message
     with pytest.raises(Exception, match="question number"):
         c10.check_quiz("a", 0)
 
