@@ -40,6 +40,7 @@ import argparse
 import glob
 import os
 import sys
+from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
@@ -109,27 +110,34 @@ def authored_lessons() -> list[str]:
     return sorted(glob.glob(os.path.join(SOURCE, "[0-9][0-9]_*.ipynb")))
 
 
+def _stale() -> dict:
+    """``{name: generated text}`` of the student editions that differ from what their authored lessons
+    generate (or are missing): each generated once."""
+    stale = {}
+    for path in authored_lessons():
+        name = os.path.basename(path)
+        target = os.path.join(STUDENT, name)
+        current = Path(target).read_text(encoding="utf-8") if os.path.exists(target) else None
+        text = student_edition(path)
+        if current != text:
+            stale[name] = text
+    return stale
+
+
 def stale_lessons() -> list[str]:
     """Student editions that differ from what their authored lessons generate (or are missing)."""
-    stale = []
-    for path in authored_lessons():
-        target = os.path.join(STUDENT, os.path.basename(path))
-        current = open(target, encoding="utf-8").read() if os.path.exists(target) else None
-        if current != student_edition(path):
-            stale.append(os.path.basename(path))
-    return stale
+    return list(_stale())
 
 
 def write_all() -> list[str]:
     """Write every student edition that changed (each an atomic write); return their names."""
     from rtt_edu.atomic import atomic_write
 
-    written = []
-    for name in stale_lessons():
-        text = student_edition(os.path.join(SOURCE, name)).encode("utf-8")
-        atomic_write(os.path.join(STUDENT, name), lambda fh, text=text: fh.write(text), what="lesson")
-        written.append(name)
-    return written
+    stale = _stale()
+    for name, text in stale.items():
+        data = text.encode("utf-8")
+        atomic_write(os.path.join(STUDENT, name), lambda fh, data=data: fh.write(data), what="lesson")
+    return list(stale)
 
 
 def main(argv=None) -> int:

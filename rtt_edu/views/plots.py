@@ -165,6 +165,7 @@ class LossCurveView:
         if unknown:
             raise RollToTrainError(bad_value("marks", marks, f"outcomes among {ALL_OUTCOMES}"))
         self.marks = tuple(marks)                  # the outcomes whose steps get a marker; the line shows every step
+        self._dense = False                        # whether the ordinary markers are drawn small and faint
         self.lines = {name: ax.plot([], [], **style)[0] for name, style in RUN_STYLE.items()}
         self.markers = {name: ax.plot([], [], ls="", zorder=3, **style)[0] for name, style in OUTCOME_STYLE.items()}
         self.markers["other"] = ax.plot([], [], ls="", zorder=3, **_OTHER)[0]
@@ -220,7 +221,7 @@ class LossCurveView:
         """Past :data:`DENSE_STEPS` steps a marker on every step would bury the line: the ordinary
         outcomes' markers turn small and faint, the critical ones (natural 20s and 1s) stay as they are."""
         dense = steps > DENSE_STEPS
-        if dense == getattr(self, "_dense", False):
+        if dense == self._dense:
             return
         self._dense = dense
         for name, artist in self.markers.items():
